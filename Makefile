@@ -1,0 +1,45 @@
+# The two commands a newcomer needs are `make demo` and `make test`; both set up what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := $(CURDIR)/.venv
+# torch-sys finds libtorch through the venv's python (LIBTORCH_USE_PYTORCH=1).
+export VIRTUAL_ENV := $(VENV)
+export PATH := $(VENV)/bin:$(PATH)
+export LIBTORCH_USE_PYTORCH := 1
+CARGO ?= cargo
+
+.PHONY: help venv build test demo fmt lint bench container-test clean
+
+help:
+	@echo "make demo   - set up, build, train the tiny ALBERT+CRF on the committed sample, print entity P/R/F1"
+	@echo "make test   - set up, run every test, cargo fmt --check and clippy -D warnings"
+	@echo "make build  - release binaries in target/release (train, predict, bench)"
+	@echo "make bench  - throughput/memory against the Python peer (needs ../shared)"
+
+venv:
+	@scripts/setup-venv.sh
+
+build: venv
+	$(CARGO) build --release --bins
+
+test: venv
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) build --release --bins
+	ALBERT_NER_REQUIRE_RELEASE=1 $(CARGO) test --workspace
+
+demo: build
+	scripts/demo.sh
+
+bench: build
+	scripts/bench.sh
+
+container-test:
+	scripts/container-test.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,1 @@
+//! Linear-chain CRF (pytorch-crf layout).

@@ -1,0 +1,3 @@
+fn main() {
+    println!("cuda available: {}", tch::Cuda::is_available());
+}

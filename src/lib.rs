@@ -1,0 +1,1 @@
+//! Shared start-up for the `train` and `predict` binaries.
