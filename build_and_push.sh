@@ -80,11 +80,11 @@ run() {
   [ "$dry_run" = 1 ] || "$@"
 }
 
-account=$(aws "${aws_args[@]}" sts get-caller-identity --query Account --output text) \
-  || die "aws sts get-caller-identity failed: no AWS credentials?"
 [ -n "$region" ] || region=$(aws configure get region 2>/dev/null || true)
 [ -n "$region" ] || die "no region: set AWS_REGION, pass --region, or run aws configure"
 aws_args+=(--region "$region")
+account=$(aws "${aws_args[@]}" sts get-caller-identity --query Account --output text) \
+  || die "aws sts get-caller-identity failed: no AWS credentials?"
 case "$region" in
   cn-*) domain=amazonaws.com.cn ;;
   *) domain=amazonaws.com ;;
