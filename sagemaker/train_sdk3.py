@@ -71,7 +71,11 @@ def main() -> int:
         **kwargs,
     ).with_metric_definitions([MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in common.METRIC_DEFINITIONS])
 
-    inputs = [InputData(channel_name=name, data_source=uri) for name, uri in common.channels(args).items()]
+    # 3.x takes S3 URIs or plain local paths (not file:// URIs).
+    inputs = [
+        InputData(channel_name=name, data_source=uri.removeprefix("file://"))
+        for name, uri in common.channels(args).items()
+    ]
     print("hyperparameters:", json.dumps(hps), "\nchannels:", json.dumps(common.channels(args)), flush=True)
     try:
         trainer.train(input_data_config=inputs, wait=args.wait or args.local, logs=True)

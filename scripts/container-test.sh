@@ -253,9 +253,10 @@ sdk_venv() {  # $1 venv, $2 requirement
     python3 -m venv "$1" && "$1/bin/pip" install -q --disable-pip-version-check "$2" >"$logs/pip-$(basename "$1").log" 2>&1 \
       || fatal "pip install '$2' failed, see $logs/pip-$(basename "$1").log"
   fi
-  echo "sagemaker $("$1/bin/python" -c 'import sagemaker, importlib.metadata as m; print(m.version("sagemaker"))' 2>/dev/null)"
+  echo "sagemaker $("$1/bin/python" -c 'import importlib.metadata as m; print(m.version("sagemaker"))')"
 }
 tar_has_model() {  # model.tar.gz holds the model files
+  [ -n "$1" ] && [ -f "$1" ] || return 1
   local list; list=$(tar tzf "$1" | sed 's#^\./##')
   for f in model.safetensors config.json vocab.txt; do grep -qx "$f" <<<"$list" || return 1; done
 }
@@ -271,7 +272,7 @@ sdk_test() {  # $1 name (sdk2|sdk3), $2 venv, $3 launch script
   check "$name: job succeeds" test "$rc" = 0
   local tarball; tarball=$(find "$out/ok" -name model.tar.gz | head -1)
   check "$name: model.tar.gz holds model.safetensors, config.json, vocab.txt" \
-    bash -c "[ -n '$tarball' ] && $(declare -f tar_has_model); tar_has_model '$tarball'"
+    tar_has_model "$tarball"
   t=$SECONDS
   "$venv/bin/python" "$script" --local --image-uri "$image" --output-path "file://$out/fail" \
     ${hp[@]+"${hp[@]}"} --hp learning_rate=not-a-number >"$logs/$name-fail.log" 2>&1
