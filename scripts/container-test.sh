@@ -37,6 +37,7 @@ timings=()
 pass() { echo "  ok   $*"; }
 fail() { echo "  FAIL $*"; failures+=("$*"); }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+lacks() { ! grep -q -- "$1" <<<"$2"; }  # lacks PATTERN TEXT
 fatal() { echo "container-test: $*" >&2; summary; exit 1; }
 want() { [[ " $steps " == *" $1 "* ]]; }
 step_start() { step_name=$1; step_t=$SECONDS; echo; echo "=== $1 ($(date -u +%H:%M:%S))"; }
@@ -136,9 +137,9 @@ if want checks; then
     grep -qE 'libtorch_cpu\.so => /opt/torch/\.venv/lib/python3[^/]*/site-packages/torch/lib/libtorch_cpu\.so' <<<"$ldd_out"
   check "ldd: libtorch_cuda.so from /opt/torch/.venv" \
     grep -qE 'libtorch_cuda\.so => /opt/torch/\.venv/lib/python3[^/]*/site-packages/torch/lib/libtorch_cuda\.so' <<<"$ldd_out"
-  check "ldd: nothing 'not found'" bash -c "! grep -q 'not found' <<<'$ldd_out'"
+  check "ldd: nothing 'not found'" lacks 'not found' "$ldd_out"
   cfg=$(podman image inspect "$image" --format '{{json .Config}}')
-  check "no LD_LIBRARY_PATH in the image" bash -c "! grep -q LD_LIBRARY_PATH <<<'$cfg'"
+  check "no LD_LIBRARY_PATH in the image" lacks LD_LIBRARY_PATH "$cfg"
   check "exec-form CMD [\"train\"], no ENTRYPOINT" python3 -c '
 import json, sys
 c = json.loads(sys.argv[1])
@@ -204,7 +205,8 @@ PY
   fresh_test_dir "$sig_dir"
   cname=albert-ner-ct-sigterm-$$
   podman run -d --name "$cname" -v "$sig_dir:/opt/ml" "$image" train >/dev/null
-  for _ in $(seq 60); do grep -q 'train:' <(podman logs "$cname" 2>&1) && break; sleep 1; done
+  for _ in $(seq 90); do podman logs "$cname" 2>&1 | grep -q 'train:' && break; sleep 1; done
+  running=$(podman inspect "$cname" --format '{{.State.Running}}' 2>/dev/null)
   t=$SECONDS
   podman stop -t 60 "$cname" >/dev/null 2>&1
   d=$((SECONDS - t))
@@ -212,6 +214,7 @@ PY
   podman logs "$cname" >"$logs/sigterm.log" 2>&1
   podman rm -f "$cname" >/dev/null 2>&1
   echo "    SIGTERM: container stopped after ${d}s, exit code $code"
+  check "SIGTERM: train was still running when stopped" test "$running" = true
   check "SIGTERM ends training within 30 s (took ${d}s)" test "$d" -lt 30
 
   # A bad hyperparameter: non-zero exit, the reason in /opt/ml/output/failure.
