@@ -1,0 +1,86 @@
+//! The one error type of the contract. Every message names the file, key or value at fault because
+//! it ends up verbatim in SageMaker's `FailureReason`, where the user has nothing else to go on.
+
+use std::path::PathBuf;
+
+/// Why the container contract could not be honoured.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    /// A file or directory of the contract could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A config file is not the JSON SageMaker writes.
+    #[error("{path} is not valid: {message}")]
+    BadConfig { path: PathBuf, message: String },
+
+    /// No training data where SageMaker (or `data_dir`) says it is.
+    #[error(
+        "no training data: {dir} is missing or holds no files; give the training job a `training` \
+         channel (or set the `data_dir` hyperparameter to a directory with data)"
+    )]
+    NoTrainingData { dir: PathBuf },
+
+    /// An optional channel was given but holds nothing to read.
+    #[error("the `{channel}` channel directory {dir} holds no files")]
+    EmptyChannel { channel: String, dir: PathBuf },
+
+    /// Pipe mode streams records through FIFOs, which a line-oriented NER reader cannot re-read per epoch.
+    #[error(
+        "channel `{channel}` uses Pipe input mode, which this container does not support; \
+         set input_mode to \"File\" or \"FastFile\" on the estimator or TrainingInput"
+    )]
+    PipeMode { channel: String },
+
+    /// With several instances and a sharded channel, the one training host would see only its shard.
+    #[error(
+        "channel `{channel}` is sharded (S3DistributionType ShardedByS3Key) across {hosts} instances, \
+         but this container trains on one instance only; use FullyReplicated or instance_count=1"
+    )]
+    ShardedChannel { channel: String, hosts: usize },
+
+    /// A hyperparameter this container does not know.
+    #[error("unknown hyperparameter `{key}`{}", suggestion_text(.suggestions))]
+    UnknownHyperparameter {
+        key: String,
+        suggestions: Vec<String>,
+    },
+
+    /// A hyperparameter whose value does not fit its type or range.
+    #[error("hyperparameter `{key}` has value {value:?}, expected {expected}")]
+    BadHyperparameter {
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+fn suggestion_text(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::from(" (see the README for the accepted names)"),
+        [one] => format!("; did you mean `{one}`?"),
+        many => {
+            let quoted: Vec<String> = many.iter().map(|s| format!("`{s}`")).collect();
+            format!("; did you mean one of {}?", quoted.join(", "))
+        }
+    }
+}
+
+impl ContractError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The `output/failure` file. SageMaker copies its text into the job's `FailureReason`, which is
+//! what a user sees first in the console and in `DescribeTrainingJob`; that field is capped, so the
+//! text leads with the cause and is cut to [`MAX_FAILURE_BYTES`].
+
+use std::error::Error;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{ContractError, SageMakerPaths};
+
+/// Longest failure text written, in bytes (SageMaker's `FailureReason` limit).
+pub const MAX_FAILURE_BYTES: usize = 1024;
+
+const ELLIPSIS: &str = "…";
+
+/// Writes `message` to `output/failure`, creating `output/` if needed, cut to
+/// [`MAX_FAILURE_BYTES`] on a character boundary (with `…` marking the cut). The file is written to
+/// a temporary name and renamed, so SageMaker never uploads half a message.
+pub fn write_failure(paths: &SageMakerPaths, message: &str) -> Result<PathBuf, ContractError> {
+    let target = &paths.failure_file;
+    let dir = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ContractError::io("creating", dir, e))?;
+    let temp = dir.join(format!(".failure.{}.tmp", std::process::id()));
+    let text = truncate(message, MAX_FAILURE_BYTES);
+    let written = std::fs::File::create(&temp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(ContractError::io("writing", &temp, e));
+    }
+    std::fs::rename(&temp, target).map_err(|e| ContractError::io("renaming into", target, e))?;
+    Ok(target.clone())
+}
+
+/// `text` if it fits in `max` bytes, else its longest prefix that, with `…`, does.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub(ELLIPSIS.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ELLIPSIS}", &text[..end])
+}
+
+/// An error chain laid out for the failure file: the root cause on the first line, then each
+/// context it happened in, innermost first. Works with `anyhow` (pass `err.chain()`) without this
+/// crate depending on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureReport {
+    cause: String,
+    contexts: Vec<String>,
+}
+
+impl FailureReport {
+    /// From messages ordered outermost first, as `anyhow::Error::chain()` yields them.
+    pub fn from_chain<I, D>(chain: I) -> Self
+    where
+        I: IntoIterator<Item = D>,
+        D: fmt::Display,
+    {
+        let mut messages: Vec<String> = chain.into_iter().map(|m| m.to_string()).collect();
+        let cause = messages
+            .pop()
+            .unwrap_or_else(|| "unknown error".to_string());
+        let mut contexts = Vec::with_capacity(messages.len());
+        let mut inner = cause.clone();
+        for outer in messages.into_iter().rev() {
+            // thiserror-style messages often repeat their source after ": "; say it once.
+            let trimmed = outer
+                .strip_suffix(inner.as_str())
+                .and_then(|s| s.strip_suffix(": "));
+            let line = trimmed
+                .filter(|t| !t.is_empty())
+                .map_or(outer.clone(), str::to_string);
+            contexts.push(line);
+            inner = outer;
+        }
+        Self { cause, contexts }
+    }
+
+    /// From any error, following `source()`.
+    pub fn from_error(err: &(dyn Error + 'static)) -> Self {
+        let mut chain: Vec<String> = vec![err.to_string()];
+        let mut next = err.source();
+        while let Some(e) = next {
+            chain.push(e.to_string());
+            next = e.source();
+        }
+        Self::from_chain(chain)
+    }
+
+    /// The root cause alone.
+    pub fn cause(&self) -> &str {
+        &self.cause
+    }
+}
+
+impl fmt::Display for FailureReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cause)?;
+        for context in &self.contexts {
+            write!(f, "\ncontext: {context}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        // 3-byte characters straddling the limit at every offset.
+        for pad in 0..4 {
+            let text = format!("{}{}", "a".repeat(pad), "实体识别".repeat(400));
+            let cut = truncate(&text, MAX_FAILURE_BYTES);
+            assert!(cut.len() <= MAX_FAILURE_BYTES, "pad {pad}: {}", cut.len());
+            assert!(
+                cut.len() > MAX_FAILURE_BYTES - 6,
+                "pad {pad}: {}",
+                cut.len()
+            );
+            assert!(cut.ends_with(ELLIPSIS));
+            assert!(text.starts_with(cut.trim_end_matches(ELLIPSIS)));
+        }
+        let exact = "界".repeat(MAX_FAILURE_BYTES / 3) + "a";
+        assert_eq!(exact.len(), MAX_FAILURE_BYTES);
+        assert_eq!(truncate(&exact, MAX_FAILURE_BYTES), exact);
+    }
+
+    #[test]
+    fn report_puts_the_cause_first() {
+        let report = FailureReport::from_chain([
+            "loading pretrained weights",
+            "reading /w/model.ckpt.index: No such file",
+            "No such file",
+        ]);
+        assert_eq!(
+            report.to_string(),
+            "No such file\ncontext: reading /w/model.ckpt.index\ncontext: loading pretrained weights"
+        );
+        assert_eq!(report.cause(), "No such file");
+    }
+}

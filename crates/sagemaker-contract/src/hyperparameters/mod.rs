@@ -1,0 +1,318 @@
+//! Typed hyperparameters. SageMaker passes every value as a string in hyperparameters.json; this
+//! module turns them into one struct with the defaults filled in, refusing unknown names and
+//! ill-typed values with messages that name the key (they become the job's `FailureReason`).
+
+mod choices;
+mod keys;
+mod value;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use choices::{DataFormat, Device, Head, MixedPrecision};
+pub use keys::{IGNORED as IGNORED_HYPERPARAMETERS, KNOWN as KNOWN_HYPERPARAMETERS};
+
+use crate::{ContractError, SageMakerPaths};
+use choices::Choice;
+use value::Raw;
+
+/// Every setting of a training job, defaults applied. Field names are the hyperparameter names.
+/// Paths are kept exactly as given; relative ones are resolved by the binary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hyperparameters {
+    // Flags of the replaced albert_ner.py, same names and meanings.
+    /// Only `ner`.
+    pub task_name: String,
+    /// Replaces the `training` channel as the place to read data from.
+    pub data_dir: Option<PathBuf>,
+    /// albert_zh JSON or HF config.json; `None` = the pretrained weights' own config, else the
+    /// bundled tiny config.
+    pub bert_config_file: Option<PathBuf>,
+    pub vocab_file: PathBuf,
+    /// Accepted for compatibility; the model always goes to SageMaker's model directory.
+    pub output_dir: Option<PathBuf>,
+    /// Pretrained weights (directory, TF checkpoint prefix or zip), like the `pretrained` channel.
+    pub init_checkpoint: Option<PathBuf>,
+    pub do_lower_case: bool,
+    pub max_seq_length: usize,
+    pub do_train: bool,
+    pub do_eval: bool,
+    /// Predict the test data when there is any.
+    pub do_predict: bool,
+    pub train_batch_size: usize,
+    pub eval_batch_size: usize,
+    pub predict_batch_size: usize,
+    pub learning_rate: f64,
+    pub num_train_epochs: f64,
+    pub warmup_proportion: f64,
+    pub save_checkpoints_steps: usize,
+
+    // This container's own.
+    pub head: Head,
+    /// CRF and classifier learn at `learning_rate × this` (they start from scratch).
+    pub crf_learning_rate_multiplier: f64,
+    pub weight_decay: f64,
+    /// 0 = no clipping.
+    pub max_grad_norm: f64,
+    pub gradient_accumulation_steps: usize,
+    pub seed: u64,
+    pub mixed_precision: MixedPrecision,
+    /// 0 = no periodic training-loss lines.
+    pub logging_steps: usize,
+    /// 0 = evaluate once per epoch.
+    pub eval_steps: usize,
+    /// Evaluations without improvement before stopping; 0 = never stop early.
+    pub early_stopping_patience: usize,
+    pub data_format: DataFormat,
+    pub labels_file: Option<PathBuf>,
+    /// Units of overlap between consecutive windows of a sentence longer than `max_seq_length`.
+    pub window_stride: usize,
+    /// Fraction of training split off (seeded) when there is no validation data.
+    pub validation_split: f64,
+    /// Forbid `O → I-X` and `B-X → I-Y` transitions when decoding.
+    pub bio_constraints: bool,
+    pub keep_checkpoints: usize,
+    /// 0 = train for `num_train_epochs`.
+    pub max_steps: usize,
+    /// `s3://` URI or local path of pretrained weights.
+    pub pretrained_model_uri: Option<String>,
+    pub device: Device,
+    pub hidden_dropout_prob: Option<f64>,
+    pub attention_probs_dropout_prob: Option<f64>,
+
+    #[serde(skip)]
+    warnings: Vec<String>,
+}
+
+impl Default for Hyperparameters {
+    fn default() -> Self {
+        Self {
+            task_name: "ner".into(),
+            data_dir: None,
+            bert_config_file: None,
+            vocab_file: PathBuf::from("albert_config/vocab.txt"),
+            output_dir: None,
+            init_checkpoint: None,
+            do_lower_case: true,
+            max_seq_length: 128,
+            do_train: true,
+            do_eval: true,
+            do_predict: true,
+            train_batch_size: 32,
+            eval_batch_size: 64,
+            predict_batch_size: 64,
+            learning_rate: 5e-5,
+            num_train_epochs: 3.0,
+            warmup_proportion: 0.1,
+            save_checkpoints_steps: 1000,
+            head: Head::Crf,
+            crf_learning_rate_multiplier: 100.0,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            gradient_accumulation_steps: 1,
+            seed: 42,
+            mixed_precision: MixedPrecision::Auto,
+            logging_steps: 50,
+            eval_steps: 0,
+            early_stopping_patience: 0,
+            data_format: DataFormat::Auto,
+            labels_file: None,
+            window_stride: 32,
+            validation_split: 0.1,
+            bio_constraints: true,
+            keep_checkpoints: 2,
+            max_steps: 0,
+            pretrained_model_uri: None,
+            device: Device::Auto,
+            hidden_dropout_prob: None,
+            attention_probs_dropout_prob: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Hyperparameters {
+    /// Reads `input/config/hyperparameters.json` (absent = all defaults) and checks `output_dir`
+    /// against the model directory.
+    pub fn load(paths: &SageMakerPaths) -> Result<Self, ContractError> {
+        let file = &paths.hyperparameters_file;
+        let map = match crate::json_file::read_optional::<Value>(file)? {
+            None => Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(_) => {
+                return Err(ContractError::BadConfig {
+                    path: file.clone(),
+                    message: "expected a JSON object of hyperparameter names to values".into(),
+                })
+            }
+        };
+        let mut hp = Self::from_map(&map)?;
+        if let Some(out) = &hp.output_dir {
+            if paths.rebase(out) != paths.model_dir {
+                hp.warnings.push(format!(
+                    "output_dir {} is ignored: the model is written to {}, the directory SageMaker uploads",
+                    out.display(),
+                    paths.model_dir.display()
+                ));
+            }
+        }
+        Ok(hp)
+    }
+
+    /// Parses a hyperparameters.json object. Keys SageMaker adds itself (`sagemaker_*`,
+    /// `_tuning_objective_metric`) are skipped; TensorFlow-only flags are skipped with a warning.
+    pub fn from_map(map: &Map<String, Value>) -> Result<Self, ContractError> {
+        let mut hp = Self::default();
+        for (key, value) in map {
+            if keys::is_platform_key(key) {
+                continue;
+            }
+            if let Some(why) = keys::ignored_reason(key) {
+                hp.warnings
+                    .push(format!("hyperparameter `{key}` is ignored: {why}"));
+                continue;
+            }
+            hp.set(key, &Raw::new(key, value))?;
+        }
+        hp.validate()?;
+        Ok(hp)
+    }
+
+    /// The effective values of every hyperparameter, for writing next to the model so a run can be
+    /// reproduced and audited. Unset optional values are `null`.
+    pub fn resolved_json(&self) -> Value {
+        serde_json::to_value(self).expect("hyperparameters always serialise")
+    }
+
+    /// Things the user should know (ignored flags, overridden `output_dir`); the caller logs them.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn set(&mut self, key: &str, raw: &Raw) -> Result<(), ContractError> {
+        let positive = |v: f64| v > 0.0;
+        let non_negative = |v: f64| v >= 0.0;
+        let fraction = |v: f64| (0.0..=1.0).contains(&v);
+        let probability = |v: f64| (0.0..1.0).contains(&v);
+        match key {
+            "task_name" => {
+                if let Some(name) = raw.string() {
+                    if !name.eq_ignore_ascii_case("ner") {
+                        raw.choice(&[&["ner"]])?;
+                    }
+                }
+            }
+            "data_dir" => self.data_dir = raw.path(),
+            "bert_config_file" => self.bert_config_file = raw.path(),
+            "vocab_file" => set(&mut self.vocab_file, raw.path()),
+            "output_dir" => self.output_dir = raw.path(),
+            "init_checkpoint" => self.init_checkpoint = raw.path(),
+            "do_lower_case" => set(&mut self.do_lower_case, raw.bool()?),
+            "max_seq_length" => set(&mut self.max_seq_length, raw.usize(3)?),
+            "do_train" => set(&mut self.do_train, raw.bool()?),
+            "do_eval" => set(&mut self.do_eval, raw.bool()?),
+            "do_predict" => set(&mut self.do_predict, raw.bool()?),
+            "train_batch_size" => set(&mut self.train_batch_size, raw.usize(1)?),
+            "eval_batch_size" => set(&mut self.eval_batch_size, raw.usize(1)?),
+            "predict_batch_size" => set(&mut self.predict_batch_size, raw.usize(1)?),
+            "learning_rate" => set(
+                &mut self.learning_rate,
+                raw.float(positive, "a number > 0")?,
+            ),
+            "num_train_epochs" => set(
+                &mut self.num_train_epochs,
+                raw.float(non_negative, "a number ≥ 0")?,
+            ),
+            "warmup_proportion" => set(
+                &mut self.warmup_proportion,
+                raw.float(fraction, "a number from 0 to 1")?,
+            ),
+            "save_checkpoints_steps" => set(&mut self.save_checkpoints_steps, raw.usize(0)?),
+            "head" => set(&mut self.head, choice(raw)?),
+            "crf_learning_rate_multiplier" => set(
+                &mut self.crf_learning_rate_multiplier,
+                raw.float(positive, "a number > 0")?,
+            ),
+            "weight_decay" => set(
+                &mut self.weight_decay,
+                raw.float(non_negative, "a number ≥ 0")?,
+            ),
+            "max_grad_norm" => set(
+                &mut self.max_grad_norm,
+                raw.float(non_negative, "a number ≥ 0")?,
+            ),
+            "gradient_accumulation_steps" => {
+                set(&mut self.gradient_accumulation_steps, raw.usize(1)?)
+            }
+            "seed" => set(&mut self.seed, raw.int(0)?),
+            "mixed_precision" => set(&mut self.mixed_precision, choice(raw)?),
+            "logging_steps" => set(&mut self.logging_steps, raw.usize(0)?),
+            "eval_steps" => set(&mut self.eval_steps, raw.usize(0)?),
+            "early_stopping_patience" => set(&mut self.early_stopping_patience, raw.usize(0)?),
+            "data_format" => set(&mut self.data_format, choice(raw)?),
+            "labels_file" => self.labels_file = raw.path(),
+            "window_stride" => set(&mut self.window_stride, raw.usize(0)?),
+            "validation_split" => set(
+                &mut self.validation_split,
+                raw.float(probability, "a number ≥ 0 and < 1")?,
+            ),
+            "bio_constraints" => set(&mut self.bio_constraints, raw.bool()?),
+            "keep_checkpoints" => set(&mut self.keep_checkpoints, raw.usize(1)?),
+            "max_steps" => set(&mut self.max_steps, raw.usize(0)?),
+            "pretrained_model_uri" => self.pretrained_model_uri = raw.string(),
+            "device" => set(&mut self.device, choice(raw)?),
+            "hidden_dropout_prob" => {
+                self.hidden_dropout_prob = raw.float(probability, "a number ≥ 0 and < 1")?
+            }
+            "attention_probs_dropout_prob" => {
+                self.attention_probs_dropout_prob =
+                    raw.float(probability, "a number ≥ 0 and < 1")?
+            }
+            _ => {
+                return Err(ContractError::UnknownHyperparameter {
+                    key: key.to_string(),
+                    suggestions: keys::suggestions(key),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that involve more than one key.
+    fn validate(&self) -> Result<(), ContractError> {
+        let content = self.max_seq_length - 2;
+        if self.window_stride >= content {
+            return Err(ContractError::BadHyperparameter {
+                key: "window_stride".into(),
+                value: self.window_stride.to_string(),
+                expected: format!(
+                    "fewer units than fit in one window (max_seq_length - 2 = {content})"
+                ),
+            });
+        }
+        if self.num_train_epochs == 0.0 && self.max_steps == 0 && self.do_train {
+            return Err(ContractError::BadHyperparameter {
+                key: "num_train_epochs".into(),
+                value: "0".into(),
+                expected: "a number > 0 (or set max_steps)".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `None` (Python `None`, JSON `null`) leaves the default in place.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+fn choice<T: Choice>(raw: &Raw) -> Result<Option<T>, ContractError> {
+    Ok(raw.choice(T::SPELLINGS)?.map(|i| T::VARIANTS[i]))
+}
+
+#[cfg(test)]
+mod tests;
