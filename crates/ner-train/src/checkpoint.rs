@@ -1,0 +1,129 @@
+//! Resumable training checkpoints for spot instances and `StopTrainingJob`.
+//!
+//! Layout: `DIR/step-000001200/{model.safetensors, optimizer.safetensors, state.json}`. A checkpoint is
+//! written into a hidden temporary directory and renamed into place, so a reader never sees half of one;
+//! the last `keep` complete checkpoints are kept. On start the newest loadable one wins and any that fail
+//! to load are skipped with a warning (SageMaker may sync a partial upload back from S3).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+
+use crate::adamw::AdamW;
+use crate::error::TrainError;
+
+const PREFIX: &str = "step-";
+
+/// Where training stands, enough to continue exactly where it stopped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Progress {
+    /// Optimiser updates done.
+    pub global_step: usize,
+    /// 0-based epoch in progress and the number of its batches already consumed.
+    pub epoch: usize,
+    pub batch_in_epoch: usize,
+    pub best_f1: Option<f64>,
+    pub best_step: Option<usize>,
+    pub evals_without_improvement: usize,
+    /// fp16 dynamic loss scale (1.0 when unused).
+    pub loss_scale: f64,
+    /// Validation results so far, one JSON object per evaluation.
+    pub history: Vec<serde_json::Value>,
+}
+
+/// Writes a checkpoint for `progress` atomically and prunes old ones.
+pub fn save(dir: &Path, vs: &VarStore, opt: &AdamW, progress: &Progress, keep: usize) -> Result<PathBuf, TrainError> {
+    fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    let name = format!("{PREFIX}{:09}", progress.global_step);
+    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    let model = tmp.join("model.safetensors");
+    vs.save(&model).map_err(|e| TrainError::io_tch(&model, e))?;
+    opt.save(&tmp.join("optimizer.safetensors"))?;
+    let state = tmp.join("state.json");
+    let json = serde_json::to_vec_pretty(progress).expect("Progress serialises");
+    fs::write(&state, json).map_err(|e| TrainError::io(&state, e))?;
+    for f in ["model.safetensors", "optimizer.safetensors", "state.json"] {
+        let p = tmp.join(f);
+        fs::File::open(&p).and_then(|f| f.sync_all()).map_err(|e| TrainError::io(&p, e))?;
+    }
+    let dest = dir.join(&name);
+    let _ = fs::remove_dir_all(&dest);
+    fs::rename(&tmp, &dest).map_err(|e| TrainError::io(&dest, e))?;
+    prune(dir, keep.max(1))?;
+    Ok(dest)
+}
+
+/// Complete checkpoints in `dir`, newest first.
+pub fn list(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut found: Vec<(usize, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let step = name.strip_prefix(PREFIX)?.parse().ok()?;
+            e.path().is_dir().then(|| (step, e.path()))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+fn prune(dir: &Path, keep: usize) -> Result<(), TrainError> {
+    for old in list(dir).into_iter().skip(keep) {
+        fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// Loads the newest checkpoint that loads cleanly into `vs` and `opt`; returns its progress and path.
+/// Checkpoints that fail are reported through `on_skip` and left in place.
+pub fn resume_latest(
+    dir: &Path,
+    vs: &mut VarStore,
+    opt: &mut AdamW,
+    mut on_skip: impl FnMut(&Path, &TrainError),
+) -> Option<(Progress, PathBuf)> {
+    for ckpt in list(dir) {
+        match load(&ckpt, vs, opt) {
+            Ok(p) => return Some((p, ckpt)),
+            Err(e) => on_skip(&ckpt, &e),
+        }
+    }
+    None
+}
+
+fn load(ckpt: &Path, vs: &mut VarStore, opt: &mut AdamW) -> Result<Progress, TrainError> {
+    let state = ckpt.join("state.json");
+    let text = fs::read(&state).map_err(|e| TrainError::io(&state, e))?;
+    let progress: Progress = serde_json::from_slice(&text)
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", state.display())))?;
+    let model = ckpt.join("model.safetensors");
+    // Load into a copy first so a corrupt file cannot leave the live model half-overwritten.
+    let backup: Vec<(String, tch::Tensor)> =
+        vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+    if let Err(e) = vs.load(&model) {
+        restore(vs, &backup);
+        return Err(TrainError::io_tch(&model, e));
+    }
+    if let Err(e) = opt.load(&ckpt.join("optimizer.safetensors")) {
+        restore(vs, &backup);
+        return Err(e);
+    }
+    Ok(progress)
+}
+
+fn restore(vs: &mut VarStore, backup: &[(String, tch::Tensor)]) {
+    let vars = vs.variables();
+    tch::no_grad(|| {
+        for (name, saved) in backup {
+            if let Some(v) = vars.get(name) {
+                let mut v = v.shallow_clone();
+                v.copy_(saved);
+            }
+        }
+    });
+}
