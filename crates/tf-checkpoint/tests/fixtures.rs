@@ -20,6 +20,8 @@ struct Expected {
     shape: Vec<usize>,
     floats: Option<Vec<f32>>,
     ints: Option<Vec<i64>>,
+    /// Number of slices of a partitioned variable, which the reader refuses.
+    sliced: Option<usize>,
 }
 
 fn expected() -> Vec<Expected> {
@@ -72,6 +74,7 @@ fn expected() -> Vec<Expected> {
                 shape,
                 floats,
                 ints,
+                sliced: v.get("sliced").and_then(Value::as_u64).map(|n| n as usize),
             }
         })
         .collect()
@@ -98,6 +101,16 @@ fn check_against_expected(ckpt: &Checkpoint) {
         assert_eq!(var.dtype, e.dtype, "{}", e.name);
         assert_eq!(var.shape, e.shape, "{}", e.name);
         assert_eq!(ckpt.variable(&e.name), Some(var));
+        if let Some(n) = e.sliced {
+            let err = ckpt.read_f32(&e.name).unwrap_err();
+            match &err {
+                CheckpointError::Sliced { tensor, slices, .. } => {
+                    assert_eq!((tensor, *slices), (&e.name, n));
+                }
+                other => panic!("{}: expected a sliced-variable error, got {other}", e.name),
+            }
+            continue;
+        }
         if let Some(f) = &e.floats {
             assert_eq!(f.len(), var.num_elements().unwrap(), "{}", e.name);
             assert_bits_eq(&e.name, &ckpt.read_f32(&e.name).unwrap(), f);
@@ -141,6 +154,10 @@ fn fixture_covers_what_it_claims() {
         .iter()
         .any(|e| e.shape.is_empty() && e.dtype == DType::Float));
     assert!(want.iter().any(|e| e.shape.contains(&0)));
+    assert!(
+        want.iter().any(|e| e.sliced.is_some()),
+        "fixture lacks a partitioned variable"
+    );
     for name in [
         "bert/embeddings/word_embeddings",
         "bert/embeddings/word_embeddings_2",
