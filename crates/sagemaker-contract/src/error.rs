@@ -44,6 +44,13 @@ pub enum ContractError {
     )]
     ShardedChannel { channel: String, hosts: usize },
 
+    /// Pretrained weights given in two ways at once.
+    #[error(
+        "pretrained weights are given twice, by {first} and by {second}; give only one of the \
+         `pretrained` channel, `init_checkpoint` and `pretrained_model_uri`"
+    )]
+    ConflictingPretrained { first: String, second: String },
+
     /// A hyperparameter this container does not know.
     #[error("unknown hyperparameter `{key}`{}", suggestion_text(.suggestions))]
     UnknownHyperparameter {

@@ -7,7 +7,13 @@
 //! * [`Hyperparameters`]: typed, defaulted, accepting both SDK 2.x (`str()`) and SDK 3.x (JSON)
 //!   encodings of every value.
 //! * [`ResourceConfig`], [`InputDataConfig`], [`CheckpointConfig`]: the other platform configs.
-//! * [`HostRole`]: the multi-host policy (see its docs).
+//! * [`PretrainedSource`]: the one source of pretrained weights (channel, `init_checkpoint` or
+//!   `pretrained_model_uri`; two at once are refused).
+//! * [`HostRole`]: the multi-host policy. Until distributed training exists, `hosts[0]` trains and
+//!   every other host logs why it is idle and exits 0 without writing a model (SageMaker fails the
+//!   whole job when any host exits non-zero, and an empty model dir on idle hosts keeps
+//!   `model.tar.gz` exactly the leader's). A `ShardedByS3Key` channel with several hosts is
+//!   refused, since the leader would see only its shard. Full reasoning on [`HostRole`].
 //! * [`write_failure`], [`FailureReport`]: the `output/failure` file that becomes the job's
 //!   `FailureReason`.
 
@@ -19,6 +25,7 @@ mod hosts;
 mod hyperparameters;
 mod json_file;
 mod paths;
+mod pretrained;
 
 pub use channels::{
     data_files, refuse_pipe_mode, DataChannels, PRETRAINED_CHANNEL, TEST_CHANNEL, TRAINING_CHANNEL,
@@ -33,3 +40,4 @@ pub use hyperparameters::{
     KNOWN_HYPERPARAMETERS,
 };
 pub use paths::{SageMakerPaths, BASE_DIR_ENV, DEFAULT_BASE_DIR};
+pub use pretrained::PretrainedSource;

@@ -103,8 +103,8 @@ fn platform_keys_are_skipped_and_tf_flags_warned_about() {
         "do_export": "False"
     }))
     .unwrap();
-    assert_eq!(hp.warnings().len(), 3);
-    assert!(hp.warnings().iter().any(|w| w.contains("use_tpu")));
+    assert_eq!(hp.warnings.len(), 3);
+    assert!(hp.warnings.iter().any(|w| w.contains("use_tpu")));
 }
 
 #[test]
@@ -201,16 +201,16 @@ fn load_reads_the_file_and_warns_about_output_dir() {
     std::fs::create_dir_all(paths.hyperparameters_file.parent().unwrap()).unwrap();
     std::fs::write(&paths.hyperparameters_file, article_sdk2().to_string()).unwrap();
     // /opt/ml/model maps onto this base's model dir: no warning.
-    assert!(Hyperparameters::load(&paths).unwrap().warnings().is_empty());
+    assert!(Hyperparameters::load(&paths).unwrap().warnings.is_empty());
 
     let mut other = article_sdk2();
     other["output_dir"] = json!("/tmp/elsewhere");
     std::fs::write(&paths.hyperparameters_file, other.to_string()).unwrap();
     let hp = Hyperparameters::load(&paths).unwrap();
     assert!(
-        hp.warnings()[0].contains("/tmp/elsewhere"),
+        hp.warnings[0].contains("/tmp/elsewhere"),
         "{:?}",
-        hp.warnings()
+        hp.warnings
     );
 
     std::fs::write(&paths.hyperparameters_file, "[1, 2]").unwrap();

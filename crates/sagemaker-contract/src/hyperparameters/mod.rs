@@ -82,8 +82,10 @@ pub struct Hyperparameters {
     pub hidden_dropout_prob: Option<f64>,
     pub attention_probs_dropout_prob: Option<f64>,
 
+    /// Things the user should know (ignored TensorFlow flags, overridden `output_dir`); not a
+    /// hyperparameter, so never serialised. The caller logs them.
     #[serde(skip)]
-    warnings: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 impl Default for Hyperparameters {
@@ -184,11 +186,6 @@ impl Hyperparameters {
     /// reproduced and audited. Unset optional values are `null`.
     pub fn resolved_json(&self) -> Value {
         serde_json::to_value(self).expect("hyperparameters always serialise")
-    }
-
-    /// Things the user should know (ignored flags, overridden `output_dir`); the caller logs them.
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings
     }
 
     fn set(&mut self, key: &str, raw: &Raw) -> Result<(), ContractError> {
