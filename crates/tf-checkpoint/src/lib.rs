@@ -6,6 +6,19 @@
 //! shard, offset, size, crc32c); the data shards are the raw little-endian tensor bytes. Every block
 //! crc and every tensor crc is verified, because a silently corrupt embedding table would only show
 //! up as a model that trains badly.
+//!
+//! ```no_run
+//! use tf_checkpoint::{Checkpoint, DType};
+//! # fn main() -> Result<(), tf_checkpoint::CheckpointError> {
+//! let ckpt = Checkpoint::open("albert_base_zh_additional_36k_steps.zip".as_ref())?;
+//! for var in ckpt.variables().filter(|v| v.dtype == DType::Float) {
+//!     let values = ckpt.read_f32(&var.name)?; // row-major, var.shape
+//!     assert_eq!(values.len(), var.num_elements().unwrap());
+//! }
+//! let step = ckpt.read_i64("global_step")?[0];
+//! let config = ckpt.read_sibling("albert_config_base.json")?;
+//! # let _ = (step, config); Ok(()) }
+//! ```
 
 mod bundle;
 mod dir_source;
@@ -62,6 +75,10 @@ impl Checkpoint {
     ///
     /// Reads and verifies the whole index and checks every data shard is present, so that a broken
     /// download fails here rather than halfway through loading.
+    ///
+    /// Memory: the index is held decoded (small). Directory shards and *stored* zip entries are read
+    /// in place per tensor; a *deflated* zip shard is inflated into memory on its first tensor read
+    /// and kept until the `Checkpoint` is dropped, costing its uncompressed size.
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
         let (source, prefix) = source::locate(path)?;
         let index_file = format!("{prefix}.index");
