@@ -4,13 +4,16 @@
 //! Data flow: [`read_file`] → [`Sentence`] → [`Tokenizer::tokenize`] → [`features`] → [`Batcher`] →
 //! [`Batch`]; predictions come back through [`merge_windows`] and [`units_to_char_tags`].
 
+pub mod batch;
 pub mod error;
 pub mod labels;
 pub mod reader;
 pub mod report;
 pub mod scheme;
 pub mod tokenizer;
+pub mod window;
 
+pub use batch::{collate, Batch, Batcher};
 pub use error::DataError;
 pub use labels::LabelSet;
 pub use reader::{
@@ -19,3 +22,4 @@ pub use reader::{
 pub use report::{ReadReport, Warning, WarningKind};
 pub use scheme::TagScheme;
 pub use tokenizer::{Tokenized, Tokenizer, Unit, UnkStats};
+pub use window::{features, keep_ranges, merge_windows, plan_windows, units_to_char_tags, Feature};

@@ -1,0 +1,200 @@
+//! Reader behaviour on the hand-written fixtures in tests/data.
+
+use std::path::{Path, PathBuf};
+
+use ner_data::{
+    read_file, read_file_with, DataFormat, LabelSet, ReadOptions, TagScheme, WarningKind,
+};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn err(name: &str) -> String {
+    read_file(&data(name), DataFormat::Auto)
+        .unwrap_err()
+        .to_string()
+}
+
+fn chars(s: &str) -> Vec<char> {
+    s.chars().collect()
+}
+
+#[test]
+fn bio_with_space_chars_and_tabs() {
+    let (s, r) = read_file(&data("bio.txt"), DataFormat::Auto).unwrap();
+    assert_eq!(r.format, DataFormat::CharTag);
+    assert_eq!(r.scheme, TagScheme::Bio);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].chars, chars("张三在北京"));
+    assert_eq!(s[0].tags, ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]);
+    assert_eq!(s[0].line, 1);
+    // "  O" is a space character tagged O; "\u{3000} O" a full-width space.
+    assert_eq!(s[1].chars, chars(" \u{3000}李四"));
+    assert_eq!(s[1].tags, ["O", "O", "B-PER", "I-PER"]);
+    assert_eq!(s[1].line, 7);
+    assert!(r.warnings.is_empty(), "{r}");
+    assert_eq!(r.entities, [("LOC".to_string(), 1), ("PER".to_string(), 2)]);
+}
+
+#[test]
+fn bioes_and_bmes_convert_to_bio() {
+    let (s, r) = read_file(&data("bioes.txt"), DataFormat::CharTag).unwrap();
+    assert_eq!(r.scheme, TagScheme::Bioes);
+    assert_eq!(s[0].tags, ["B-PER", "I-PER", "O", "B-LOC"]);
+    assert_eq!(r.count(WarningKind::SchemeConverted), 2);
+
+    let (s, r) = read_file(&data("bmes.txt"), DataFormat::Auto).unwrap();
+    assert_eq!(r.scheme, TagScheme::Bmes);
+    assert_eq!(s[0].tags, ["B-NAME", "I-NAME", "I-NAME", "O", "B-RACE"]);
+    assert_eq!(s[1].tags, ["B-ORG", "I-ORG"]);
+    assert_eq!(s[1].line, 9);
+    assert_eq!(r.count(WarningKind::MultipleBlankLines), 1);
+    assert_eq!(r.count(WarningKind::TrailingBlankLines), 1);
+}
+
+#[test]
+fn orphan_inside_is_repaired_and_counted() {
+    let (s, r) = read_file(&data("orphan.txt"), DataFormat::Auto).unwrap();
+    assert_eq!(s[0].tags, ["O", "B-LOC", "I-LOC", "B-PER"]);
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.kind == WarningKind::OrphanInside)
+        .unwrap();
+    assert_eq!((w.count, w.first_line), (2, 2));
+    assert_eq!(w.example, "北 I-LOC");
+}
+
+#[test]
+fn bom_and_crlf_are_repaired() {
+    let (s, r) = read_file(&data("bom.txt"), DataFormat::Auto).unwrap();
+    assert_eq!(s[0].chars, chars("张三"));
+    assert_eq!(r.count(WarningKind::Bom), 1);
+    let (s, r) = read_file(&data("crlf.txt"), DataFormat::Auto).unwrap();
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].tags, ["B-PER", "I-PER"]);
+    assert_eq!(r.count(WarningKind::Crlf), 4);
+}
+
+#[test]
+fn cluener() {
+    let (s, r) = read_file(&data("cluener.json"), DataFormat::Auto).unwrap();
+    assert_eq!(r.format, DataFormat::Cluener);
+    assert_eq!(
+        s[0].tags,
+        [
+            "B-company",
+            "I-company",
+            "I-company",
+            "I-company",
+            "O",
+            "B-name",
+            "I-name",
+            "I-name"
+        ]
+    );
+    assert_eq!(s[1].tags[4..], ["B-game", "I-game", "I-game", "I-game"]);
+    assert_eq!(s[1].line, 2);
+    let e = err("cluener_mismatch.json");
+    assert!(
+        e.contains(":1:") && e.contains("浙商银") && e.contains("浙商银行"),
+        "{e}"
+    );
+    // Unlabeled: refused for training, read as O for prediction.
+    let e = err("cluener_unlabeled.json");
+    assert!(e.contains(":1:") && e.contains("no labels"), "{e}");
+    let (s, r) = read_file_with(
+        &data("cluener_unlabeled.json"),
+        DataFormat::Auto,
+        ReadOptions {
+            allow_unlabeled: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(s[0].tags, ["O"; 5]);
+    assert_eq!(r.count(WarningKind::Unlabeled), 1);
+}
+
+#[test]
+fn span_jsonl_counts_scalar_values() {
+    let (s, r) = read_file(&data("spans.jsonl"), DataFormat::Auto).unwrap();
+    assert_eq!(r.format, DataFormat::SpanJsonl);
+    assert_eq!(s.len(), 2);
+    // U+20000 is one character, not two UTF-16 units.
+    assert_eq!(s[0].chars[1..3], chars("张三"));
+    assert_eq!(s[0].tags[1..3], ["B-PER", "I-PER"]);
+    assert_eq!(s[0].tags[13..], ["B-LOC", "I-LOC"]);
+    assert_eq!(s[1].line, 3);
+    let e = err("spans_overlap.jsonl");
+    assert!(e.contains(":1:") && e.contains("overlaps"), "{e}");
+    let e = err("spans_range.jsonl");
+    assert!(
+        e.contains(":2:") && e.contains("out of range") && e.contains("\"end\":3"),
+        "{e}"
+    );
+}
+
+#[test]
+fn errors_name_file_line_and_value() {
+    let e = err("invalid_utf8.txt");
+    assert!(
+        e.contains("invalid_utf8.txt:2:") && e.contains("offset 10") && e.contains("0xff"),
+        "{e}"
+    );
+    let e = err("unknown_tag.txt");
+    assert!(
+        e.contains("unknown_tag.txt:2:") && e.contains("X-PER"),
+        "{e}"
+    );
+    let e = err("empty_type.txt");
+    assert!(e.contains(":2:") && e.contains("\"B-\""), "{e}");
+    let e = err("malformed_no_tag.txt");
+    assert!(e.contains(":2:") && e.contains("no tag"), "{e}");
+    let e = err("malformed_extra.txt");
+    assert!(
+        e.contains(":2:") && e.contains("extra columns") && e.contains("三 O O"),
+        "{e}"
+    );
+    let e = err("empty.txt");
+    assert!(e.contains("empty.txt") && e.contains("empty file"), "{e}");
+    let e = err("missing.txt");
+    assert!(e.contains("missing.txt") && e.contains("not found"), "{e}");
+}
+
+#[test]
+fn format_names_parse() {
+    for (s, f) in [
+        ("auto", DataFormat::Auto),
+        ("char_tag", DataFormat::CharTag),
+        ("BIO", DataFormat::CharTag),
+        ("cluener", DataFormat::Cluener),
+        ("jsonl", DataFormat::SpanJsonl),
+        ("span_jsonl", DataFormat::SpanJsonl),
+    ] {
+        assert_eq!(s.parse::<DataFormat>().unwrap(), f);
+    }
+    assert!("xml".parse::<DataFormat>().is_err());
+}
+
+#[test]
+fn unknown_label_in_eval_data_names_file_line_label() {
+    let (train, _) = read_file(&data("bio.txt"), DataFormat::Auto).unwrap();
+    let labels = LabelSet::from_sentences(&train);
+    let (dev, r) = read_file(&data("bmes.txt"), DataFormat::Auto).unwrap();
+    let e = labels.check(&dev, &r).unwrap_err().to_string();
+    assert!(e.contains("bmes.txt:1:") && e.contains("B-NAME"), "{e}");
+}
+
+#[test]
+fn committed_msra_sample_reads_cleanly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../local_test/test_dir/input/data");
+    let (train, r) = read_file(&root.join("training/train.txt"), DataFormat::Auto).unwrap();
+    assert_eq!(r.scheme, TagScheme::Bio);
+    let labels = LabelSet::from_sentences(&train);
+    assert_eq!(labels.types(), ["LOC", "ORG", "PER"]);
+    let (dev, r) = read_file(&root.join("validation/dev.txt"), DataFormat::Auto).unwrap();
+    labels.check(&dev, &r).unwrap();
+}
