@@ -19,13 +19,13 @@ TEST_DIR = REPO / "local_test" / "test_dir"
 # SageMaker applies each regex to every log line and records the first group (CloudWatch, the console).
 _NUM = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 METRIC_DEFINITIONS = [
-    {"Name": "train:loss", "Regex": r"train: .*\bloss=" + _NUM},
-    {"Name": "train:lr", "Regex": r"train: .*\blr=" + _NUM},
-    {"Name": "train:samples_per_s", "Regex": r"train: .*\bsamples_per_s=" + _NUM},
-    {"Name": "eval:entity_precision", "Regex": r"eval: .*\bentity_precision=" + _NUM},
-    {"Name": "eval:entity_recall", "Regex": r"eval: .*\bentity_recall=" + _NUM},
-    {"Name": "eval:entity_f1", "Regex": r"eval: .*\bentity_f1=" + _NUM},
-    {"Name": "eval:loss", "Regex": r"eval: .*\bloss=" + _NUM},
+    {"Name": "train:loss", "Regex": r"\btrain: .*\bloss=" + _NUM},
+    {"Name": "train:lr", "Regex": r"\btrain: .*\blr=" + _NUM},
+    {"Name": "train:samples_per_s", "Regex": r"\btrain: .*\bsamples_per_s=" + _NUM},
+    {"Name": "eval:entity_precision", "Regex": r"\beval: .*\bentity_precision=" + _NUM},
+    {"Name": "eval:entity_recall", "Regex": r"\beval: .*\bentity_recall=" + _NUM},
+    {"Name": "eval:entity_f1", "Regex": r"\beval: .*\bentity_f1=" + _NUM},
+    {"Name": "eval:loss", "Regex": r"\beval: .*\bloss=" + _NUM},
 ]
 
 # Relative paths resolve in the image's working directory /opt/program (docker/Dockerfile).
