@@ -1,10 +1,10 @@
 //! Which files are training, validation and test data, and where pretrained weights are.
 //!
 //! Two layouts are understood. The replaced system put `train.txt`, `dev.txt` and `test.txt` in the
-//! one `training` channel, so when the training directory holds files named `train.*` those are the
-//! training split and `dev.*` / `valid.*` / `val.*` / `test.*` beside them are the other splits
-//! (unless separate `validation` / `test` channels exist, which then win). Otherwise every channel's
-//! data is all its regular, non-hidden files, sorted, found recursively.
+//! one `training` channel, so files at the top of the training directory named `train.*`,
+//! `dev.*` / `valid.*` / `val.*` and `test.*` are those splits (with no `train.*`, training is every
+//! other file), unless separate `validation` / `test` channels exist, which then win. Otherwise
+//! every channel's data is all its regular, non-hidden files, sorted, found recursively.
 
 use std::path::{Path, PathBuf};
 
@@ -103,7 +103,9 @@ struct NamedSplits {
     test: Vec<PathBuf>,
 }
 
-/// The `train.*` / `dev.*` / `test.*` layout, if the directory's top level uses it.
+/// The `train.*` / `dev.*` / `test.*` layout, if the directory's top level uses it. Without a
+/// `train.*` file but with `dev.*` or `test.*` files, training is every other file: evaluation
+/// data must never leak into training just because its sibling was named differently.
 fn named_splits(dir: &Path) -> Result<Option<NamedSplits>, ContractError> {
     let mut splits = NamedSplits {
         train: Vec::new(),
@@ -128,11 +130,17 @@ fn named_splits(dir: &Path) -> Result<Option<NamedSplits>, ContractError> {
             _ => {}
         }
     }
-    Ok(if splits.train.is_empty() {
-        None
-    } else {
-        Some(splits)
-    })
+    if splits.train.is_empty() && splits.validation.is_empty() && splits.test.is_empty() {
+        return Ok(None);
+    }
+    if splits.train.is_empty() {
+        let held_out = |p: &PathBuf| splits.validation.contains(p) || splits.test.contains(p);
+        splits.train = data_files(dir)?
+            .into_iter()
+            .filter(|p| !held_out(p))
+            .collect();
+    }
+    Ok(Some(splits))
 }
 
 fn channel_files(channel: &str, dir: &Path) -> Result<Vec<PathBuf>, ContractError> {

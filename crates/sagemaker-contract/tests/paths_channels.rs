@@ -157,6 +157,25 @@ fn valid_and_val_names_are_validation_splits() {
 }
 
 #[test]
+fn dev_and_test_files_never_leak_into_training() {
+    let (_base, paths) = setup();
+    let training = paths.channel_dir("training");
+    for name in ["msra_bio.txt", "extra/more.txt", "dev.txt", "test.txt"] {
+        touch(&training.join(name));
+    }
+    let channels = DataChannels::resolve(&paths, None).unwrap();
+    assert_eq!(
+        channels.train,
+        [
+            training.join("extra/more.txt"),
+            training.join("msra_bio.txt")
+        ]
+    );
+    assert_eq!(channels.validation, Some(vec![training.join("dev.txt")]));
+    assert_eq!(channels.test, Some(vec![training.join("test.txt")]));
+}
+
+#[test]
 fn without_split_names_every_file_is_data() {
     let (_base, paths) = setup();
     let training = paths.channel_dir("training");
