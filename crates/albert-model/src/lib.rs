@@ -1,3 +1,42 @@
 //! ALBERT encoder and token-tagging heads (linear-chain CRF or softmax) in tch.
+//!
+//! Variables are named exactly as HF's `AlbertForTokenClassification`-style state dicts
+//! (`albert.*`, `classifier.*`, plus `crf.*`), so a `VarStore` maps 1:1 onto `model.safetensors`.
+//! See `docs/ARCHITECTURE.md` for the albert_zh folding.
+//!
+//! Typical use:
+//! ```ignore
+//! let weights = PretrainedWeights::open(path)?;                 // HF dir / albert_zh ckpt or zip
+//! let spec = TaggerSpec { albert: weights.config().clone(), labels, head: Head::Crf };
+//! let mut vs = tch::nn::VarStore::new(device);
+//! let tagger = NerTagger::new(&vs.root(), &spec);
+//! let report = weights.load_into(&mut vs)?;                     // encoder only; log `report`
+//! // ... train with optimizer groups from `ParamGroup` ...
+//! save_model(out_dir, &vs, &spec, &vocab_path)?;
+//! let (vs, tagger, spec, vocab) = load_model(out_dir, device)?;
+//! ```
 
+pub mod activation;
+pub mod attention;
+pub mod config;
 pub mod crf;
+pub mod embeddings;
+pub mod encoder;
+pub mod error;
+pub mod layer;
+mod loading;
+pub mod model;
+pub mod params;
+pub mod pretrained;
+pub mod save;
+pub mod tagger;
+
+pub use activation::Activation;
+pub use config::AlbertConfig;
+pub use crf::{Crf, TransitionConstraints};
+pub use error::{ModelError, Result};
+pub use model::AlbertModel;
+pub use params::{names_by_group, ParamGroup};
+pub use pretrained::{LoadReport, PretrainedWeights, WeightsFormat};
+pub use save::{load_model, save_model, CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
+pub use tagger::{Head, NerTagger, TaggerSpec};

@@ -1,0 +1,58 @@
+//! Multi-head self-attention with output projection, residual and LayerNorm (HF AlbertAttention).
+
+use tch::{nn, Tensor};
+
+use crate::config::AlbertConfig;
+use crate::embeddings::dropout;
+use crate::params::{LayerNorm, Linear};
+
+/// Self-attention block; the softmax(QKᵀ/√d)V part runs in libtorch's fused
+/// `scaled_dot_product_attention`, which picks a flash / memory-efficient kernel on GPU.
+#[derive(Debug)]
+pub struct AlbertAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub dense: Linear,
+    pub layer_norm: LayerNorm,
+    num_heads: i64,
+    attention_dropout: f64,
+    output_dropout: f64,
+}
+
+impl AlbertAttention {
+    /// Variables `query`, `key`, `value`, `dense` (H→H) and `LayerNorm` under `path`.
+    pub fn new(path: &nn::Path, cfg: &AlbertConfig) -> Self {
+        let h = cfg.hidden_size;
+        let std = cfg.initializer_range;
+        AlbertAttention {
+            query: Linear::new(&(path / "query"), h, h, std),
+            key: Linear::new(&(path / "key"), h, h, std),
+            value: Linear::new(&(path / "value"), h, h, std),
+            dense: Linear::new(&(path / "dense"), h, h, std),
+            layer_norm: LayerNorm::new(&(path / "LayerNorm"), h, cfg.layer_norm_eps),
+            num_heads: cfg.num_attention_heads,
+            attention_dropout: cfg.attention_probs_dropout_prob,
+            output_dropout: cfg.hidden_dropout_prob,
+        }
+    }
+
+    /// `xs` [B,T,H], `key_mask` bool [B,1,1,T] (`true` = real token). Padded keys get exactly zero
+    /// weight (a boolean mask is applied as -inf before the softmax); padded query rows still produce
+    /// values (they attend to the real tokens) but nothing downstream reads them.
+    pub fn forward(&self, xs: &Tensor, key_mask: &Tensor, train: bool) -> Tensor {
+        let (b, t, h) = xs.size3().expect("attention input must be [B,T,H]");
+        let heads = |lin: &Linear| {
+            lin.forward(xs)
+                .view([b, t, self.num_heads, h / self.num_heads])
+                .transpose(1, 2)
+        };
+        let (q, k, v) = (heads(&self.query), heads(&self.key), heads(&self.value));
+        let p = if train { self.attention_dropout } else { 0.0 };
+        let ctx =
+            Tensor::scaled_dot_product_attention(&q, &k, &v, Some(key_mask), p, false, None, false);
+        let ctx = ctx.transpose(1, 2).reshape([b, t, h]);
+        let out = dropout(&self.dense.forward(&ctx), self.output_dropout, train);
+        self.layer_norm.forward(&(xs + out))
+    }
+}

@@ -1,0 +1,277 @@
+//! Pretrained encoder weights in the formats users hand us, detected from the path.
+//!
+//! * HF directories as `save_pretrained` writes them: `config.json` + `model.safetensors` or
+//!   `pytorch_model.bin` (torch.save zip), keys with or without the `albert.` prefix, from `AlbertModel`,
+//!   `AlbertForPreTraining`, `AlbertForTokenClassification`, ….
+//! * albert_zh (brightmart) TensorFlow checkpoints — a directory, `.index` file, prefix or the release
+//!   `.zip` — folded into HF's layout (see `albert_zh.rs` and docs/ARCHITECTURE.md).
+//!
+//! Only the encoder (`albert.*`) is ever loaded: the classifier and CRF are new for every task. Tensors
+//! the model has no use for (pooler, MLM/SOP heads, optimizer slots, step counters, an old task head)
+//! are skipped and listed in the [`LoadReport`]; anything else unknown, missing or mis-shaped is an error.
+
+mod albert_zh;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use tch::{nn, Device, Tensor};
+
+use crate::config::AlbertConfig;
+use crate::error::{ModelError, Result};
+use crate::loading::Assigner;
+
+/// The on-disk format [`PretrainedWeights::open`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsFormat {
+    HfSafetensors,
+    HfPytorchBin,
+    AlbertZhTf,
+}
+
+/// What a load did, for the caller to log: which variables got pretrained values and which checkpoint
+/// tensors were deliberately ignored.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadReport {
+    /// Where the tensors came from (file, or `zip!folder/prefix`).
+    pub source: String,
+    /// VarStore variables written, sorted.
+    pub loaded: Vec<String>,
+    /// Checkpoint tensors skipped (pooler, MLM head, Adam slots, …), sorted.
+    pub skipped: Vec<String>,
+    /// VarStore variables left as initialised (the new classifier / CRF), sorted.
+    pub fresh: Vec<String>,
+    /// Notes about transformations applied (e.g. the albert_zh folding).
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "loaded {} tensors from {}",
+            self.loaded.len(),
+            self.source
+        )?;
+        if !self.skipped.is_empty() {
+            let shown: Vec<&str> = self.skipped.iter().take(8).map(String::as_str).collect();
+            let more = self.skipped.len().saturating_sub(shown.len());
+            write!(
+                f,
+                "; skipped {} unused ({}{})",
+                self.skipped.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(", … {more} more")
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+        if !self.fresh.is_empty() {
+            write!(f, "; newly initialised: {}", self.fresh.join(", "))?;
+        }
+        for n in &self.notes {
+            write!(f, "; {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the vocabulary that came with the weights is.
+#[derive(Clone, Debug)]
+enum Vocab {
+    File(PathBuf),
+    /// Inside a zip: the bytes, read at open time.
+    Bundled(Vec<u8>),
+}
+
+/// An opened pretrained checkpoint, before any tensor is read.
+pub struct PretrainedWeights {
+    format: WeightsFormat,
+    path: PathBuf,
+    /// The configuration of the model these weights load into (for albert_zh, after folding).
+    config: AlbertConfig,
+    vocab: Option<Vocab>,
+    tf: Option<albert_zh::AlbertZhCheckpoint>,
+}
+
+impl fmt::Debug for PretrainedWeights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PretrainedWeights")
+            .field("format", &self.format)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl PretrainedWeights {
+    /// Detects the format and reads the config that comes with the weights.
+    ///
+    /// `path`: an HF model directory (or its `model.safetensors` / `pytorch_model.bin`), or an albert_zh
+    /// checkpoint directory, `.index` file, prefix or `.zip`. The config must be bundled
+    /// (`config.json`; `albert_config*.json` / `bert_config*.json` for albert_zh); otherwise use
+    /// [`Self::open_with_config`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_config(path, None)
+    }
+
+    /// As [`Self::open`], with `config` (a raw albert_zh config for TF checkpoints, an HF config
+    /// otherwise) replacing any bundled one.
+    pub fn open_with_config(path: impl AsRef<Path>, config: Option<AlbertConfig>) -> Result<Self> {
+        let path = path.as_ref();
+        if let Some(hf) = hf_weights_file(path) {
+            let (format, file) = hf;
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            let config = match config {
+                Some(c) => c,
+                None => AlbertConfig::from_hf_json(
+                    &std::fs::read_to_string(dir.join("config.json"))
+                        .map_err(|e| ModelError::io(dir.join("config.json"), e))?,
+                    Some(&dir.join("config.json")),
+                )?,
+            };
+            let vocab = dir.join("vocab.txt");
+            return Ok(PretrainedWeights {
+                format,
+                path: file,
+                config,
+                vocab: vocab.is_file().then_some(Vocab::File(vocab)),
+                tf: None,
+            });
+        }
+        if path.is_dir() && path.join("model.safetensors.index.json").is_file() {
+            return Err(ModelError::UnknownFormat {
+                path: path.to_path_buf(),
+                message: "sharded HF checkpoints (model.safetensors.index.json) are not supported"
+                    .into(),
+            });
+        }
+        let ckpt = albert_zh::AlbertZhCheckpoint::open(path, config)?;
+        let vocab = ckpt.vocab()?;
+        Ok(PretrainedWeights {
+            format: WeightsFormat::AlbertZhTf,
+            path: path.to_path_buf(),
+            config: ckpt.effective_config().clone(),
+            vocab,
+            tf: Some(ckpt),
+        })
+    }
+
+    pub fn format(&self) -> WeightsFormat {
+        self.format
+    }
+
+    /// The `AlbertConfig` to build the model with so that [`Self::load_into`] fits it exactly. For
+    /// albert_zh it is the folded one (`embedding_size` = `hidden_size`, tanh gelu).
+    pub fn config(&self) -> &AlbertConfig {
+        &self.config
+    }
+
+    /// The bundled `vocab.txt` when it is a file on disk (HF dirs, albert_zh directories).
+    pub fn vocab_path(&self) -> Option<&Path> {
+        match &self.vocab {
+            Some(Vocab::File(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The bundled vocabulary as a file: its own path when it is one, else (inside a zip) written to
+    /// `dir/vocab.txt`. `None` when the weights came without a vocabulary.
+    pub fn extract_vocab(&self, dir: impl AsRef<Path>) -> Result<Option<PathBuf>> {
+        match &self.vocab {
+            None => Ok(None),
+            Some(Vocab::File(p)) => Ok(Some(p.clone())),
+            Some(Vocab::Bundled(bytes)) => {
+                let dir = dir.as_ref();
+                std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+                let out = dir.join("vocab.txt");
+                std::fs::write(&out, bytes).map_err(|e| ModelError::io(&out, e))?;
+                Ok(Some(out))
+            }
+        }
+    }
+
+    /// Copies the encoder weights into the `albert.*` variables of `vs` (built from [`Self::config`]);
+    /// every one of them must be written. Other variables (classifier, CRF) are left as initialised.
+    pub fn load_into(&self, vs: &mut nn::VarStore) -> Result<LoadReport> {
+        if let Some(tf) = &self.tf {
+            return tf.load_into(vs);
+        }
+        let tensors = match self.format {
+            WeightsFormat::HfSafetensors => Tensor::read_safetensors(&self.path),
+            _ => Tensor::loadz_multi_with_device(&self.path, Device::Cpu),
+        }
+        .map_err(|e| ModelError::Torch {
+            file: self.path.clone(),
+            source: e,
+        })?;
+        let mut report = LoadReport {
+            source: self.path.display().to_string(),
+            ..Default::default()
+        };
+        let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with("albert."));
+        for (name, t) in &tensors {
+            let target = if name.starts_with("albert.") {
+                name.clone()
+            } else {
+                format!("albert.{name}")
+            };
+            if hf_unused(&target) || is_head(name) {
+                report.skipped.push(name.clone());
+                continue;
+            }
+            assigner.assign(&target, t)?;
+        }
+        report.loaded = assigner.finish()?;
+        report.skipped.sort();
+        report.fresh = fresh_variables(vs, &report.loaded);
+        Ok(report)
+    }
+}
+
+/// Variables of `vs` not in `loaded` (sorted input), sorted.
+fn fresh_variables(vs: &nn::VarStore, loaded: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = vs
+        .variables()
+        .into_keys()
+        .filter(|n| loaded.binary_search(n).is_err())
+        .collect();
+    out.sort();
+    out
+}
+
+/// `(format, file)` when `path` is an HF model directory or one of its weight files.
+fn hf_weights_file(path: &Path) -> Option<(WeightsFormat, PathBuf)> {
+    let pick = |f: PathBuf| match f.file_name().and_then(|n| n.to_str()) {
+        Some(n) if n.ends_with(".safetensors") && f.is_file() => {
+            Some((WeightsFormat::HfSafetensors, f))
+        }
+        Some(n) if n.ends_with(".bin") && f.is_file() => Some((WeightsFormat::HfPytorchBin, f)),
+        _ => None,
+    };
+    if path.is_dir() {
+        if !path.join("config.json").is_file() {
+            return None;
+        }
+        pick(path.join("model.safetensors")).or_else(|| pick(path.join("pytorch_model.bin")))
+    } else {
+        pick(path.to_path_buf())
+    }
+}
+
+/// Task heads of some earlier fine-tuning: never loaded into a new tagger.
+fn is_head(name: &str) -> bool {
+    name.starts_with("classifier.") || name.starts_with("crf.")
+}
+
+/// HF state-dict entries (after adding the `albert.` prefix) that the tagger has no variable for.
+pub(crate) fn hf_unused(target: &str) -> bool {
+    let rest = target.strip_prefix("albert.").unwrap_or(target);
+    rest.starts_with("pooler.")
+        || rest.starts_with("predictions.")
+        || rest.starts_with("sop_classifier.")
+        || rest.starts_with("qa_outputs.")
+        || rest == "embeddings.position_ids"
+        || rest == "embeddings.token_type_ids"
+}

@@ -1,0 +1,208 @@
+//! The fine-tuned model directory: `model.safetensors` + `config.json` + `vocab.txt`, readable by
+//! HF (`AlbertModel.from_pretrained`) and by [`load_model`], and all `predict` needs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::config::AlbertConfig;
+use crate::error::{ModelError, Result};
+use crate::loading::Assigner;
+use crate::tagger::{Head, NerTagger, TaggerSpec};
+
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+pub const VOCAB_FILE: &str = "vocab.txt";
+/// Extra `config.json` key recording the head; HF ignores unknown keys.
+pub const HEAD_KEY: &str = "ner_head";
+
+/// Writes `dir/{model.safetensors, config.json, vocab.txt}`.
+///
+/// Every VarStore variable goes out under its own name as contiguous fp32 on the CPU (whatever the
+/// training device or precision), so the file loads anywhere. `config.json` is HF's AlbertConfig plus
+/// `architectures`, `id2label`/`label2id` and [`HEAD_KEY`]. Files are written under temporary names and
+/// renamed, so an interrupted save never leaves a half-written model that looks complete.
+pub fn save_model(
+    dir: impl AsRef<Path>,
+    vs: &nn::VarStore,
+    spec: &TaggerSpec,
+    vocab_path: impl AsRef<Path>,
+) -> Result<()> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+
+    let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    let named: Vec<(String, Tensor)> = tch::no_grad(|| {
+        vars.into_iter()
+            .map(|(n, t)| {
+                (
+                    n,
+                    t.detach()
+                        .to_device(Device::Cpu)
+                        .to_kind(Kind::Float)
+                        .contiguous(),
+                )
+            })
+            .collect()
+    });
+    let weights = dir.join(WEIGHTS_FILE);
+    let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp"));
+    Tensor::write_safetensors(&named, &tmp).map_err(|e| ModelError::Torch {
+        file: tmp.clone(),
+        source: e,
+    })?;
+    rename(&tmp, &weights)?;
+
+    let config = dir.join(CONFIG_FILE);
+    let text = serde_json::to_string_pretty(&config_json(spec)).expect("config serialises");
+    write_atomic(&config, text.as_bytes())?;
+
+    let vocab_src = vocab_path.as_ref();
+    let vocab_dst = dir.join(VOCAB_FILE);
+    let same =
+        matches!((vocab_src.canonicalize(), vocab_dst.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if !same {
+        let bytes = std::fs::read(vocab_src).map_err(|e| ModelError::io(vocab_src, e))?;
+        write_atomic(&vocab_dst, &bytes)?;
+    }
+    Ok(())
+}
+
+/// HF `config.json` for a tagger.
+pub fn config_json(spec: &TaggerSpec) -> Value {
+    let mut v = spec.albert.to_hf_json();
+    v["architectures"] = Value::from(vec!["AlbertForTokenClassification"]);
+    let id2label: serde_json::Map<String, Value> = spec
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i.to_string(), Value::from(l.as_str())))
+        .collect();
+    let label2id: serde_json::Map<String, Value> = spec
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), Value::from(i)))
+        .collect();
+    v["id2label"] = Value::Object(id2label);
+    v["label2id"] = Value::Object(label2id);
+    v[HEAD_KEY] = serde_json::to_value(spec.head).expect("head serialises");
+    v
+}
+
+/// Reads a directory written by [`save_model`] onto `device`: the VarStore (all variables loaded,
+/// strictly: a missing, unexpected or mis-shaped tensor is an error), the tagger over it, its spec
+/// and the vocabulary path.
+///
+/// A `config.json` without [`HEAD_KEY`] (e.g. a plain HF AlbertForTokenClassification export) gets the
+/// CRF head if the weights hold `crf.transitions`, else softmax. HF extras that the tagger does not
+/// have (pooler, MLM head, position-id buffers) are skipped.
+pub fn load_model(
+    dir: impl AsRef<Path>,
+    device: Device,
+) -> Result<(nn::VarStore, NerTagger, TaggerSpec, PathBuf)> {
+    let dir = dir.as_ref();
+    let config_path = dir.join(CONFIG_FILE);
+    let text =
+        std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
+        path: config_path.clone(),
+        source: e,
+    })?;
+    let albert = AlbertConfig::from_hf_json(&text, Some(&config_path))?;
+    let labels = labels_from_config(&value, &config_path)?;
+
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let tensors = Tensor::read_safetensors(&weights_path).map_err(|e| ModelError::Torch {
+        file: weights_path.clone(),
+        source: e,
+    })?;
+    let head = match value.get(HEAD_KEY) {
+        Some(h) => serde_json::from_value(h.clone()).map_err(|e| {
+            ModelError::config(
+                Some(&config_path),
+                format!("{HEAD_KEY} must be \"crf\" or \"softmax\": {e}"),
+            )
+        })?,
+        None if tensors.iter().any(|(n, _)| n == "crf.transitions") => Head::Crf,
+        None => Head::Softmax,
+    };
+    let spec = TaggerSpec {
+        albert,
+        labels,
+        head,
+    };
+
+    let vs = nn::VarStore::new(device);
+    let tagger = NerTagger::new(&vs.root(), &spec);
+    let mut assigner = Assigner::new(&vs, &weights_path, |_| true);
+    for (name, t) in &tensors {
+        let target = if name.starts_with("albert.")
+            || name.starts_with("classifier.")
+            || name.starts_with("crf.")
+        {
+            name.clone()
+        } else {
+            format!("albert.{name}")
+        };
+        if crate::pretrained::hf_unused(&target) {
+            continue;
+        }
+        assigner.assign(&target, t)?;
+    }
+    assigner.finish()?;
+
+    let vocab = dir.join(VOCAB_FILE);
+    if !vocab.is_file() {
+        return Err(ModelError::io(
+            &vocab,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "vocabulary missing"),
+        ));
+    }
+    Ok((vs, tagger, spec, vocab))
+}
+
+fn labels_from_config(value: &Value, path: &Path) -> Result<Vec<String>> {
+    let Some(map) = value.get("id2label").and_then(Value::as_object) else {
+        return Err(ModelError::config(
+            Some(path),
+            "id2label is missing: not a tagger config",
+        ));
+    };
+    let mut labels = vec![None; map.len()];
+    for (k, v) in map {
+        let i: usize = k
+            .parse()
+            .ok()
+            .filter(|i| *i < labels.len())
+            .ok_or_else(|| {
+                ModelError::config(
+                    Some(path),
+                    format!("id2label key {k:?} is not an id in 0..{}", map.len()),
+                )
+            })?;
+        let label = v.as_str().ok_or_else(|| {
+            ModelError::config(Some(path), format!("id2label[{k}] is not a string"))
+        })?;
+        labels[i] = Some(label.to_string());
+    }
+    Ok(labels
+        .into_iter()
+        .map(|l| l.expect("keys are distinct ids below len"))
+        .collect())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
+    rename(&tmp, path)
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| ModelError::io(to, e))
+}

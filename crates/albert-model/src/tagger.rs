@@ -1,0 +1,193 @@
+//! The NER model: ALBERT, a linear classifier over the first piece of each unit, and a CRF or softmax head.
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Kind, Tensor};
+
+use crate::config::AlbertConfig;
+use crate::crf::{Crf, TransitionConstraints};
+use crate::embeddings::dropout;
+use crate::model::AlbertModel;
+use crate::params::{Linear, ParamGroup};
+
+/// How emissions become tags. `Crf` scores whole sequences (transition tables, Viterbi); `Softmax` is
+/// what the replaced TF system did: independent per-unit cross-entropy and argmax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    Crf,
+    Softmax,
+}
+
+/// Everything needed to rebuild a tagger's variables: saved into `config.json` next to the weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaggerSpec {
+    pub albert: AlbertConfig,
+    /// Tag names by id; the order fixes the classifier's output columns.
+    pub labels: Vec<String>,
+    pub head: Head,
+}
+
+/// ALBERT + `classifier` + optional `crf`, with variables named as HF saves them (`albert.*`,
+/// `classifier.{weight,bias}`, `crf.{start_transitions,end_transitions,transitions}`).
+///
+/// Tags live on *units*, not tokens: the caller says which token carries each unit's tag
+/// (`tag_positions`), so [CLS]/[SEP], padding and continuation word pieces never enter the loss or the
+/// CRF's transitions.
+#[derive(Debug)]
+pub struct NerTagger {
+    albert: AlbertModel,
+    classifier: Linear,
+    crf: Option<Crf>,
+    bio: TransitionConstraints,
+    head: Head,
+    classifier_dropout: f64,
+}
+
+impl NerTagger {
+    /// Creates all variables under `root` (normally `vs.root()`), each in its [`ParamGroup`].
+    ///
+    /// # Panics
+    /// If `spec.labels` is empty.
+    pub fn new(root: &nn::Path, spec: &TaggerSpec) -> Self {
+        let k = spec.labels.len() as i64;
+        assert!(k > 0, "a tagger needs at least one label");
+        let albert = AlbertModel::new(&(root / "albert"), &spec.albert);
+        let classifier = Linear::new(
+            &(root / "classifier"),
+            spec.albert.hidden_size,
+            k,
+            spec.albert.initializer_range,
+        );
+        let crf = match spec.head {
+            Head::Crf => {
+                let group = ParamGroup::of_name("crf.transitions").index();
+                Some(Crf::new(&(root / "crf").set_group(group), k))
+            }
+            Head::Softmax => None,
+        };
+        NerTagger {
+            albert,
+            classifier,
+            crf,
+            bio: TransitionConstraints::bio(&spec.labels),
+            head: spec.head,
+            classifier_dropout: spec.albert.classifier_dropout(),
+        }
+    }
+
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// The encoder, e.g. to compare hidden states with HF.
+    pub fn albert(&self) -> &AlbertModel {
+        &self.albert
+    }
+
+    /// The CRF when the head is [`Head::Crf`] (for log-likelihoods rather than the mean loss).
+    pub fn crf(&self) -> Option<&Crf> {
+        self.crf.as_ref()
+    }
+
+    /// Final encoder states [B,T,H] for `input_ids` [B,T] and `attention_mask` [B,T] (0/1 or bool).
+    pub fn hidden_states(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        self.albert.forward(input_ids, attention_mask, None, train)
+    }
+
+    /// Per-unit tag scores [B,L,K].
+    ///
+    /// `tag_positions` [B,L] i64 indexes the token axis of each row (the first piece of each unit);
+    /// entries beyond a row's units may hold any valid index (0 is fine): their scores are computed
+    /// and then ignored through `tag_mask` by [`Self::loss`] and [`Self::decode`]. With `train`,
+    /// dropout runs in the encoder and (with `classifier_dropout_prob`) before the classifier.
+    pub fn emissions(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        tag_positions: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        let hidden = self.hidden_states(input_ids, attention_mask, train);
+        let (b, l) = tag_positions.size2().expect("tag_positions must be [B, L]");
+        let h = hidden.size()[2];
+        let index = tag_positions
+            .to_kind(Kind::Int64)
+            .unsqueeze(-1)
+            .expand([b, l, h], false);
+        let units = hidden.gather(1, &index, false);
+        let units = dropout(&units, self.classifier_dropout, train);
+        self.classifier.forward(&units)
+    }
+
+    /// Training loss, a float32 scalar: the mean over sentences of each sentence's loss over its
+    /// masked units — the CRF's negative log-likelihood, or for softmax the *sum* of per-unit
+    /// cross-entropies (so both heads' losses have the same scale, nats per sentence).
+    ///
+    /// `tags` [B,L] integer (values at masked-out positions are ignored, -100 is fine); `tag_mask` [B,L]
+    /// bool or 0/1, left-aligned with at least one unit per row.
+    pub fn loss(&self, emissions: &Tensor, tags: &Tensor, tag_mask: &Tensor) -> Tensor {
+        match &self.crf {
+            Some(crf) => crf.nll(emissions, tags, tag_mask),
+            None => {
+                let mask = as_bool(tag_mask);
+                let tags = tags
+                    .to_kind(Kind::Int64)
+                    .masked_fill(&mask.logical_not(), 0);
+                let logp = emissions
+                    .log_softmax(-1, Kind::Float)
+                    .gather(-1, &tags.unsqueeze(-1), false)
+                    .squeeze_dim(-1);
+                let per_sentence =
+                    (logp * mask.to_kind(Kind::Float)).sum_dim_intlist(1, false, Kind::Float);
+                -per_sentence.mean(Kind::Float)
+            }
+        }
+    }
+
+    /// Best tag ids per row, each of length `tag_mask[b].sum()`.
+    ///
+    /// CRF: Viterbi, with `bio_constraints` forbidding transitions no BIO reading accepts (start→I-X,
+    /// O→I-X, B-X→I-Y). Softmax: per-unit argmax; `bio_constraints` does not apply (there are no
+    /// transitions to constrain) and is ignored.
+    pub fn decode(
+        &self,
+        emissions: &Tensor,
+        tag_mask: &Tensor,
+        bio_constraints: bool,
+    ) -> Vec<Vec<i64>> {
+        match &self.crf {
+            Some(crf) => crf.decode(emissions, tag_mask, bio_constraints.then_some(&self.bio)),
+            None => tch::no_grad(|| {
+                let (b, l) = tag_mask.size2().expect("tag_mask must be [B, L]");
+                let best = emissions.argmax(-1, false).to_device(tch::Device::Cpu);
+                let mask = as_bool(tag_mask).to_device(tch::Device::Cpu);
+                let best = Vec::<i64>::try_from(best.reshape([-1])).expect("i64 argmax");
+                let mask = Vec::<bool>::try_from(mask.reshape([-1])).expect("bool mask");
+                (0..b as usize)
+                    .map(|r| {
+                        let row = r * l as usize..(r + 1) * l as usize;
+                        best[row.clone()]
+                            .iter()
+                            .zip(&mask[row])
+                            .filter(|(_, m)| **m)
+                            .map(|(t, _)| *t)
+                            .collect()
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+fn as_bool(mask: &Tensor) -> Tensor {
+    if mask.kind() == Kind::Bool {
+        mask.shallow_clone()
+    } else {
+        mask.ne(0)
+    }
+}
