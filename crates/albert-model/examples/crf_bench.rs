@@ -1,4 +1,5 @@
-//! Times `Crf::decode` (batched Viterbi) on CPU at the shapes training evaluates with: B = 16 and 64
+//! Times `Crf::decode` (Viterbi; on CPU the host loop, and the batched tensor version for comparison)
+//! on CPU at the shapes training evaluates with: B = 16 and 64
 //! sequences of L = 126 tag positions over K = 7 tags, with ragged lengths. Prints the median of the
 //! repeats in milliseconds; `fixtures/crf/bench_pytorch_crf.py` prints pytorch-crf's figures for the
 //! same shapes, so the two can be compared.
@@ -8,7 +9,7 @@
 
 use std::time::Instant;
 
-use albert_model::crf::{Crf, TransitionConstraints};
+use albert_model::crf::{Crf, TransitionConstraints, ViterbiBackend};
 use tch::{nn, Device, Kind, Tensor};
 
 const SEQ_LEN: i64 = 126;
@@ -47,12 +48,20 @@ fn main() {
         .collect();
     let bio = TransitionConstraints::bio(&labels);
 
-    println!("crf_bench: CPU, {threads} threads, K={NUM_TAGS}, L={SEQ_LEN}, median of {repeats} runs");
+    println!(
+        "crf_bench: CPU, {threads} threads, K={NUM_TAGS}, L={SEQ_LEN}, median of {repeats} runs"
+    );
     for batch in [16i64, 64] {
         let emissions = Tensor::randn([batch, SEQ_LEN, NUM_TAGS], (Kind::Float, Device::Cpu));
         // Ragged lengths between L/2 and L, the longest row filling the batch.
         let lengths: Vec<i64> = (0..batch)
-            .map(|b| if b == 0 { SEQ_LEN } else { SEQ_LEN / 2 + (b * 53) % (SEQ_LEN / 2) })
+            .map(|b| {
+                if b == 0 {
+                    SEQ_LEN
+                } else {
+                    SEQ_LEN / 2 + (b * 53) % (SEQ_LEN / 2)
+                }
+            })
             .collect();
         let mask = Tensor::arange(SEQ_LEN, (Kind::Int64, Device::Cpu))
             .unsqueeze(0)
@@ -64,10 +73,18 @@ fn main() {
         let constrained = median_ms(repeats, || {
             std::hint::black_box(crf.decode(&emissions, &mask, Some(&bio)));
         });
-        let device_backtrack = median_ms(repeats, || {
-            std::hint::black_box(crf.decode_device_backtrack(&emissions, &mask));
+        let tensor_ops = median_ms(repeats, || {
+            std::hint::black_box(crf.decode_with(
+                &emissions,
+                &mask,
+                None,
+                ViterbiBackend::TensorOps,
+            ));
         });
-        assert_eq!(crf.decode_device_backtrack(&emissions, &mask), crf.decode(&emissions, &mask, None));
+        assert_eq!(
+            crf.decode_with(&emissions, &mask, None, ViterbiBackend::TensorOps),
+            crf.decode(&emissions, &mask, None)
+        );
         let tags = Tensor::randint(NUM_TAGS, [batch, SEQ_LEN], (Kind::Int64, Device::Cpu));
         let emissions_grad = emissions.set_requires_grad(true);
         let loss = median_ms(repeats, || {
@@ -76,7 +93,7 @@ fn main() {
         });
         println!(
             "B={batch:3}  decode {plain:8.3} ms   decode+BIO {constrained:8.3} ms   \
-             decode(device backtrack) {device_backtrack:8.3} ms   nll fwd+bwd {loss:8.3} ms"
+             decode(TensorOps) {tensor_ops:8.3} ms   nll fwd+bwd {loss:8.3} ms"
         );
     }
 }

@@ -6,12 +6,13 @@
 //! and scores agree to float rounding. The fixtures under `fixtures/crf/` are produced by pytorch-crf
 //! itself and pin that claim down in the tests.
 //!
-//! What differs is how the work is laid out. Both the forward algorithm and Viterbi run as one loop over
-//! the sequence of batched `[B, K, K]` operations, and ragged batches are handled without a per-step
-//! `where`: before the loop, every padded position's step matrix is replaced by an exact carry-over
-//! (0 on the diagonal, [`FORBIDDEN`] elsewhere), so each row's state at the last padded position *is* its
-//! state at its last real token. The end transition added after the loop therefore lands on each row's
-//! own last token, whatever the row's length.
+//! What differs is how the work is laid out. The forward algorithm (and Viterbi off the CPU) runs as one
+//! loop over the sequence of batched `[B, K, K]` operations, and ragged batches are handled without a
+//! per-step `where`: before the loop, every padded position's step matrix is replaced by an exact
+//! carry-over (0 on the diagonal, [`FORBIDDEN`] elsewhere), so each row's state at the last padded
+//! position *is* its state at its last real token. The end transition added after the loop therefore
+//! lands on each row's own last token, whatever the row's length. On CPU, Viterbi is a plain loop over
+//! host memory instead (see [`ViterbiBackend`]); no gradient flows through decoding, so nothing is lost.
 
 use tch::{nn, Device, Kind, Tensor};
 
@@ -22,6 +23,20 @@ use tch::{nn, Device, Kind, Tensor};
 /// NaN. At `-1e30` no sum of real scores comes near it, and even a sequence of a few thousand forbidden
 /// steps stays far inside the f32 range.
 const FORBIDDEN: f64 = -1e30;
+
+/// Which implementation of Viterbi [`Crf::decode_with`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ViterbiBackend {
+    /// [`ViterbiBackend::Host`] for CPU emissions, [`ViterbiBackend::TensorOps`] for any other device.
+    #[default]
+    Auto,
+    /// Batched `[B, K, K]` tensor operations, one add and one max per position, on the emissions'
+    /// device: what a GPU wants, since the emissions never leave it and only the backpointers come back.
+    TensorOps,
+    /// Plain loops over host memory, after copying the emissions there: far fewer instructions than the
+    /// tensor version's per-operation dispatch on CPU.
+    Host,
+}
 
 /// A linear-chain conditional random field over `num_tags` tags.
 ///
@@ -107,17 +122,13 @@ impl Crf {
     /// # Panics
     /// As [`Crf::log_likelihood`].
     pub fn nll(&self, emissions: &Tensor, tags: &Tensor, mask: &Tensor) -> Tensor {
-        -self
-            .log_likelihood(emissions, tags, mask)
-            .mean(Kind::Float)
+        -self.log_likelihood(emissions, tags, mask).mean(Kind::Float)
     }
 
     /// The most likely tag sequence of each row (Viterbi), of length `mask[b].sum()`.
     ///
-    /// Runs on the emissions' device, in float32, without autograd. The backpointers stay on the device
-    /// until the end and come back, with the row lengths and the best last tags, in a single
-    /// device→host copy; the backtracking itself is a few thousand integer look-ups on the host, which is
-    /// cheaper than one device launch per position (see `examples/crf_bench.rs`).
+    /// Computed in float32 without autograd, with [`ViterbiBackend::Auto`]: a plain loop for CPU
+    /// emissions, batched tensor operations on the emissions' device otherwise.
     ///
     /// With `constraints`, forbidden transitions score [`FORBIDDEN`], so they are taken only if every
     /// path of the row needs one.
@@ -131,84 +142,158 @@ impl Crf {
         mask: &Tensor,
         constraints: Option<&TransitionConstraints>,
     ) -> Vec<Vec<i64>> {
-        self.check_shapes(emissions, mask);
-        tch::no_grad(|| {
-            let (batch, seq_len, num_tags) = emissions.size3().expect("checked above");
-            let device = emissions.device();
-            let emissions = emissions.to_kind(Kind::Float);
-            let mask = as_bool(mask);
-            let (start, end, transitions) = self.constrained_tables(constraints, device);
+        self.decode_with(emissions, mask, constraints, ViterbiBackend::Auto)
+    }
 
-            // [L, B, K]: position-major, so that each step reads one contiguous slab.
-            let emissions = emissions.transpose(0, 1);
-            let mut score = start.unsqueeze(0) + emissions.get(0);
-            let mut parts = Vec::with_capacity(seq_len as usize + 1);
-            parts.push(mask.sum_dim_intlist(1, false, Kind::Int64));
-            if seq_len > 1 {
-                let steps = step_scores(
-                    &transitions,
-                    &emissions.narrow(0, 1, seq_len - 1),
-                    &mask.transpose(0, 1).narrow(0, 1, seq_len - 1),
-                );
-                let mut backpointers = Vec::with_capacity(seq_len as usize - 1);
-                for step in steps.unbind(0) {
-                    let (best, from) = (score.unsqueeze(2) + step).max_dim(1, false);
-                    score = best;
-                    backpointers.push(from.view([-1]));
-                }
-                parts.push((score + end.unsqueeze(0)).argmax(1, false));
-                parts.extend(backpointers);
+    /// [`Crf::decode`] with the implementation chosen by the caller, for benchmarks and for checking
+    /// the two implementations against each other. Both give the same paths up to float rounding in
+    /// near-ties.
+    ///
+    /// # Panics
+    /// As [`Crf::decode`].
+    pub fn decode_with(
+        &self,
+        emissions: &Tensor,
+        mask: &Tensor,
+        constraints: Option<&TransitionConstraints>,
+        backend: ViterbiBackend,
+    ) -> Vec<Vec<i64>> {
+        self.check_shapes(emissions, mask);
+        let on_host = match backend {
+            ViterbiBackend::Auto => emissions.device() == Device::Cpu,
+            ViterbiBackend::TensorOps => false,
+            ViterbiBackend::Host => true,
+        };
+        tch::no_grad(|| {
+            if on_host {
+                self.viterbi_host(emissions, mask, constraints)
             } else {
-                parts.push((score + end.unsqueeze(0)).argmax(1, false));
+                self.viterbi_tensor_ops(emissions, mask, constraints)
             }
-            let host = Vec::<i64>::try_from(&Tensor::cat(&parts, 0))
-                .expect("an i64 vector always converts");
-            backtrack(&host, batch as usize, seq_len as usize, num_tags as usize)
         })
     }
 
-    /// TEMPORARY (measurement only): Viterbi with the backtracking done on the device by `gather`.
-    #[doc(hidden)]
-    pub fn decode_device_backtrack(&self, emissions: &Tensor, mask: &Tensor) -> Vec<Vec<i64>> {
-        self.check_shapes(emissions, mask);
-        tch::no_grad(|| {
-            let (batch, seq_len, _) = emissions.size3().expect("checked above");
-            let device = emissions.device();
-            let emissions = emissions.to_kind(Kind::Float);
-            let mask = as_bool(mask);
-            let (start, end, transitions) = self.constrained_tables(None, device);
-            let emissions = emissions.transpose(0, 1);
-            let mut score = start.unsqueeze(0) + emissions.get(0);
-            let mut backpointers = Vec::new();
-            if seq_len > 1 {
-                let steps = step_scores(
-                    &transitions,
-                    &emissions.narrow(0, 1, seq_len - 1),
-                    &mask.transpose(0, 1).narrow(0, 1, seq_len - 1),
-                );
-                for step in steps.unbind(0) {
-                    let (best, from) = (score.unsqueeze(2) + step).max_dim(1, false);
-                    score = best;
-                    backpointers.push(from);
+    /// Viterbi as one `[B, K, K]` add and max per position on the emissions' device. The backpointers
+    /// stay there until the end and come back, with the row lengths and the best last tags, in a single
+    /// device→host copy; following them is a few thousand integer look-ups on the host. Backtracking
+    /// with `gather` on the device instead costs one launch per position and measured no faster on CPU
+    /// (B=64, L=126, K=7), and launches are what a GPU pays for most at these sizes.
+    fn viterbi_tensor_ops(
+        &self,
+        emissions: &Tensor,
+        mask: &Tensor,
+        constraints: Option<&TransitionConstraints>,
+    ) -> Vec<Vec<i64>> {
+        let (batch, seq_len, num_tags) = emissions.size3().expect("checked by the caller");
+        let device = emissions.device();
+        let emissions = emissions.to_kind(Kind::Float);
+        let mask = as_bool(mask);
+        let (start, end, transitions) = self.constrained_tables(constraints, device);
+
+        // [L, B, K]: position-major, so that each step reads one contiguous slab.
+        let emissions = emissions.transpose(0, 1);
+        let mut score = start.unsqueeze(0) + emissions.get(0);
+        let mut parts = Vec::with_capacity(seq_len as usize + 1);
+        parts.push(mask.sum_dim_intlist(1, false, Kind::Int64));
+        let mut backpointers = Vec::with_capacity(seq_len as usize - 1);
+        if seq_len > 1 {
+            let steps = step_scores(
+                &transitions,
+                &emissions.narrow(0, 1, seq_len - 1),
+                &mask.transpose(0, 1).narrow(0, 1, seq_len - 1),
+            );
+            for step in steps.unbind(0) {
+                let (best, from) = (score.unsqueeze(2) + step).max_dim(1, false);
+                score = best;
+                backpointers.push(from.view([-1]));
+            }
+        }
+        parts.push((score + end.unsqueeze(0)).argmax(1, false));
+        parts.extend(backpointers);
+        let host = Vec::<i64>::try_from(&Tensor::cat(&parts, 0)).expect("an i64 vector converts");
+        let (lengths, rest) = host.split_at(batch as usize);
+        let (last, backpointers) = rest.split_at(batch as usize);
+        let (batch, num_tags) = (batch as usize, num_tags as usize);
+        (0..batch)
+            .map(|row| {
+                let len = checked_length(lengths[row], row, seq_len);
+                let mut path = vec![0i64; len];
+                path[len - 1] = last[row];
+                for pos in (1..len).rev() {
+                    // Backpointers are [L - 1, B, K]: entry (pos - 1, row, tag) is the best tag at pos - 1.
+                    let at = ((pos - 1) * batch + row) * num_tags + path[pos] as usize;
+                    path[pos - 1] = backpointers[at];
                 }
-            }
-            let mut tag = (score + end.unsqueeze(0)).argmax(1, true);
-            let mut columns = vec![tag.shallow_clone()];
-            for from in backpointers.iter().rev() {
-                tag = from.gather(1, &tag, false);
-                columns.push(tag.shallow_clone());
-            }
-            columns.push(mask.sum_dim_intlist(1, true, Kind::Int64));
-            columns.reverse();
-            let host = Vec::<i64>::try_from(&Tensor::cat(&columns, 1).view([-1])).unwrap();
-            let width = seq_len as usize + 1;
-            (0..batch as usize)
-                .map(|row| {
-                    let r = &host[row * width..(row + 1) * width];
-                    r[1..1 + r[0] as usize].to_vec()
-                })
-                .collect()
-        })
+                path
+            })
+            .collect()
+    }
+
+    /// Viterbi as plain loops over host memory. For CPU tensors this is what to use: B·L·K² ≈ 0.4 M
+    /// add-compares for B=64, L=126, K=7 take well under a millisecond, while the tensor version pays
+    /// several microseconds of dispatch for each of its ~2·L operations. Same order of additions as
+    /// pytorch-crf (`(score + transition) + emission`), first maximum on ties.
+    fn viterbi_host(
+        &self,
+        emissions: &Tensor,
+        mask: &Tensor,
+        constraints: Option<&TransitionConstraints>,
+    ) -> Vec<Vec<i64>> {
+        let (batch, seq_len, num_tags) = emissions.size3().expect("checked by the caller");
+        let to_host = |t: &Tensor| {
+            Vec::<f32>::try_from(&t.to_kind(Kind::Float).contiguous().view([-1]))
+                .expect("a float vector converts")
+        };
+        let (start, end, transitions) = self.constrained_tables(constraints, emissions.device());
+        let (start, end, transitions) = (to_host(&start), to_host(&end), to_host(&transitions));
+        let emissions = to_host(emissions);
+        let lengths = Vec::<i64>::try_from(&as_bool(mask).sum_dim_intlist(1, false, Kind::Int64))
+            .expect("an i64 vector converts");
+
+        let k = num_tags as usize;
+        let row_stride = seq_len as usize * k;
+        let mut score = vec![0f32; k];
+        let mut next = vec![0f32; k];
+        let mut backpointers: Vec<u32> = Vec::new();
+        (0..batch as usize)
+            .map(|row| {
+                let len = checked_length(lengths[row], row, seq_len);
+                let em = &emissions[row * row_stride..row * row_stride + len * k];
+                for (tag, s) in score.iter_mut().enumerate() {
+                    *s = start[tag] + em[tag];
+                }
+                backpointers.clear();
+                backpointers.resize(len * k, 0);
+                for pos in 1..len {
+                    for to in 0..k {
+                        let mut best = score[0] + transitions[to];
+                        let mut from_best = 0u32;
+                        for (from, &s) in score.iter().enumerate().skip(1) {
+                            let candidate = s + transitions[from * k + to];
+                            if candidate > best {
+                                best = candidate;
+                                from_best = from as u32;
+                            }
+                        }
+                        next[to] = best + em[pos * k + to];
+                        backpointers[pos * k + to] = from_best;
+                    }
+                    std::mem::swap(&mut score, &mut next);
+                }
+                let mut tag = 0usize;
+                for candidate in 1..k {
+                    if score[candidate] + end[candidate] > score[tag] + end[tag] {
+                        tag = candidate;
+                    }
+                }
+                let mut path = vec![0i64; len];
+                for pos in (0..len).rev() {
+                    path[pos] = tag as i64;
+                    tag = backpointers[pos * k + tag] as usize;
+                }
+                path
+            })
+            .collect()
     }
 
     fn check_shapes(&self, emissions: &Tensor, mask: &Tensor) {
@@ -268,16 +353,20 @@ impl Crf {
         let transitions = self.transitions.to_kind(Kind::Float);
         let maskf = mask.to_kind(Kind::Float);
 
-        let emitted = emissions.gather(2, &tags.unsqueeze(2), false).squeeze_dim(2);
+        let emitted = emissions
+            .gather(2, &tags.unsqueeze(2), false)
+            .squeeze_dim(2);
         let mut score = (emitted * &maskf).sum_dim_intlist(1, false, Kind::Float)
             + start.index_select(0, &tags.select(1, 0));
         if seq_len > 1 {
-            let pairs = tags.narrow(1, 0, seq_len - 1) * self.num_tags + tags.narrow(1, 1, seq_len - 1);
+            let pairs =
+                tags.narrow(1, 0, seq_len - 1) * self.num_tags + tags.narrow(1, 1, seq_len - 1);
             let moved = transitions
                 .view([-1])
                 .index_select(0, &pairs.view([-1]))
                 .view([batch, seq_len - 1]);
-            score = score + (moved * maskf.narrow(1, 1, seq_len - 1)).sum_dim_intlist(1, false, Kind::Float);
+            score = score
+                + (moved * maskf.narrow(1, 1, seq_len - 1)).sum_dim_intlist(1, false, Kind::Float);
         }
         let last = mask.sum_dim_intlist(1, true, Kind::Int64) - 1;
         let last_tags = tags.gather(1, &last, false).squeeze_dim(1);
@@ -325,29 +414,14 @@ fn as_bool(mask: &Tensor) -> Tensor {
     }
 }
 
-/// Follows the backpointers on the host. `host` is `[lengths (B), best last tags (B), backpointers
-/// ((L - 1) × B × K)]`, where the backpointer at step `t` (position `t + 1`) for row b and tag j is the
-/// best previous tag.
-fn backtrack(host: &[i64], batch: usize, seq_len: usize, num_tags: usize) -> Vec<Vec<i64>> {
-    let (lengths, rest) = host.split_at(batch);
-    let (last, backpointers) = rest.split_at(batch);
-    debug_assert_eq!(backpointers.len(), (seq_len - 1) * batch * num_tags);
-    (0..batch)
-        .map(|row| {
-            let len = lengths[row] as usize;
-            assert!(
-                (1..=seq_len).contains(&len),
-                "CRF mask row {row} has {len} real positions; every row needs mask[:, 0] true"
-            );
-            let mut path = vec![0i64; len];
-            path[len - 1] = last[row];
-            for pos in (1..len).rev() {
-                let at = ((pos - 1) * batch + row) * num_tags + path[pos] as usize;
-                path[pos - 1] = backpointers[at];
-            }
-            path
-        })
-        .collect()
+/// Row `row`'s length from the mask, checked: a row with no real position has no path, and pytorch-crf
+/// refuses such masks too.
+fn checked_length(length: i64, row: usize, seq_len: i64) -> usize {
+    assert!(
+        (1..=seq_len).contains(&length),
+        "CRF mask row {row} has {length} real positions; every row needs mask[:, 0] true"
+    );
+    length as usize
 }
 
 /// Transitions that decoding must not produce, for label schemes whose grammar the CRF is not guaranteed

@@ -3,7 +3,9 @@
 //! the rows of different lengths sharing one padded batch), BIO constraints hold on decoded output, and
 //! the variables are laid out and initialised as pytorch-crf's.
 
-use albert_model::crf::{Crf, TransitionConstraints};
+use albert_model::crf::{Crf, TransitionConstraints, ViterbiBackend};
+
+const BACKENDS: [ViterbiBackend; 2] = [ViterbiBackend::Host, ViterbiBackend::TensorOps];
 use tch::{nn, Device, Kind, Tensor};
 
 /// Parameters and emissions read back to the host in f64, for the brute-force reference.
@@ -57,7 +59,11 @@ impl HostCrf {
 fn random_crf(vs: &nn::VarStore, num_tags: i64) -> Crf {
     let crf = Crf::new(&(vs.root() / "crf"), num_tags);
     tch::no_grad(|| {
-        for var in [crf.start_transitions(), crf.end_transitions(), crf.transitions()] {
+        for var in [
+            crf.start_transitions(),
+            crf.end_transitions(),
+            crf.transitions(),
+        ] {
             let mut var = var.shallow_clone();
             var.copy_(&(Tensor::randn_like(&var) * 1.5));
         }
@@ -91,9 +97,15 @@ fn viterbi_and_likelihood_agree_with_enumeration_of_all_paths() {
         let mask = ragged_mask(&lengths, seq_len);
         let tags = Tensor::randint(num_tags, [batch, seq_len], (Kind::Int64, Device::Cpu));
 
-        let paths = crf.decode(&emissions, &mask, None);
-        let llh = Vec::<f64>::try_from(&crf.log_likelihood(&emissions, &tags, &mask).to_kind(Kind::Double))
-            .unwrap();
+        let paths: Vec<_> = BACKENDS
+            .iter()
+            .map(|&backend| crf.decode_with(&emissions, &mask, None, backend))
+            .collect();
+        let llh = Vec::<f64>::try_from(
+            &crf.log_likelihood(&emissions, &tags, &mask)
+                .to_kind(Kind::Double),
+        )
+        .unwrap();
         let tags = Vec::<Vec<i64>>::try_from(&tags).unwrap();
 
         for (row, &len) in lengths.iter().enumerate() {
@@ -104,11 +116,19 @@ fn viterbi_and_likelihood_agree_with_enumeration_of_all_paths() {
                 .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
                 .unwrap();
             let best_path: Vec<i64> = candidates[best].iter().map(|&t| t as i64).collect();
-            assert_eq!(paths[row], best_path, "trial {trial}, row {row} (length {len})");
+            for (backend, paths) in BACKENDS.iter().zip(&paths) {
+                assert_eq!(
+                    paths[row], best_path,
+                    "{backend:?}: trial {trial}, row {row} (length {len})"
+                );
+            }
 
             let max = scores[best];
             let log_z = max + scores.iter().map(|s| (s - max).exp()).sum::<f64>().ln();
-            let gold: Vec<usize> = tags[row][..len as usize].iter().map(|&t| t as usize).collect();
+            let gold: Vec<usize> = tags[row][..len as usize]
+                .iter()
+                .map(|&t| t as usize)
+                .collect();
             let expected = host.score(&em, &gold) - log_z;
             assert!(
                 (llh[row] - expected).abs() < 1e-4,
@@ -127,13 +147,15 @@ fn decodes_a_batch_of_single_tokens() {
     let host = HostCrf::of(&crf);
     let emissions = Tensor::randn([6, 1, 5], (Kind::Float, Device::Cpu));
     let mask = Tensor::ones([6, 1], (Kind::Bool, Device::Cpu));
-    let paths = crf.decode(&emissions, &mask, None);
-    for (row, path) in paths.iter().enumerate() {
-        let em = row_emissions(&emissions, row as i64, 1);
-        let best = (0..5)
-            .max_by(|&a, &b| host.score(&em, &[a]).total_cmp(&host.score(&em, &[b])))
-            .unwrap();
-        assert_eq!(path, &vec![best as i64]);
+    for backend in BACKENDS {
+        let paths = crf.decode_with(&emissions, &mask, None, backend);
+        for (row, path) in paths.iter().enumerate() {
+            let em = row_emissions(&emissions, row as i64, 1);
+            let best = (0..5)
+                .max_by(|&a, &b| host.score(&em, &[a]).total_cmp(&host.score(&em, &[b])))
+                .unwrap();
+            assert_eq!(path, &vec![best as i64], "{backend:?}");
+        }
     }
 }
 
@@ -169,7 +191,10 @@ fn bio_forbids_exactly_the_ill_formed_transitions() {
     assert!(c.allows_path(&[0, 1, 2, 2, 0, 3, 4]));
     assert!(!c.allows_path(&[2]));
     assert!(!c.allows_path(&[1, 4]));
-    assert!(!c.allows_path(&[0, 7]), "out-of-range tags are not valid paths");
+    assert!(
+        !c.allows_path(&[0, 7]),
+        "out-of-range tags are not valid paths"
+    );
 }
 
 #[test]
@@ -183,17 +208,22 @@ fn bio_constraints_hold_on_decoded_paths_where_unconstrained_decoding_breaks_the
     let emissions = Tensor::randn([64, 40, 7], (Kind::Float, Device::Cpu)) * 3.0;
     let mask = ragged_mask(&lengths, 40);
 
-    let free = crf.decode(&emissions, &mask, None);
-    let violations = free.iter().filter(|p| !constraints.allows_path(p)).count();
-    assert!(
-        violations > 0,
-        "random emissions should make unconstrained Viterbi produce ill-formed BIO, or this test proves nothing"
-    );
+    for backend in BACKENDS {
+        let free = crf.decode_with(&emissions, &mask, None, backend);
+        let violations = free.iter().filter(|p| !constraints.allows_path(p)).count();
+        assert!(
+            violations > 0,
+            "random emissions should make unconstrained Viterbi produce ill-formed BIO, or this test proves nothing"
+        );
 
-    let constrained = crf.decode(&emissions, &mask, Some(&constraints));
-    for (row, path) in constrained.iter().enumerate() {
-        assert_eq!(path.len() as i64, lengths[row]);
-        assert!(constraints.allows_path(path), "row {row} breaks BIO: {path:?}");
+        let constrained = crf.decode_with(&emissions, &mask, Some(&constraints), backend);
+        for (row, path) in constrained.iter().enumerate() {
+            assert_eq!(path.len() as i64, lengths[row]);
+            assert!(
+                constraints.allows_path(path),
+                "{backend:?}: row {row} breaks BIO: {path:?}"
+            );
+        }
     }
 }
 
@@ -207,20 +237,29 @@ fn constrained_viterbi_finds_the_best_allowed_path() {
         let crf = random_crf(&vs, 3);
         let host = HostCrf::of(&crf);
         let emissions = Tensor::randn([4, 4, 3], (Kind::Float, Device::Cpu)) * 2.0;
-        let paths = crf.decode(&emissions, &ragged_mask(&lengths, 4), Some(&constraints));
-        for (row, &len) in lengths.iter().enumerate() {
-            let em = row_emissions(&emissions, row as i64, len);
-            let best = host
-                .all_paths(len as usize)
-                .into_iter()
-                .map(|p| p.into_iter().map(|t| t as i64).collect::<Vec<_>>())
-                .filter(|p| constraints.allows_path(p))
-                .max_by(|a, b| {
-                    let s = |p: &Vec<i64>| host.score(&em, &p.iter().map(|&t| t as usize).collect::<Vec<_>>());
-                    s(a).total_cmp(&s(b))
-                })
-                .unwrap();
-            assert_eq!(paths[row], best, "trial {trial}, row {row}");
+        for backend in BACKENDS {
+            let paths = crf.decode_with(
+                &emissions,
+                &ragged_mask(&lengths, 4),
+                Some(&constraints),
+                backend,
+            );
+            for (row, &len) in lengths.iter().enumerate() {
+                let em = row_emissions(&emissions, row as i64, len);
+                let best = host
+                    .all_paths(len as usize)
+                    .into_iter()
+                    .map(|p| p.into_iter().map(|t| t as i64).collect::<Vec<_>>())
+                    .filter(|p| constraints.allows_path(p))
+                    .max_by(|a, b| {
+                        let s = |p: &Vec<i64>| {
+                            host.score(&em, &p.iter().map(|&t| t as usize).collect::<Vec<_>>())
+                        };
+                        s(a).total_cmp(&s(b))
+                    })
+                    .unwrap();
+                assert_eq!(paths[row], best, "{backend:?}: trial {trial}, row {row}");
+            }
         }
     }
 }
@@ -233,9 +272,19 @@ fn impossible_constraints_still_give_valid_tags_and_no_nan() {
     let vs = nn::VarStore::new(Device::Cpu);
     let crf = Crf::new(&(vs.root() / "crf"), 2);
     let emissions = Tensor::randn([3, 5, 2], (Kind::Float, Device::Cpu));
-    let paths = crf.decode(&emissions, &ragged_mask(&[5, 2, 1], 5), Some(&constraints));
-    assert_eq!(paths.iter().map(Vec::len).collect::<Vec<_>>(), [5, 2, 1]);
-    assert!(paths.iter().flatten().all(|&t| (0..2).contains(&t)));
+    for backend in BACKENDS {
+        let paths = crf.decode_with(
+            &emissions,
+            &ragged_mask(&[5, 2, 1], 5),
+            Some(&constraints),
+            backend,
+        );
+        assert_eq!(paths.iter().map(Vec::len).collect::<Vec<_>>(), [5, 2, 1]);
+        assert!(
+            paths.iter().flatten().all(|&t| (0..2).contains(&t)),
+            "{backend:?}"
+        );
+    }
 }
 
 #[test]
@@ -247,22 +296,59 @@ fn variables_are_named_and_initialised_like_pytorch_crf() {
     let variables = vs.variables();
     let mut names: Vec<&String> = variables.keys().collect();
     names.sort();
-    assert_eq!(names, ["crf.end_transitions", "crf.start_transitions", "crf.transitions"]);
+    assert_eq!(
+        names,
+        [
+            "crf.end_transitions",
+            "crf.start_transitions",
+            "crf.transitions"
+        ]
+    );
     assert_eq!(variables["crf.transitions"].size(), [13, 13]);
     assert_eq!(variables["crf.start_transitions"].size(), [13]);
     for var in variables.values() {
         assert!(var.requires_grad());
         let (lo, hi) = (var.min().double_value(&[]), var.max().double_value(&[]));
         assert!((-0.1..=0.1).contains(&lo) && (-0.1..=0.1).contains(&hi));
-        assert!(hi - lo > 0.05, "values are spread over the range, not constant");
+        assert!(
+            hi - lo > 0.05,
+            "values are spread over the range, not constant"
+        );
     }
+}
+
+fn decode_with_an_empty_row(backend: ViterbiBackend) {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let crf = Crf::new(&(vs.root() / "crf"), 3);
+    let emissions = Tensor::randn([2, 3, 3], (Kind::Float, Device::Cpu));
+    crf.decode_with(&emissions, &ragged_mask(&[3, 0], 3), None, backend);
 }
 
 #[test]
 #[should_panic(expected = "mask[:, 0]")]
-fn decode_refuses_an_empty_row() {
+fn host_decode_refuses_an_empty_row() {
+    decode_with_an_empty_row(ViterbiBackend::Host);
+}
+
+#[test]
+#[should_panic(expected = "mask[:, 0]")]
+fn tensor_decode_refuses_an_empty_row() {
+    decode_with_an_empty_row(ViterbiBackend::TensorOps);
+}
+
+#[test]
+fn host_and_tensor_viterbi_agree_on_long_ragged_batches() {
+    tch::manual_seed(21);
+    let names = labels(&["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]);
+    let constraints = TransitionConstraints::bio(&names);
     let vs = nn::VarStore::new(Device::Cpu);
-    let crf = Crf::new(&(vs.root() / "crf"), 3);
-    let emissions = Tensor::randn([2, 3, 3], (Kind::Float, Device::Cpu));
-    crf.decode(&emissions, &ragged_mask(&[3, 0], 3), None);
+    let crf = random_crf(&vs, 7);
+    let lengths: Vec<i64> = (0..32).map(|b| 1 + (b * 29) % 126).collect();
+    let emissions = Tensor::randn([32, 126, 7], (Kind::Float, Device::Cpu)) * 2.0;
+    let mask = ragged_mask(&lengths, 126);
+    for constraints in [None, Some(&constraints)] {
+        let host = crf.decode_with(&emissions, &mask, constraints, ViterbiBackend::Host);
+        let tensor = crf.decode_with(&emissions, &mask, constraints, ViterbiBackend::TensorOps);
+        assert_eq!(host, tensor, "constraints: {}", constraints.is_some());
+    }
 }

@@ -5,7 +5,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use albert_model::crf::Crf;
+use albert_model::crf::{Crf, ViterbiBackend};
+
+const BACKENDS: [ViterbiBackend; 3] = [
+    ViterbiBackend::Auto,
+    ViterbiBackend::Host,
+    ViterbiBackend::TensorOps,
+];
 use tch::{nn, Device, Kind, Tensor};
 
 const TOLERANCE: f64 = 1e-4;
@@ -80,7 +86,12 @@ fn check_against_pytorch_crf(num_tags: i64) {
 
     let llh = crf.log_likelihood(&emissions, tags, mask);
     assert_eq!(llh.kind(), Kind::Float);
-    assert_close("log-likelihood", &llh, fixture.get("log_likelihood"), TOLERANCE);
+    assert_close(
+        "log-likelihood",
+        &llh,
+        fixture.get("log_likelihood"),
+        TOLERANCE,
+    );
 
     let nll = crf.nll(&emissions, tags, mask);
     assert_eq!(nll.size(), Vec::<i64>::new(), "nll is a scalar");
@@ -92,16 +103,34 @@ fn check_against_pytorch_crf(num_tags: i64) {
     );
 
     nll.backward();
-    assert_close("d nll / d emissions", &emissions.grad(), fixture.get("grad_emissions"), TOLERANCE);
+    assert_close(
+        "d nll / d emissions",
+        &emissions.grad(),
+        fixture.get("grad_emissions"),
+        TOLERANCE,
+    );
     let variables = vs.variables();
     for name in ["start_transitions", "end_transitions", "transitions"] {
         let grad = variables[&format!("crf.{name}")].grad();
-        assert_close(&format!("d nll / d {name}"), &grad, fixture.get(&format!("grad_{name}")), TOLERANCE);
+        assert_close(
+            &format!("d nll / d {name}"),
+            &grad,
+            fixture.get(&format!("grad_{name}")),
+            TOLERANCE,
+        );
     }
 
-    let paths = crf.decode(fixture.get("emissions"), mask, None);
-    assert_eq!(paths, fixture.paths, "Viterbi paths differ from pytorch-crf's");
-    assert!(paths.iter().any(|p| p.len() == 1), "the fixture must cover a length-1 row");
+    for backend in BACKENDS {
+        let paths = crf.decode_with(fixture.get("emissions"), mask, None, backend);
+        assert_eq!(
+            paths, fixture.paths,
+            "{backend:?} Viterbi paths differ from pytorch-crf's"
+        );
+    }
+    assert!(
+        fixture.paths.iter().any(|p| p.len() == 1),
+        "the fixture must cover a length-1 row"
+    );
 }
 
 #[test]
@@ -121,7 +150,12 @@ fn tags_at_padded_positions_are_ignored() {
     let mask = fixture.get("mask");
     let padded_tags = fixture.get("tags").masked_fill(&mask.logical_not(), -100);
     let llh = crf.log_likelihood(fixture.get("emissions"), &padded_tags, mask);
-    assert_close("log-likelihood with -100 padding tags", &llh, fixture.get("log_likelihood"), TOLERANCE);
+    assert_close(
+        "log-likelihood with -100 padding tags",
+        &llh,
+        fixture.get("log_likelihood"),
+        TOLERANCE,
+    );
 }
 
 #[test]
@@ -130,8 +164,18 @@ fn integer_masks_work_like_bool_masks() {
     let (_vs, crf) = crf_from(&fixture, 7);
     let mask = fixture.get("mask").to_kind(Kind::Uint8);
     let llh = crf.log_likelihood(fixture.get("emissions"), fixture.get("tags"), &mask);
-    assert_close("log-likelihood with a u8 mask", &llh, fixture.get("log_likelihood"), TOLERANCE);
-    assert_eq!(crf.decode(fixture.get("emissions"), &mask, None), fixture.paths);
+    assert_close(
+        "log-likelihood with a u8 mask",
+        &llh,
+        fixture.get("log_likelihood"),
+        TOLERANCE,
+    );
+    for backend in BACKENDS {
+        assert_eq!(
+            crf.decode_with(fixture.get("emissions"), &mask, None, backend),
+            fixture.paths
+        );
+    }
 }
 
 #[test]
@@ -142,13 +186,29 @@ fn padding_emissions_have_no_influence_and_no_gradient() {
     // Garbage (large) scores in the padding must change neither the likelihood nor the paths.
     let noisy = fixture
         .get("emissions")
-        .where_self(&mask.unsqueeze(2), &(Tensor::randn_like(fixture.get("emissions")) * 50.0))
+        .where_self(
+            &mask.unsqueeze(2),
+            &(Tensor::randn_like(fixture.get("emissions")) * 50.0),
+        )
         .set_requires_grad(true);
     let llh = crf.log_likelihood(&noisy, fixture.get("tags"), mask);
-    assert_close("log-likelihood with noisy padding", &llh, fixture.get("log_likelihood"), TOLERANCE);
-    assert_eq!(crf.decode(&noisy, mask, None), fixture.paths);
+    assert_close(
+        "log-likelihood with noisy padding",
+        &llh,
+        fixture.get("log_likelihood"),
+        TOLERANCE,
+    );
+    for backend in BACKENDS {
+        assert_eq!(
+            crf.decode_with(&noisy, mask, None, backend),
+            fixture.paths,
+            "{backend:?}"
+        );
+    }
     llh.sum(Kind::Float).backward();
-    let padding_grad = noisy.grad().masked_select(&mask.logical_not().unsqueeze(2).expand_as(&noisy));
+    let padding_grad = noisy
+        .grad()
+        .masked_select(&mask.logical_not().unsqueeze(2).expand_as(&noisy));
     assert_eq!(padding_grad.abs().max().double_value(&[]), 0.0);
 }
 
@@ -164,25 +224,46 @@ fn bf16_emissions_give_fp32_results() {
         .get("emissions")
         .to_kind(Kind::BFloat16)
         .set_requires_grad(true);
-    let rounded_fp32 = emissions_bf16.detach().to_kind(Kind::Float).set_requires_grad(true);
+    let rounded_fp32 = emissions_bf16
+        .detach()
+        .to_kind(Kind::Float)
+        .set_requires_grad(true);
 
     let llh_bf16 = crf.log_likelihood(&emissions_bf16, tags, mask);
     assert_eq!(llh_bf16.kind(), Kind::Float);
     let llh_rounded = crf.log_likelihood(&rounded_fp32, tags, mask);
-    assert_close("bf16 vs fp32 on rounded emissions", &llh_bf16, &llh_rounded, 1e-5);
+    assert_close(
+        "bf16 vs fp32 on rounded emissions",
+        &llh_bf16,
+        &llh_rounded,
+        1e-5,
+    );
     // bf16 keeps 8 bits of mantissa: |emission| ≲ 5 rounds by ≲ 0.02, over ≤ 9 positions.
-    assert_close("bf16 vs original fp32", &llh_bf16, fixture.get("log_likelihood"), 0.2);
+    assert_close(
+        "bf16 vs original fp32",
+        &llh_bf16,
+        fixture.get("log_likelihood"),
+        0.2,
+    );
 
     let nll = crf.nll(&emissions_bf16, tags, mask);
     assert_eq!(nll.kind(), Kind::Float);
     nll.backward();
     let grad = emissions_bf16.grad();
-    assert_eq!(grad.kind(), Kind::BFloat16, "the gradient comes back in the emissions' dtype");
+    assert_eq!(
+        grad.kind(),
+        Kind::BFloat16,
+        "the gradient comes back in the emissions' dtype"
+    );
     crf.nll(&rounded_fp32, tags, mask).backward();
     assert_close("bf16 gradient", &grad, &rounded_fp32.grad(), 1e-2);
 
-    let paths = crf.decode(&emissions_bf16, mask, None);
-    let lengths: Vec<usize> = fixture.paths.iter().map(Vec::len).collect();
-    assert_eq!(paths.iter().map(Vec::len).collect::<Vec<_>>(), lengths);
-    assert_eq!(paths, crf.decode(&rounded_fp32.detach(), mask, None));
+    for backend in BACKENDS {
+        let paths = crf.decode_with(&emissions_bf16, mask, None, backend);
+        assert_eq!(
+            paths,
+            crf.decode(&rounded_fp32.detach(), mask, None),
+            "{backend:?}"
+        );
+    }
 }
