@@ -54,7 +54,17 @@ impl LabelSet {
                 source: e,
             },
         })?;
-        let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
+        Self::parse(path, &text)
+    }
+
+    /// From label names in id order, e.g. a saved model's `id2label`, checked as [`Self::from_file`]
+    /// checks a file (`source` names where they came from in errors).
+    pub fn from_labels(labels: &[String], source: &Path) -> Result<Self, DataError> {
+        Self::parse(source, &labels.join("\n"))
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<Self, DataError> {
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         let mut labels: Vec<(usize, String)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let label = line.trim();

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod error;
 pub mod labels;
+pub mod metrics;
 pub mod reader;
 pub mod report;
 pub mod scheme;
@@ -16,6 +17,10 @@ pub mod window;
 pub use batch::{collate, Batch, Batcher};
 pub use error::DataError;
 pub use labels::LabelSet;
+pub use metrics::{
+    chunks, entity_scores, token_macro_scores, Chunk, EntityCounter, EntityScores, Prf,
+    TokenMacroScores,
+};
 pub use reader::{
     detect_format, read_bytes, read_file, read_file_with, DataFormat, ReadOptions, Sentence,
 };
