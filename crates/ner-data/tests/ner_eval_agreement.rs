@@ -48,7 +48,7 @@ fn corrupt(tags: &[String], types: &[&str], rng: &mut Lcg) -> Vec<String> {
         }
     }
     for t in out.iter_mut() {
-        if t == "O" && rng.next() % 200 == 0 {
+        if t == "O" && rng.next().is_multiple_of(200) {
             *t = format!("I-{}", types[(rng.next() as usize) % types.len()]);
         }
     }
