@@ -115,10 +115,12 @@ pub fn load_model(
     let labels = labels_from_config(&value, &config_path)?;
 
     let weights_path = dir.join(WEIGHTS_FILE);
-    let tensors = Tensor::read_safetensors(&weights_path).map_err(|e| ModelError::Torch {
+    let mut tensors = Tensor::read_safetensors(&weights_path).map_err(|e| ModelError::Torch {
         file: weights_path.clone(),
         source: e,
     })?;
+    // Name order, so that the first error reported is the same on every run.
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let head = match value.get(HEAD_KEY) {
         Some(h) => serde_json::from_value(h.clone()).map_err(|e| {
             ModelError::config(

@@ -79,6 +79,11 @@ impl NerTagger {
         self.head
     }
 
+    /// K, the width of the emissions.
+    pub fn num_labels(&self) -> i64 {
+        self.classifier.bias.size()[0]
+    }
+
     /// The encoder, e.g. to compare hidden states with HF.
     pub fn albert(&self) -> &AlbertModel {
         &self.albert
@@ -152,17 +157,36 @@ impl NerTagger {
     /// Best tag ids per row, each of length `tag_mask[b].sum()`.
     ///
     /// CRF: Viterbi, with `bio_constraints` forbidding transitions no BIO reading accepts (start→I-X,
-    /// O→I-X, B-X→I-Y). Softmax: per-unit argmax; `bio_constraints` does not apply (there are no
-    /// transitions to constrain) and is ignored.
+    /// O→I-X, B-X→I-Y). Softmax: per-unit argmax, as the replaced system did; with `bio_constraints`
+    /// it is instead the most probable *valid* BIO sequence under the per-unit probabilities (Viterbi
+    /// over log-softmax scores with zero transition scores), which equals the argmax whenever the
+    /// argmax is valid.
     pub fn decode(
         &self,
         emissions: &Tensor,
         tag_mask: &Tensor,
         bio_constraints: bool,
     ) -> Vec<Vec<i64>> {
-        match &self.crf {
-            Some(crf) => crf.decode(emissions, tag_mask, bio_constraints.then_some(&self.bio)),
-            None => tch::no_grad(|| {
+        match (&self.crf, bio_constraints) {
+            (Some(crf), _) => crf.decode(emissions, tag_mask, bio_constraints.then_some(&self.bio)),
+            (None, true) => tch::no_grad(|| {
+                let vs = nn::VarStore::new(emissions.device());
+                let k = emissions
+                    .size()
+                    .last()
+                    .copied()
+                    .expect("emissions must be [B, L, K]");
+                let uniform = Crf::new(&vs.root(), k);
+                for (_, mut v) in vs.variables() {
+                    let _ = v.zero_();
+                }
+                uniform.decode(
+                    &emissions.log_softmax(-1, Kind::Float),
+                    tag_mask,
+                    Some(&self.bio),
+                )
+            }),
+            (None, false) => tch::no_grad(|| {
                 let (b, l) = tag_mask.size2().expect("tag_mask must be [B, L]");
                 let best = emissions.argmax(-1, false).to_device(tch::Device::Cpu);
                 let mask = as_bool(tag_mask).to_device(tch::Device::Cpu);

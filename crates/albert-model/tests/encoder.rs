@@ -149,3 +149,15 @@ fn cuda_matches_cpu_when_available() {
         t_gpu.decode(&e_gpu, &tag_mask.to_device(dev), true)
     );
 }
+
+#[test]
+fn softmax_bio_constraints_repair_invalid_argmax() {
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let t = NerTagger::new(&vs.root(), &spec(cfg(), Head::Softmax));
+    // Labels O, B-PER, I-PER, B-LOC, I-LOC. Argmax would be [O, I-PER]: invalid BIO.
+    let em =
+        Tensor::from_slice(&[5.0f32, 0.0, 0.0, 0.0, 0.0, 0.0, 1.9, 2.0, 0.0, 0.0]).view([1, 2, 5]);
+    let mask = Tensor::from_slice2(&[[true, true]]);
+    assert_eq!(t.decode(&em, &mask, false), vec![vec![0, 2]]);
+    assert_eq!(t.decode(&em, &mask, true), vec![vec![0, 1]]);
+}

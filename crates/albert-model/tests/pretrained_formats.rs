@@ -199,7 +199,7 @@ fn softmax_head_loss_and_argmax() {
     assert_eq!(loss.size(), Vec::<i64>::new());
     let d = max_diff(&loss, &refs["a.softmax_loss"].squeeze());
     assert!(d < TOL, "softmax loss differs by {d}");
-    let paths = tagger.decode(&em, &b.tag_mask, true);
+    let paths = tagger.decode(&em, &b.tag_mask, false);
     let argmax = refs["a.emissions"].argmax(-1, false);
     for (r, p) in paths.iter().enumerate() {
         let n = i64::try_from(b.tag_mask.get(r as i64).sum(tch::Kind::Int64)).unwrap();
@@ -208,6 +208,27 @@ fn softmax_head_loss_and_argmax() {
             *p,
             Vec::<i64>::try_from(argmax.get(r as i64).narrow(0, 0, n)).unwrap()
         );
+    }
+    // BIO-constrained softmax decoding: valid sequences, equal to the argmax where that is valid.
+    let constrained = tagger.decode(&em, &b.tag_mask, true);
+    for (p, c) in paths.iter().zip(&constrained) {
+        assert_eq!(p.len(), c.len());
+        let valid = |s: &[i64]| {
+            s.iter()
+                .enumerate()
+                .all(|(i, &t)| match LABELS[t as usize].strip_prefix("I-") {
+                    None => true,
+                    Some(x) => {
+                        i > 0
+                            && [format!("B-{x}"), format!("I-{x}")]
+                                .contains(&LABELS[s[i - 1] as usize].to_string())
+                    }
+                })
+        };
+        assert!(valid(c), "{c:?}");
+        if valid(p) {
+            assert_eq!(p, c);
+        }
     }
     // Masked positions are ignored whatever they hold.
     let garbage = b.tags.masked_fill(&b.tag_mask.logical_not(), -100);

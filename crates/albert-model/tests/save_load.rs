@@ -149,7 +149,7 @@ fn load_model_refuses_mismatched_weights() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("classifier") && err.contains("[5, 32]") && err.contains("[6, 32]"),
+        err.contains("`classifier.bias`") && err.contains("[5]") && err.contains("[6]"),
         "{err}"
     );
 }

@@ -198,7 +198,7 @@ impl PretrainedWeights {
         if let Some(tf) = &self.tf {
             return tf.load_into(vs);
         }
-        let tensors = match self.format {
+        let mut tensors = match self.format {
             WeightsFormat::HfSafetensors => Tensor::read_safetensors(&self.path),
             _ => Tensor::loadz_multi_with_device(&self.path, Device::Cpu),
         }
@@ -206,6 +206,8 @@ impl PretrainedWeights {
             file: self.path.clone(),
             source: e,
         })?;
+        // Name order, so that the first error reported is the same on every run.
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
         let mut report = LoadReport {
             source: self.path.display().to_string(),
             ..Default::default()
