@@ -16,9 +16,12 @@
 //! Normalisation follows BERT: with `do_lower_case`, lower-casing then NFD with combining marks
 //! (Mn) removed; it is applied for the vocabulary *lookup only*, the unit keeps its original
 //! characters. BERT does not NFKC full-width forms, and the vocabulary contains the full-width
-//! forms it saw (`ａ`, `１`, `，`, `##１`, ...), so the exact form is looked up first, which agrees
-//! with BERT. Only when that fails is a full-width ASCII character (U+FF01–U+FF5E) looked up as its
-//! half-width form: this departs from BERT only where BERT would have produced `[UNK]`.
+//! forms it saw (`ａ`, `１`, `，`, `##１`, ...; it has no upper-case Latin letters of either width), so
+//! the exact form is looked up first, which agrees with BERT. Only when a whole unit would become
+//! `[UNK]` is it looked up again with full-width ASCII (U+FF01–U+FF5E) folded to half-width: this
+//! departs from BERT only where BERT would have produced `[UNK]`, and never changes how a word
+//! BERT can spell is split. Characters that BERT deletes inside a word (soft hyphen, zero-width
+//! joiner) stay in that word's unit and are skipped for the lookup, as BERT skips them.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -175,11 +178,32 @@ impl Tokenizer {
                 });
                 i + 1
             } else {
+                // A BasicTokenizer word. Characters BERT deletes (soft hyphen, zero-width joiner...)
+                // inside a word are deleted before BERT splits words, so they join it here too.
                 let mut end = i + 1;
-                while end < chars.len() && is_word_char(chars[end]) {
+                while end < chars.len()
+                    && (is_word_char(chars[end]) || is_dropped_by_bert(chars[end]))
+                {
                     end += 1;
                 }
-                self.wordpiece(&self.normalize(&chars[i..end]), &mut ids);
+                let word: Vec<char> = chars[i..end]
+                    .iter()
+                    .copied()
+                    .filter(|&c| !is_dropped_by_bert(c))
+                    .collect();
+                let norm = self.normalize(&word);
+                let pieces = self.wordpiece(&norm).or_else(|| {
+                    norm.chars()
+                        .any(is_fullwidth_ascii)
+                        .then(|| {
+                            self.wordpiece(&norm.chars().map(fold_fullwidth).collect::<String>())
+                        })
+                        .flatten()
+                });
+                match pieces {
+                    Some(p) => ids.extend(p),
+                    None => ids.push(self.unk_id),
+                }
                 end
             };
             units.push(Unit {
@@ -203,7 +227,8 @@ impl Tokenizer {
             .collect()
     }
 
-    /// Exact lookup, then (only if absent) with full-width ASCII folded to half-width.
+    /// Exact lookup of a single-character unit, then (only if absent) with full-width ASCII folded
+    /// to half-width.
     fn lookup(&self, piece: &str) -> Option<i64> {
         if let Some(&id) = self.vocab.get(piece) {
             return Some(id);
@@ -215,14 +240,14 @@ impl Tokenizer {
         None
     }
 
-    /// Greedy longest-match WordPiece; a word that cannot be fully matched becomes one `[UNK]`.
-    fn wordpiece(&self, word: &str, ids: &mut Vec<i64>) {
+    /// Greedy longest-match WordPiece with exact lookups; `None` where BERT would emit one
+    /// `[UNK]` for the word (no match, or more than [`MAX_CHARS_PER_WORD`] characters).
+    fn wordpiece(&self, word: &str) -> Option<Vec<i64>> {
         let chars: Vec<char> = word.chars().collect();
         if chars.is_empty() || chars.len() > MAX_CHARS_PER_WORD {
-            ids.push(self.unk_id);
-            return;
+            return None;
         }
-        let mark = ids.len();
+        let mut out = Vec::new();
         let mut start = 0;
         let mut buf = String::new();
         while start < chars.len() {
@@ -234,24 +259,16 @@ impl Tokenizer {
                     buf.push_str("##");
                 }
                 buf.extend(&chars[start..end]);
-                if let Some(id) = self.lookup(&buf) {
+                if let Some(&id) = self.vocab.get(&buf) {
                     found = Some(id);
                     break;
                 }
                 end -= 1;
             }
-            match found {
-                Some(id) => {
-                    ids.push(id);
-                    start = end;
-                }
-                None => {
-                    ids.truncate(mark);
-                    ids.push(self.unk_id);
-                    return;
-                }
-            }
+            out.push(found?);
+            start = end;
         }
+        Some(out)
     }
 
     /// Counts units containing `[UNK]` over a dataset, for the load report.
