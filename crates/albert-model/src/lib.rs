@@ -11,7 +11,15 @@
 //! let mut vs = tch::nn::VarStore::new(device);
 //! let tagger = NerTagger::new(&vs.root(), &spec);
 //! let report = weights.load_into(&mut vs)?;                     // encoder only; log `report`
-//! // ... train with optimizer groups from `ParamGroup` ...
+//! // Every variable sits in the tch optimizer group of its `ParamGroup`:
+//! let mut opt = tch::nn::AdamW::default().build(&vs, lr)?;
+//! for g in ParamGroup::ALL {
+//!     opt.set_lr_group(g.index(), if g.is_head() { head_lr } else { lr });
+//!     opt.set_weight_decay_group(g.index(), if g.decays() { wd } else { 0.0 });
+//! }
+//! let em = tagger.emissions(&input_ids, &attention_mask, &tag_positions, true);
+//! let loss = tagger.loss(&em, &tags, &tag_mask);
+//! // ...
 //! save_model(out_dir, &vs, &spec, &vocab_path)?;
 //! let (vs, tagger, spec, vocab) = load_model(out_dir, device)?;
 //! ```

@@ -347,3 +347,24 @@ fn albert_zh_mis_shaped_tensor_names_tf_tensor() {
         "{err}"
     );
 }
+
+#[test]
+fn legacy_pickle_bin_is_refused_with_advice() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("hf_a_bin/config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
+    // Legacy torch.save files start with a pickle protocol header, not a zip signature.
+    std::fs::write(
+        tmp.path().join("pytorch_model.bin"),
+        b"\x80\x02\x8a\x0alegacy",
+    )
+    .unwrap();
+    let err = PretrainedWeights::open(tmp.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("legacy") && err.contains("safetensors"),
+        "{err}"
+    );
+}

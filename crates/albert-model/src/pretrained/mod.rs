@@ -122,6 +122,9 @@ impl PretrainedWeights {
         let path = path.as_ref();
         if let Some(hf) = hf_weights_file(path) {
             let (format, file) = hf;
+            if format == WeightsFormat::HfPytorchBin {
+                check_zip_archive(&file)?;
+            }
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let config = match config {
                 Some(c) => c,
@@ -260,6 +263,24 @@ fn hf_weights_file(path: &Path) -> Option<(WeightsFormat, PathBuf)> {
     } else {
         pick(path.to_path_buf())
     }
+}
+
+/// libtorch reads only torch.save's zip archives (torch >= 1.6); older pickle-format files would fail
+/// deep in libtorch with an unhelpful message, so tell the user what to do instead.
+fn check_zip_archive(file: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(file).map_err(|e| ModelError::io(file, e))?;
+    let n = f.read(&mut magic).map_err(|e| ModelError::io(file, e))?;
+    if n == 4 && magic == *b"PK\x03\x04" {
+        return Ok(());
+    }
+    Err(ModelError::UnknownFormat {
+        path: file.to_path_buf(),
+        message: "not a torch.save zip archive: legacy (torch < 1.6) pickle files cannot be read; \
+                  convert it to model.safetensors (or re-save it with a current torch)"
+            .into(),
+    })
 }
 
 /// Task heads of some earlier fine-tuning: never loaded into a new tagger.
