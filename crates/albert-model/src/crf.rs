@@ -365,8 +365,8 @@ impl Crf {
                 .view([-1])
                 .index_select(0, &pairs.view([-1]))
                 .view([batch, seq_len - 1]);
-            score = score
-                + (moved * maskf.narrow(1, 1, seq_len - 1)).sum_dim_intlist(1, false, Kind::Float);
+            score +=
+                (moved * maskf.narrow(1, 1, seq_len - 1)).sum_dim_intlist(1, false, Kind::Float);
         }
         let last = mask.sum_dim_intlist(1, true, Kind::Int64) - 1;
         let last_tags = tags.gather(1, &last, false).squeeze_dim(1);
