@@ -27,6 +27,8 @@ pub enum WarningKind {
     TrailingBlankLines,
     /// A JSON line with an empty text, skipped.
     EmptyText,
+    /// An entity overlapping one listed before it, dropped (only with `drop_overlapping`).
+    OverlapDropped,
     /// A JSON line without labels, read as all-O (only when reading for prediction).
     Unlabeled,
 }

@@ -111,6 +111,7 @@ fn cluener() {
         DataFormat::Auto,
         ReadOptions {
             allow_unlabeled: true,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -197,4 +198,23 @@ fn committed_msra_sample_reads_cleanly() {
     assert_eq!(labels.types(), ["LOC", "ORG", "PER"]);
     let (dev, r) = read_file(&root.join("validation/dev.txt"), DataFormat::Auto).unwrap();
     labels.check(&dev, &r).unwrap();
+}
+
+#[test]
+fn overlapping_entities_refused_or_first_kept() {
+    let e = err("spans_overlap.jsonl");
+    assert!(e.contains("drop_overlapping"), "{e}");
+    let opts = ReadOptions {
+        drop_overlapping: true,
+        ..Default::default()
+    };
+    let (s, r) = read_file_with(&data("spans_overlap.jsonl"), DataFormat::Auto, opts).unwrap();
+    assert_eq!(s[0].tags, ["B-PER", "I-PER", "O", "O"]);
+    assert_eq!(r.count(WarningKind::OverlapDropped), 1);
+    // CLUENER: file order decides, not the alphabetical order of types.
+    let (s, r) = read_file_with(&data("cluener_nested.json"), DataFormat::Auto, opts).unwrap();
+    assert_eq!(s[0].tags, ["B-title", "I-title", "I-title", "I-title"]);
+    assert_eq!(r.count(WarningKind::OverlapDropped), 1);
+    let e = err("cluener_nested.json");
+    assert!(e.contains(":1:") && e.contains("overlaps"), "{e}");
 }

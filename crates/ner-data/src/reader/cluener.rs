@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use std::marker::PhantomData;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::{check_type, tag_span, Lines, ReadOptions, Sentence};
@@ -34,18 +37,20 @@ pub(super) fn read(
                 }
                 report.warn(WarningKind::Unlabeled, number, truncate(line));
             }
-            Some(Value::Object(types)) => {
-                for (kind, entities) in types {
+            Some(Value::Object(_)) => {
+                // Re-read the labels in file order: which of two overlapping entities is kept
+                // (with `drop_overlapping`) must not depend on the alphabetical order of types.
+                let raw: RawLine = serde_json::from_str(line).map_err(|e| {
+                    bad(
+                        path,
+                        number,
+                        &truncate(line),
+                        &format!("label type must map entity texts to span lists ({e})"),
+                    )
+                })?;
+                for (kind, entities) in &raw.label.0 {
                     check_type(path, number, kind)?;
-                    let Value::Object(entities) = entities else {
-                        return Err(bad(
-                            path,
-                            number,
-                            kind,
-                            "label type must map entity texts to span lists",
-                        ));
-                    };
-                    for (text, spans) in entities {
+                    for (text, spans) in &entities.0 {
                         let shown = format!("{kind}:{text:?}:{spans}");
                         let spans = spans.as_array().ok_or_else(|| {
                             bad(path, number, &shown, "spans must be a list of [start, end]")
@@ -85,15 +90,18 @@ pub(super) fn read(
                             if &covered != text {
                                 return Err(bad(path, number, &shown, &format!("entity text does not match the span, which covers {covered:?}")));
                             }
-                            super::span_jsonl::claim(
+                            if super::span_jsonl::claim(
                                 path,
                                 number,
                                 &shown,
                                 &mut taken,
                                 start,
                                 end_incl + 1,
-                            )?;
-                            tag_span(&mut tags, start, end_incl + 1, kind);
+                                options,
+                                report,
+                            )? {
+                                tag_span(&mut tags, start, end_incl + 1, kind);
+                            }
                         }
                     }
                 }
@@ -132,4 +140,33 @@ pub(super) fn truncate(line: &str) -> String {
         s.push('…');
     }
     s
+}
+
+/// The label part of a CLUENER line, maps kept in file order.
+#[derive(serde::Deserialize)]
+struct RawLine {
+    label: Ordered<Ordered<Value>>,
+}
+
+/// A JSON object as a list of entries in file order (serde_json's own map sorts its keys).
+struct Ordered<V>(Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Vis<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Vis<V> {
+            type Value = Ordered<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Ordered<V>, A::Error> {
+                let mut v = Vec::new();
+                while let Some(entry) = m.next_entry::<String, V>()? {
+                    v.push(entry);
+                }
+                Ok(Ordered(v))
+            }
+        }
+        d.deserialize_map(Vis(PhantomData))
+    }
 }

@@ -60,6 +60,10 @@ pub struct ReadOptions {
     /// Accept lines without labels (tagged all O): only meaningful for prediction input, where
     /// refusing them would make CLUENER's unlabeled test.json unusable.
     pub allow_unlabeled: bool,
+    /// Drop an entity that overlaps one listed before it (counted as a warning) instead of
+    /// refusing the file. CLUENER's train.json has two such nested pairs, e.g. a company name
+    /// inside a book title; the shared/ BIO conversion of it kept the first listed, as this does.
+    pub drop_overlapping: bool,
 }
 
 /// Reads a training/evaluation file: every sentence must carry labels.

@@ -77,8 +77,11 @@ pub(super) fn read(
                             )));
                         }
                     }
-                    claim(path, number, &shown, &mut taken, start, end)?;
-                    tag_span(&mut tags, start, end, kind);
+                    if claim(
+                        path, number, &shown, &mut taken, start, end, options, report,
+                    )? {
+                        tag_span(&mut tags, start, end, kind);
+                    }
                 }
             }
             Some(other) => {
@@ -136,8 +139,10 @@ pub(super) fn parse_object(
     Ok(Some((text.chars().collect(), obj)))
 }
 
-/// Marks characters `start..end` as belonging to one entity; overlapping entities cannot be
-/// expressed in BIO, so they are refused rather than one silently winning.
+/// Marks characters `start..end` as belonging to one entity and says whether to tag it.
+/// Overlapping (nested) entities cannot be expressed in BIO: they are refused, unless
+/// `drop_overlapping` is set, in which case the one listed first is kept and the drop counted.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn claim(
     path: &Path,
     number: usize,
@@ -145,17 +150,26 @@ pub(super) fn claim(
     taken: &mut [Option<usize>],
     start: usize,
     end: usize,
-) -> Result<(), DataError> {
+    options: ReadOptions,
+    report: &mut ReadReport,
+) -> Result<bool, DataError> {
     if let Some(other) = taken[start..end].iter().flatten().next() {
+        if options.drop_overlapping {
+            report.warn(WarningKind::OverlapDropped, number, shown);
+            return Ok(false);
+        }
         return Err(DataError::BadEntity {
             path: path.to_path_buf(),
             line: number,
             value: shown.to_string(),
-            reason: format!("overlaps another entity starting at character {other}"),
+            reason: format!(
+                "overlaps another entity starting at character {other} (nested entities cannot be \
+                 written in BIO; ReadOptions::drop_overlapping keeps the first listed)"
+            ),
         });
     }
     for t in &mut taken[start..end] {
         *t = Some(start);
     }
-    Ok(())
+    Ok(true)
 }
