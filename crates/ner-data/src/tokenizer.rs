@@ -22,6 +22,12 @@
 //! departs from BERT only where BERT would have produced `[UNK]`, and never changes how a word
 //! BERT can spell is split. Characters that BERT deletes inside a word (soft hyphen, zero-width
 //! joiner) stay in that word's unit and are skipped for the lookup, as BERT skips them.
+//!
+//! In the same spirit, curly quotes, long dashes and the ellipsis, which the vocabulary lacks
+//! (they are about 1% of MSRA's and CLUENER's characters, often right around an entity), are looked
+//! up as their ASCII (or `⋯`) counterparts when, and only when, they would otherwise be `[UNK]`
+//! ([`PUNCT_FALLBACK`]). Both fallbacks can be switched off with [`Tokenizer::with_fallbacks`] for
+//! exact HF behaviour.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -36,6 +42,23 @@ use crate::reader::Sentence;
 
 /// The vocabulary entry whitespace characters map to.
 pub const WHITESPACE_TOKEN: &str = "[unused1]";
+/// Characters missing from the BERT-Chinese vocabulary and the entry looked up instead.
+pub const PUNCT_FALLBACK: &[(char, &str)] = &[
+    ('\u{201C}', "\""), // “
+    ('\u{201D}', "\""), // ”
+    ('\u{201E}', "\""), // „
+    ('\u{2033}', "\""), // ″
+    ('\u{2018}', "'"),  // ‘
+    ('\u{2019}', "'"),  // ’
+    ('\u{201A}', "'"),  // ‚
+    ('\u{2032}', "'"),  // ′
+    ('\u{2014}', "-"),  // —
+    ('\u{2013}', "-"),  // –
+    ('\u{2015}', "-"),  // ―
+    ('\u{2012}', "-"),  // ‒
+    ('\u{2026}', "⋯"),  // …
+];
+
 /// BERT's limit on word length before WordPiece gives up.
 pub const MAX_CHARS_PER_WORD: usize = 100;
 
@@ -79,6 +102,7 @@ pub struct Tokenizer {
     cls_id: i64,
     sep_id: i64,
     space_id: i64,
+    fallbacks: bool,
 }
 
 impl Tokenizer {
@@ -122,7 +146,15 @@ impl Tokenizer {
             vocab,
             tokens,
             do_lower_case,
+            fallbacks: true,
         })
+    }
+
+    /// Switches the `[UNK]`-only fallbacks (full-width fold, [`PUNCT_FALLBACK`]) on (the default) or
+    /// off (exact HF BertTokenizer pieces). Training and prediction must use the same setting.
+    pub fn with_fallbacks(mut self, on: bool) -> Self {
+        self.fallbacks = on;
+        self
     }
 
     pub fn pad_id(&self) -> i64 {
@@ -193,8 +225,7 @@ impl Tokenizer {
                     .collect();
                 let norm = self.normalize(&word);
                 let pieces = self.wordpiece(&norm).or_else(|| {
-                    norm.chars()
-                        .any(is_fullwidth_ascii)
+                    (self.fallbacks && norm.chars().any(is_fullwidth_ascii))
                         .then(|| {
                             self.wordpiece(&norm.chars().map(fold_fullwidth).collect::<String>())
                         })
@@ -232,6 +263,15 @@ impl Tokenizer {
     fn lookup(&self, piece: &str) -> Option<i64> {
         if let Some(&id) = self.vocab.get(piece) {
             return Some(id);
+        }
+        if !self.fallbacks {
+            return None;
+        }
+        let mut it = piece.chars();
+        if let (Some(c), None) = (it.next(), it.next()) {
+            if let Some((_, to)) = PUNCT_FALLBACK.iter().find(|(from, _)| *from == c) {
+                return self.vocab.get(*to).copied();
+            }
         }
         if piece.chars().any(is_fullwidth_ascii) {
             let folded: String = piece.chars().map(fold_fullwidth).collect();

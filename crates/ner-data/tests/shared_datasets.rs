@@ -43,7 +43,7 @@ fn shared_datasets_read_window_and_have_few_unknowns() {
             &stats.top_unknown_chars[..stats.top_unknown_chars.len().min(10)]
         );
         assert!(
-            stats.unk_rate < 0.01,
+            stats.unk_rate < 0.001,
             "{dir}: [UNK] rate {}",
             stats.unk_rate
         );

@@ -16,8 +16,13 @@ fn vocab() -> std::path::PathBuf {
 fn agrees_with_hf_bert_tokenizer() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hf_bert_tokens.json");
     let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let lower = Tokenizer::from_vocab_file(&vocab(), true).unwrap();
-    let cased = Tokenizer::from_vocab_file(&vocab(), false).unwrap();
+    let lower = Tokenizer::from_vocab_file(&vocab(), true)
+        .unwrap()
+        .with_fallbacks(false);
+    let cased = Tokenizer::from_vocab_file(&vocab(), false)
+        .unwrap()
+        .with_fallbacks(false);
+    let with_fallbacks = Tokenizer::from_vocab_file(&vocab(), true).unwrap();
     let mut checked = 0;
     for case in data["cases"].as_array().unwrap() {
         let text = case["text"].as_str().unwrap();
@@ -65,6 +70,15 @@ fn agrees_with_hf_bert_tokenizer() {
             "{text:?} (do_lower_case {})",
             tok.do_lower_case()
         );
+        // With the fallbacks on, only units that HF makes [UNK] may change.
+        if tok.do_lower_case() {
+            let f = with_fallbacks.tokenize(&chars);
+            assert_eq!(f.units, t.units, "{text:?}");
+            for u in &t.units {
+                let (a, b) = (&t.ids[u.pieces.clone()], &f.ids[u.pieces.clone()]);
+                assert!(a == b || a == [tok.unk_id()], "{text:?}: {a:?} -> {b:?}");
+            }
+        }
         checked += 1;
     }
     assert_eq!(checked, 40);
@@ -92,4 +106,13 @@ fn fullwidth_fallback_only_replaces_unk() {
     let t = tok.tokenize(&"ａ１２".chars().collect::<Vec<_>>());
     let names: Vec<&str> = t.ids.iter().map(|&i| tok.token(i).unwrap()).collect();
     assert_eq!(names, ["ａ", "##１", "##２"]);
+}
+
+#[test]
+fn curly_quotes_dashes_and_ellipsis_fall_back() {
+    let tok = Tokenizer::from_vocab_file(&vocab(), true).unwrap();
+    let chars: Vec<char> = "“书”‘a’—…".chars().collect();
+    let t = tok.tokenize(&chars);
+    let names: Vec<&str> = t.ids.iter().map(|&i| tok.token(i).unwrap()).collect();
+    assert_eq!(names, ["\"", "书", "\"", "'", "a", "'", "-", "⋯"]);
 }
