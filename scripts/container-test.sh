@@ -15,8 +15,10 @@
 #   sdk3    the same with SDK 3.x (ModelTrainer; venv /tmp/albert-ner-ct-sm3), which passes no command
 #   push    tests/container/test_build_and_push.sh (moto + a local registry)
 # Env: CT_IMAGE (default localhost/albert-ner:container-test), CT_BASE_IMAGE (localhost/debian:bookworm),
-#      CT_SKIP_MAKE=1 (use target/release as it is), CT_SDK_HP (extra --hp for the SDK runs, default
-#      "num_train_epochs=1"), CT_WORK (default target/container-test).
+#      CT_SKIP_MAKE=1 (use target/release as it is), CT_WORK (default target/container-test),
+#      CT_HP: JSON merged into local_test/test_dir's hyperparameters for every run (and --hp for the SDK runs);
+#      default a short job, 16 steps with logs every 4 and evaluations every 8, so the whole test stays within
+#      minutes on a small CPU host; CT_HP='{}' trains the committed configuration (4 epochs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -24,7 +26,7 @@ work=${CT_WORK:-$repo/target/container-test}
 image=${CT_IMAGE:-localhost/albert-ner:container-test}
 base=${CT_BASE_IMAGE:-localhost/debian:bookworm}
 steps=${CT_STEPS:-setup base image checks train sdk2 sdk3 push}
-sdk_hp=${CT_SDK_HP-num_train_epochs=1}
+ct_hp=${CT_HP:-'{"max_steps": "16", "logging_steps": "4", "eval_steps": "8"}'}
 sm2=/tmp/albert-ner-ct-sm2
 sm3=/tmp/albert-ner-ct-sm3
 compose_venv=/tmp/albert-ner-ct-compose
@@ -170,7 +172,7 @@ model_files_in() { local d=$1; for f in model.safetensors config.json vocab.txt;
 if want train; then
   step_start train
   run_dir=$work/run/test_dir
-  fresh_test_dir "$run_dir"
+  fresh_test_dir "$run_dir" "$ct_hp"
   t=$SECONDS
   podman run --rm -v "$run_dir:/opt/ml" "$image" train >"$logs/train.log" 2>&1
   rc=$?
@@ -202,7 +204,7 @@ PY
 
   # SIGTERM (SageMaker's stop and spot interruption) must reach the binary, PID 1, and end it.
   sig_dir=$work/run/sigterm
-  fresh_test_dir "$sig_dir"
+  fresh_test_dir "$sig_dir" '{"logging_steps": "2"}'
   cname=albert-ner-ct-sigterm-$$
   podman run -d --name "$cname" -v "$sig_dir:/opt/ml" "$image" train >/dev/null
   for _ in $(seq 90); do podman logs "$cname" 2>&1 | grep -q 'train:' && break; sleep 1; done
@@ -219,7 +221,7 @@ PY
 
   # A bad hyperparameter: non-zero exit, the reason in /opt/ml/output/failure.
   bad_dir=$work/run/bad-hp
-  fresh_test_dir "$bad_dir" '{"learning_rate": "not-a-number"}'
+  fresh_test_dir "$bad_dir" "$(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); d["learning_rate"] = "not-a-number"; print(json.dumps(d))' "$ct_hp")"
   podman run --rm -v "$bad_dir:/opt/ml" "$image" train >"$logs/train-bad-hp.log" 2>&1
   rc=$?
   echo "    bad hyperparameter: exit $rc, failure: $(head -1 "$bad_dir/output/failure" 2>/dev/null)"
@@ -265,7 +267,8 @@ tar_has_model() {  # model.tar.gz holds the model files
 }
 sdk_test() {  # $1 name (sdk2|sdk3), $2 venv, $3 launch script
   local name=$1 venv=$2 script=$3 out=$work/$1 hp=()
-  for kv in $sdk_hp; do hp+=(--hp "$kv"); done
+  while IFS= read -r kv; do [ -n "$kv" ] && hp+=(--hp "$kv"); done \
+    < <(python3 -c 'import json, sys; [print(f"{k}={v}") for k, v in json.loads(sys.argv[1]).items()]' "$ct_hp")
   rm -rf "$out"; mkdir -p "$out"
   t=$SECONDS
   "$venv/bin/python" "$script" --local --image-uri "$image" --output-path "file://$out/ok" ${hp[@]+"${hp[@]}"} \
