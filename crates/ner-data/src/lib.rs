@@ -3,6 +3,35 @@
 //!
 //! Data flow: [`read_file`] → [`Sentence`] → [`Tokenizer::tokenize`] → [`features`] → [`Batcher`] →
 //! [`Batch`]; predictions come back through [`merge_windows`] and [`units_to_char_tags`].
+//!
+//! ```
+//! use std::path::Path;
+//! use ner_data::*;
+//!
+//! let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+//! let (train, report) = read_file(&root.join("tests/data/bio.txt"), DataFormat::Auto)?;
+//! println!("{report}");
+//! let labels = LabelSet::from_sentences(&train);
+//! let tok = Tokenizer::from_vocab_file(&root.join("../../albert_config/vocab.txt"), true)?;
+//! let feats = features(&train, &tok, &labels, 8, 2)?; // tiny windows: sentences get split
+//! let batcher = Batcher::new(&feats, 2);
+//! let (seed, epoch, resume_at) = (42, 0, 0);
+//! for idx in &batcher.epoch(seed, epoch)[resume_at..] {
+//!     let batch: Batch = collate(&feats, idx); // B*T / B*L flat vectors for tch
+//!     assert_eq!(batch.input_ids.len(), batch.batch_size * batch.seq_len);
+//! }
+//! // Evaluation: in-order batches; the model's per-unit ids for each feature (here: gold).
+//! let window_tags: Vec<Vec<i64>> = feats.iter().map(|f| f.tags.clone()).collect();
+//! let per_sentence = merge_windows(&feats, &window_tags, train.len());
+//! let mut counter = EntityCounter::new();
+//! for (s, ids) in train.iter().zip(&per_sentence) {
+//!     let names: Vec<&str> = ids.iter().map(|&i| labels.name(i)).collect();
+//!     let pred = units_to_char_tags(&names, &tok.tokenize(&s.chars).units);
+//!     counter.add(&s.tags, &pred);
+//! }
+//! assert_eq!(counter.scores().micro.f1, 1.0);
+//! # Ok::<(), DataError>(())
+//! ```
 
 pub mod batch;
 pub mod error;
@@ -13,6 +42,7 @@ pub mod report;
 pub mod scheme;
 pub mod tokenizer;
 pub mod window;
+pub mod writer;
 
 pub use batch::{collate, Batch, Batcher};
 pub use error::DataError;
@@ -28,3 +58,4 @@ pub use report::{ReadReport, Warning, WarningKind};
 pub use scheme::TagScheme;
 pub use tokenizer::{Tokenized, Tokenizer, Unit, UnkStats};
 pub use window::{features, keep_ranges, merge_windows, plan_windows, units_to_char_tags, Feature};
+pub use writer::{char_tag_lines, cluener_line, format_sentence, span_jsonl_line};

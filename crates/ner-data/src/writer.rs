@@ -1,0 +1,100 @@
+//! Writing predictions back in the formats the readers accept, so a prediction file can be fed to
+//! the same evaluator (or reader) as the gold file it came from.
+
+use serde_json::{json, Map, Value};
+
+use crate::metrics::chunks;
+use crate::reader::DataFormat;
+
+/// One sentence as `char TAG` lines plus the blank line that ends it. A newline or carriage return
+/// inside a sentence cannot be written as a character line, so it is written as a space (which the
+/// reader reads back as one character, keeping every offset).
+pub fn char_tag_lines<S: AsRef<str>>(chars: &[char], tags: &[S]) -> String {
+    assert_eq!(chars.len(), tags.len(), "one tag per character");
+    let mut out = String::with_capacity(chars.len() * 8);
+    for (&c, t) in chars.iter().zip(tags) {
+        out.push(if c == '\n' || c == '\r' { ' ' } else { c });
+        out.push(' ');
+        out.push_str(t.as_ref());
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// One sentence as a CLUENER JSON line (`label: {type: {entity text: [[start, end_inclusive]]}}`),
+/// entities read from BIO tags with conlleval semantics.
+pub fn cluener_line<S: AsRef<str>>(chars: &[char], tags: &[S]) -> String {
+    assert_eq!(chars.len(), tags.len(), "one tag per character");
+    let mut label: Map<String, Value> = Map::new();
+    for c in chunks(tags) {
+        let text: String = chars[c.start..c.end].iter().collect();
+        let by_text = label
+            .entry(c.kind.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let spans = by_text
+            .as_object_mut()
+            .expect("built as an object")
+            .entry(text)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        spans
+            .as_array_mut()
+            .expect("built as an array")
+            .push(json!([c.start, c.end - 1]));
+    }
+    let text: String = chars.iter().collect();
+    json!({ "text": text, "label": label }).to_string()
+}
+
+/// One sentence as a span JSON line (`entities: [{start, end (exclusive), type, text}]`).
+pub fn span_jsonl_line<S: AsRef<str>>(chars: &[char], tags: &[S]) -> String {
+    assert_eq!(chars.len(), tags.len(), "one tag per character");
+    let entities: Vec<Value> = chunks(tags)
+        .into_iter()
+        .map(|c| {
+            let text: String = chars[c.start..c.end].iter().collect();
+            json!({ "start": c.start, "end": c.end, "type": c.kind, "text": text })
+        })
+        .collect();
+    let text: String = chars.iter().collect();
+    json!({ "text": text, "entities": entities }).to_string()
+}
+
+/// One sentence in `format` (`Auto` writes `char TAG`), ending with a newline.
+pub fn format_sentence<S: AsRef<str>>(format: DataFormat, chars: &[char], tags: &[S]) -> String {
+    match format {
+        DataFormat::Auto | DataFormat::CharTag => char_tag_lines(chars, tags),
+        DataFormat::Cluener => cluener_line(chars, tags) + "\n",
+        DataFormat::SpanJsonl => span_jsonl_line(chars, tags) + "\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::reader::{read_bytes, ReadOptions};
+
+    #[test]
+    fn round_trips_through_the_readers() {
+        let chars: Vec<char> = "张三 在北京\u{3000}".chars().collect();
+        let tags = ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"];
+        for f in [
+            DataFormat::CharTag,
+            DataFormat::Cluener,
+            DataFormat::SpanJsonl,
+        ] {
+            let text = format_sentence(f, &chars, &tags);
+            let (s, _) = read_bytes(
+                Path::new("x"),
+                text.as_bytes(),
+                DataFormat::Auto,
+                ReadOptions::default(),
+            )
+            .unwrap();
+            assert_eq!(s[0].chars, chars, "{f:?}");
+            assert_eq!(s[0].tags, tags, "{f:?}");
+        }
+    }
+}
