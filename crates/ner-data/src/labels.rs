@@ -226,6 +226,17 @@ mod tests {
         assert!(e.contains(":3:") && e.contains("I-LOC"), "{e}");
         std::fs::write(&p, "B-PER\nO\n").unwrap();
         assert!(LabelSet::from_file(&p).is_err());
+        assert_eq!(
+            LabelSet::from_labels(l.labels(), Path::new("config.json")).unwrap(),
+            l
+        );
+        let e = LabelSet::from_labels(&["O".into(), "O".into()], Path::new("config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.json:2:") && e.contains("duplicate"),
+            "{e}"
+        );
         std::fs::write(&p, "O\nX-PER\n").unwrap();
         let e = LabelSet::from_file(&p).unwrap_err().to_string();
         assert!(e.contains(":2:") && e.contains("X-PER"), "{e}");
