@@ -87,3 +87,33 @@ fn cluener_json_reads_as_its_shared_bio_conversion() {
         eprintln!("{r}");
     }
 }
+
+#[test]
+fn every_shared_dataset_file_reads() {
+    let Some(shared) = std::env::var_os("ALBERT_NER_SHARED") else {
+        eprintln!("ALBERT_NER_SHARED not set: skipping");
+        return;
+    };
+    let root = PathBuf::from(shared).join("datasets");
+    let opts = ReadOptions {
+        drop_overlapping: true,
+        allow_unlabeled: true,
+    };
+    let mut n = 0;
+    for dir in std::fs::read_dir(&root).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            if !matches!(f.extension().and_then(|e| e.to_str()), Some("txt" | "json")) {
+                continue;
+            }
+            let (_, r) = read_file_with(&f, DataFormat::Auto, opts).unwrap();
+            eprintln!("{r}");
+            n += 1;
+        }
+    }
+    assert!(n >= 14, "only {n} files found");
+}
