@@ -27,13 +27,14 @@ test: venv
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --release --bins
-	ALBERT_NER_REQUIRE_RELEASE=1 $(CARGO) test --workspace
+	ALBERT_NER_REQUIRE_RELEASE=1 $(CARGO) test --release --workspace
 
 demo: build
 	scripts/demo.sh
 
 bench: build
-	scripts/bench.sh
+	$(CARGO) build --release --example crf_bench -p albert-model
+	scripts/bench.py
 
 container-test:
 	scripts/container-test.sh
