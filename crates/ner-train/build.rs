@@ -1,7 +1,10 @@
 fn main() {
     torch_link::emit();
     let lib = torch_link::libtorch_lib_dir();
-    let include = lib.parent().expect("libtorch lib dir has a parent").join("include");
+    let include = lib
+        .parent()
+        .expect("libtorch lib dir has a parent")
+        .join("include");
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());

@@ -46,10 +46,23 @@ impl AdamW {
                 let g = group(&name);
                 let exp_avg = param.zeros_like().to_kind(Kind::Float);
                 let exp_avg_sq = param.zeros_like().to_kind(Kind::Float);
-                ParamSlot { name, param, lr_multiplier: g.lr_multiplier, weight_decay: g.weight_decay, exp_avg, exp_avg_sq }
+                ParamSlot {
+                    name,
+                    param,
+                    lr_multiplier: g.lr_multiplier,
+                    weight_decay: g.weight_decay,
+                    exp_avg,
+                    exp_avg_sq,
+                }
             })
             .collect();
-        Self { slots, beta1: 0.9, beta2: 0.999, eps: 1e-6, step: 0 }
+        Self {
+            slots,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-6,
+            step: 0,
+        }
     }
 
     pub fn slots(&self) -> &[ParamSlot] {
@@ -149,8 +162,14 @@ impl AdamW {
     pub fn save(&self, path: &Path) -> Result<(), TrainError> {
         let mut named: Vec<(String, Tensor)> = Vec::with_capacity(2 * self.slots.len() + 1);
         for s in &self.slots {
-            named.push((format!("exp_avg.{}", s.name), s.exp_avg.to_device(tch::Device::Cpu)));
-            named.push((format!("exp_avg_sq.{}", s.name), s.exp_avg_sq.to_device(tch::Device::Cpu)));
+            named.push((
+                format!("exp_avg.{}", s.name),
+                s.exp_avg.to_device(tch::Device::Cpu),
+            ));
+            named.push((
+                format!("exp_avg_sq.{}", s.name),
+                s.exp_avg_sq.to_device(tch::Device::Cpu),
+            ));
         }
         named.push(("step".into(), Tensor::from_slice(&[self.step])));
         Tensor::write_safetensors(&named, path).map_err(|e| TrainError::io_tch(path, e))
@@ -160,18 +179,18 @@ impl AdamW {
     pub fn load(&mut self, path: &Path) -> Result<(), TrainError> {
         let tensors = Tensor::read_safetensors(path).map_err(|e| TrainError::io_tch(path, e))?;
         let mut by_name: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
-        let step = by_name
-            .remove("step")
-            .ok_or_else(|| TrainError::Checkpoint(format!("{}: no `step` tensor", path.display())))?;
+        let step = by_name.remove("step").ok_or_else(|| {
+            TrainError::Checkpoint(format!("{}: no `step` tensor", path.display()))
+        })?;
         let step = i64::try_from(step.get(0)).map_err(|e| TrainError::io_tch(path, e))?;
         // Check every tensor before copying any, so a bad file leaves the state untouched.
         let mut sources = Vec::with_capacity(2 * self.slots.len());
         for s in &self.slots {
             for (prefix, dst) in [("exp_avg", &s.exp_avg), ("exp_avg_sq", &s.exp_avg_sq)] {
                 let key = format!("{prefix}.{}", s.name);
-                let src = by_name
-                    .remove(&key)
-                    .ok_or_else(|| TrainError::Checkpoint(format!("{}: missing `{key}`", path.display())))?;
+                let src = by_name.remove(&key).ok_or_else(|| {
+                    TrainError::Checkpoint(format!("{}: missing `{key}`", path.display()))
+                })?;
                 if src.size() != dst.size() {
                     return Err(TrainError::Checkpoint(format!(
                         "{}: `{key}` has shape {:?}, the model needs {:?}",
@@ -187,7 +206,8 @@ impl AdamW {
         tch::no_grad(|| {
             for s in &mut self.slots {
                 s.exp_avg.copy_(&sources.next().expect("validated above"));
-                s.exp_avg_sq.copy_(&sources.next().expect("validated above"));
+                s.exp_avg_sq
+                    .copy_(&sources.next().expect("validated above"));
             }
         });
         self.step = step;

@@ -83,8 +83,12 @@ fn cuda_compute_capability_major(device: usize) -> Option<i32> {
     for name in ["libcudart.so.13", "libcudart.so.12", "libcudart.so"] {
         // SAFETY: loading the CUDA runtime (already mapped by libtorch_cuda) and calling a documented C entry point.
         unsafe {
-            let Ok(lib) = libloading::Library::new(name) else { continue };
-            let Ok(get) = lib.get::<GetAttribute>(b"cudaDeviceGetAttribute\0") else { continue };
+            let Ok(lib) = libloading::Library::new(name) else {
+                continue;
+            };
+            let Ok(get) = lib.get::<GetAttribute>(b"cudaDeviceGetAttribute\0") else {
+                continue;
+            };
             let mut major: c_int = 0;
             if get(&mut major, COMPUTE_CAPABILITY_MAJOR, device as c_int) == 0 {
                 return Some(major);
@@ -105,7 +109,11 @@ pub struct LossScaler {
 
 impl LossScaler {
     pub fn new(scale: f64) -> Self {
-        Self { scale, good_steps: 0, growth_interval: 2000 }
+        Self {
+            scale,
+            good_steps: 0,
+            growth_interval: 2000,
+        }
     }
 
     /// Records whether this step's gradients were finite; returns true when the update should be applied.
@@ -130,7 +138,12 @@ mod tests {
 
     #[test]
     fn cpu_is_always_fp32() {
-        for req in [MixedPrecision::Auto, MixedPrecision::Bf16, MixedPrecision::Fp16, MixedPrecision::Off] {
+        for req in [
+            MixedPrecision::Auto,
+            MixedPrecision::Bf16,
+            MixedPrecision::Fp16,
+            MixedPrecision::Off,
+        ] {
             assert_eq!(Precision::resolve(req, Device::Cpu).0, Precision::Fp32);
         }
     }
@@ -147,7 +160,11 @@ mod tests {
 
     #[test]
     fn loss_scaler_backs_off_and_grows() {
-        let mut s = LossScaler { scale: 1024.0, good_steps: 0, growth_interval: 2 };
+        let mut s = LossScaler {
+            scale: 1024.0,
+            good_steps: 0,
+            growth_interval: 2,
+        };
         assert!(!s.update(false));
         assert_eq!(s.scale, 512.0);
         assert!(s.update(true));

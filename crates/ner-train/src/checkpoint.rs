@@ -34,7 +34,13 @@ pub struct Progress {
 }
 
 /// Writes a checkpoint for `progress` atomically and prunes old ones.
-pub fn save(dir: &Path, vs: &VarStore, opt: &AdamW, progress: &Progress, keep: usize) -> Result<PathBuf, TrainError> {
+pub fn save(
+    dir: &Path,
+    vs: &VarStore,
+    opt: &AdamW,
+    progress: &Progress,
+    keep: usize,
+) -> Result<PathBuf, TrainError> {
     fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     let name = format!("{PREFIX}{:09}", progress.global_step);
     let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
@@ -48,7 +54,9 @@ pub fn save(dir: &Path, vs: &VarStore, opt: &AdamW, progress: &Progress, keep: u
     fs::write(&state, json).map_err(|e| TrainError::io(&state, e))?;
     for f in ["model.safetensors", "optimizer.safetensors", "state.json"] {
         let p = tmp.join(f);
-        fs::File::open(&p).and_then(|f| f.sync_all()).map_err(|e| TrainError::io(&p, e))?;
+        fs::File::open(&p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| TrainError::io(&p, e))?;
     }
     let dest = dir.join(&name);
     let _ = fs::remove_dir_all(&dest);
@@ -59,7 +67,9 @@ pub fn save(dir: &Path, vs: &VarStore, opt: &AdamW, progress: &Progress, keep: u
 
 /// Complete checkpoints in `dir`, newest first.
 pub fn list(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut found: Vec<(usize, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -68,7 +78,7 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
             e.path().is_dir().then(|| (step, e.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(step, _)| std::cmp::Reverse(*step));
     found.into_iter().map(|(_, p)| p).collect()
 }
 
@@ -103,8 +113,11 @@ fn load(ckpt: &Path, vs: &mut VarStore, opt: &mut AdamW) -> Result<Progress, Tra
         .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", state.display())))?;
     let model = ckpt.join("model.safetensors");
     // Load into a copy first so a corrupt file cannot leave the live model half-overwritten.
-    let backup: Vec<(String, tch::Tensor)> =
-        vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+    let backup: Vec<(String, tch::Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (n, t.detach().copy()))
+        .collect();
     if let Err(e) = vs.load(&model) {
         restore(vs, &backup);
         return Err(TrainError::io_tch(&model, e));

@@ -11,7 +11,10 @@ impl LinearSchedule {
     /// `warmup_proportion` of `total_steps` (rounded down) warm up, as the replaced `albert_ner.py` did.
     pub fn new(total_steps: usize, warmup_proportion: f64) -> Self {
         let warmup_steps = (total_steps as f64 * warmup_proportion.clamp(0.0, 1.0)) as usize;
-        Self { warmup_steps, total_steps: total_steps.max(1) }
+        Self {
+            warmup_steps,
+            total_steps: total_steps.max(1),
+        }
     }
 
     /// Factor for the update made at 0-based `step`.

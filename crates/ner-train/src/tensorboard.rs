@@ -26,7 +26,10 @@ impl EventWriter {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
         let path = dir.join(format!("events.out.tfevents.{}.{host}", now as u64));
         let file = File::create(&path).map_err(|e| TrainError::io(&path, e))?;
-        let mut w = Self { path, out: BufWriter::new(file) };
+        let mut w = Self {
+            path,
+            out: BufWriter::new(file),
+        };
         let mut event = Vec::new();
         put_double(&mut event, 1, now);
         put_bytes(&mut event, 3, b"brain.Event:2");
@@ -60,12 +63,17 @@ impl EventWriter {
         buf.extend_from_slice(&masked_crc(&len).to_le_bytes());
         buf.extend_from_slice(payload);
         buf.extend_from_slice(&masked_crc(payload).to_le_bytes());
-        self.out.write_all(&buf).map_err(|e| TrainError::io(&self.path, e))
+        self.out
+            .write_all(&buf)
+            .map_err(|e| TrainError::io(&self.path, e))
     }
 }
 
 fn wall_time() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// TFRecord's CRC: CRC32C rotated right by 15 bits plus a constant.
@@ -129,7 +137,10 @@ mod tests {
     fn known_crc() {
         // CRC32C("123456789") = 0xE3069283 (RFC 3720 check value), masked per TFRecord.
         assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
-        assert_eq!(masked_crc(b"123456789"), 0xE306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8));
+        assert_eq!(
+            masked_crc(b"123456789"),
+            0xE306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8)
+        );
     }
 
     #[test]

@@ -66,8 +66,7 @@ pub(crate) fn parse_index(data: &[u8], file: &str) -> Result<Bundle, CheckpointE
     let header = header.ok_or_else(|| CheckpointError::CorruptIndex {
         file: file.to_string(),
         offset: 0,
-        what: "no bundle header (the empty key); not a tensor bundle (V1 checkpoints are not supported)"
-            .into(),
+        what: "no bundle header (the empty key); not a tensor bundle (V1 checkpoints are not supported)".into(),
     })?;
     let unsupported = |what: String| CheckpointError::UnsupportedBundle {
         file: file.to_string(),

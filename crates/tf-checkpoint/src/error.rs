@@ -61,7 +61,9 @@ pub enum CheckpointError {
     },
 
     /// An `.index` block is compressed with something other than nothing or snappy.
-    #[error("{file}: index block at byte {offset} uses compression type {kind}; only 0 (none) and 1 (snappy) are known")]
+    #[error(
+        "{file}: index block at byte {offset} uses compression type {kind}; only 0 (none) and 1 (snappy) are known"
+    )]
     UnsupportedCompression { file: String, offset: u64, kind: u8 },
 
     /// A bundle feature this reader deliberately does not implement (big-endian data, a newer format).

@@ -61,7 +61,9 @@ pub(crate) fn read_table(data: &[u8], file: &str) -> Result<Vec<KeyValue>, Check
     if magic != MAGIC {
         return Err(corrupt(
             footer_at + 40,
-            format!("footer magic is {magic:#018x}, expected {MAGIC:#018x} (truncated, or not a TensorFlow .index file)"),
+            format!(
+                "footer magic is {magic:#018x}, expected {MAGIC:#018x} (truncated, or not a TensorFlow .index file)"
+            ),
         ));
     }
     let mut pos = 0;

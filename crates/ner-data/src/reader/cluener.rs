@@ -88,7 +88,12 @@ pub(super) fn read(
                             }
                             let covered: String = chars[start..=end_incl].iter().collect();
                             if &covered != text {
-                                return Err(bad(path, number, &shown, &format!("entity text does not match the span, which covers {covered:?}")));
+                                return Err(bad(
+                                    path,
+                                    number,
+                                    &shown,
+                                    &format!("entity text does not match the span, which covers {covered:?}"),
+                                ));
                             }
                             if super::span_jsonl::claim(
                                 path,

@@ -1,0 +1,110 @@
+//! Tagging sentences with a model: windows in, one BIO tag per input character out. Shared by
+//! evaluation, the test-channel predictions and the `predict` binary.
+
+use albert_model::NerTagger;
+use ner_data::{collate, Feature, LabelSet, Sentence, Tokenized, Tokenizer};
+use tch::Device;
+
+use crate::amp::Precision;
+use crate::tensors::BatchTensors;
+
+/// How to run the model for prediction.
+#[derive(Debug, Clone, Copy)]
+pub struct PredictSettings {
+    pub device: Device,
+    pub precision: Precision,
+    pub batch_size: usize,
+    pub bio_constraints: bool,
+}
+
+/// Sentences prepared for the model: their tokenisation and windows.
+pub struct Prepared {
+    pub tokenized: Vec<Tokenized>,
+    pub features: Vec<Feature>,
+}
+
+impl Prepared {
+    /// Tokenises and windows `sentences` (gold tags, if any, become feature tags).
+    pub fn new(
+        sentences: &[Sentence],
+        tokenizer: &Tokenizer,
+        labels: &LabelSet,
+        max_seq_length: usize,
+        stride: usize,
+    ) -> Result<Self, ner_data::DataError> {
+        let tokenized: Vec<Tokenized> = sentences
+            .iter()
+            .map(|s| tokenizer.tokenize(&s.chars))
+            .collect();
+        let features = ner_data::features(sentences, tokenizer, labels, max_seq_length, stride)?;
+        Ok(Self {
+            tokenized,
+            features,
+        })
+    }
+}
+
+/// Unit-level predictions and the mean loss over the features (when they carry gold tags).
+pub struct Predictions {
+    /// Per sentence, one tag per character.
+    pub char_tags: Vec<Vec<String>>,
+    pub mean_loss: f64,
+}
+
+/// Decodes every feature and merges the windows back into per-character tags.
+pub fn predict(
+    tagger: &NerTagger,
+    labels: &LabelSet,
+    data: &Prepared,
+    settings: PredictSettings,
+) -> Predictions {
+    let mut unit_tags: Vec<Vec<i64>> = vec![Vec::new(); data.features.len()];
+    let mut loss_sum = 0.0;
+    let mut loss_batches = 0usize;
+    tch::no_grad(|| {
+        for indices in length_sorted_chunks(&data.features, settings.batch_size) {
+            let batch = collate(&data.features, &indices);
+            let t = BatchTensors::new(&batch, settings.device);
+            let emissions = settings
+                .precision
+                .autocast(|| {
+                    tagger.emissions(&t.input_ids, &t.attention_mask, &t.tag_positions, false)
+                })
+                .to_kind(tch::Kind::Float);
+            loss_sum +=
+                f64::try_from(tagger.loss(&emissions, &t.tags, &t.tag_mask)).unwrap_or(f64::NAN);
+            loss_batches += 1;
+            let paths = tagger.decode(&emissions, &t.tag_mask, settings.bio_constraints);
+            for (feature, path) in batch.features.iter().zip(paths) {
+                unit_tags[*feature] = path;
+            }
+        }
+    });
+    let per_sentence = ner_data::merge_windows(&data.features, &unit_tags, data.tokenized.len());
+    let char_tags = per_sentence
+        .iter()
+        .zip(&data.tokenized)
+        .map(|(tags, tok)| {
+            let names: Vec<String> = tags.iter().map(|&id| labels.name(id).to_string()).collect();
+            ner_data::units_to_char_tags(&names, &tok.units)
+        })
+        .collect();
+    Predictions {
+        char_tags,
+        mean_loss: if loss_batches > 0 {
+            loss_sum / loss_batches as f64
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Feature indices grouped into batches of similar length, so evaluation pads little.
+fn length_sorted_chunks(features: &[Feature], batch_size: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..features.len()).collect();
+    order.sort_by_key(|&i| features[i].input_ids.len());
+    order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
+}
