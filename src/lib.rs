@@ -1,1 +1,7 @@
-//! Shared start-up for the `train` and `predict` binaries.
+//! The binaries' shared start-up and the jobs they run: `train` (a SageMaker training job) and
+//! `predict` (tagging raw text with a trained model). The ML lives in the crates under `crates/`.
+
+pub mod bench_cmd;
+pub mod logging;
+pub mod predict_cmd;
+pub mod train_job;

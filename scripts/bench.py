@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Throughput and memory of albert-ner against the Python peer (HF AlbertModel + pytorch-crf), measured
+in the same run, alternating the two so machine load hits both alike. Prints medians and ratios.
+
+Usage: scripts/bench.py [--shared ../shared] [--reps 3] [--quick] [--only train|real|viterbi]
+Needs `make build` (target/release/bench) and the project venv (torch, transformers, pytorch-crf).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = os.path.join(ROOT, ".venv", "bin", "python")
+OURS = os.path.join(ROOT, "target", "release", "bench")
+
+
+def run_json(cmd, env=None):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout
+    return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+
+
+def median(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def compare(title, ours_cmd, peer_cmd, reps, keys):
+    ours, peer = [], []
+    for _ in range(reps):
+        ours.append(run_json(ours_cmd))
+        peer.append(run_json(peer_cmd))
+    print(f"\n{title}  (median of {reps})")
+    print(f"  {'figure':28s} {'albert-ner':>12s} {'peer':>12s} {'ratio':>8s}")
+    result = {}
+    for key, better in keys:
+        o, p = median(ours, key), median(peer, key)
+        ratio = (o / p if better == "higher" else p / o) if p and o else float("nan")
+        print(f"  {key:28s} {o:12.2f} {p:12.2f} {ratio:7.2f}x")
+        result[key] = {"ours": o, "peer": p, "ratio": ratio}
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", default=os.environ.get("ALBERT_NER_SHARED", os.path.join(ROOT, "..", "shared")))
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="tiny only, fewer steps")
+    ap.add_argument("--only", choices=["train", "real", "viterbi"])
+    ap.add_argument("--json-out")
+    a = ap.parse_args()
+    peer = os.path.join(a.shared, "bench", "peers", "hf_albert_crf.py")
+    if not os.path.exists(peer):
+        sys.exit(f"bench: the peer {peer} is missing (pass --shared DIR)")
+    msra = os.path.join(a.shared, "datasets", "msra", "train.txt")
+    configs = ["tiny"] if a.quick else ["tiny", "base"]
+    results = {}
+    train_keys = [("train_samples_per_s", "higher"), ("step_ms_median", "lower"),
+                  ("infer_sents_per_s", "higher"), ("peak_rss_mb", "lower")]
+    for cfg in configs:
+        steps, warm = (20, 3) if cfg == "tiny" else (4, 1)
+        if a.quick:
+            steps = 8
+        for batch in [16, 64]:
+            if a.only in (None, "train"):
+                common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
+                          "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256"]
+                results[f"{cfg}/b{batch}/fixed128"] = compare(
+                    f"train+decode {cfg} batch {batch} seq 128 (fixed length)",
+                    [OURS, *common, "--lengths", "fixed"],
+                    [PY, peer, "--mode", "bench", *common], a.reps, train_keys)
+            if a.only in (None, "real") and os.path.exists(msra):
+                common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
+                          "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256"]
+                results[f"{cfg}/b{batch}/msra"] = compare(
+                    f"train+decode {cfg} batch {batch} on MSRA's real lengths (ours bucketed, peer padded to 128)",
+                    [OURS, *common, "--lengths", "real", "--data", msra],
+                    [PY, peer, "--mode", "bench", *common, "--train", msra], a.reps, train_keys)
+    if a.only in (None, "viterbi"):
+        crf_ours = os.path.join(ROOT, "target", "release", "examples", "crf_bench")
+        crf_peer = os.path.join(ROOT, "crates", "albert-model", "fixtures", "crf", "bench_pytorch_crf.py")
+        if os.path.exists(crf_ours) and os.path.exists(crf_peer):
+            print("\nViterbi decode (CRF alone): ours")
+            print(subprocess.run([crf_ours], capture_output=True, text=True, cwd=ROOT).stdout)
+            print("pytorch-crf")
+            print(subprocess.run([PY, crf_peer], capture_output=True, text=True, cwd=ROOT).stdout)
+        else:
+            print("\n(viterbi: build the example with `cargo build --release --example crf_bench -p albert-model`)")
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

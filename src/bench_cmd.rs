@@ -1,0 +1,195 @@
+//! `bench`: training and decoding throughput of our ALBERT+CRF through the trainer's own code path, one
+//! JSON line per run, in the same fields as the Python peer (`hf_albert_crf.py --mode bench`) so
+//! `scripts/bench.sh` can print both side by side. A measuring tool, not a test.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use albert_model::{AlbertConfig, Head, NerTagger, ParamGroup, TaggerSpec};
+use anyhow::{Context, Result};
+use clap::Parser;
+use ner_data::{collate, read_file, Batcher, DataFormat, LabelSet, Sentence, Tokenizer};
+use ner_train::adamw::{AdamW, ParamGroup as OptGroup};
+use ner_train::tensors::BatchTensors;
+use ner_train::Prepared;
+use serde_json::json;
+use tch::{Device, Kind};
+
+/// Measure training steps/s and Viterbi sentences/s.
+#[derive(Parser, Debug)]
+#[command(name = "bench")]
+pub struct Args {
+    /// `tiny`, `base` (albert_config/albert_config_{tiny,base}.json) or a config file.
+    #[arg(long, default_value = "tiny")]
+    pub config: String,
+    #[arg(long, default_value = "albert_config/vocab.txt")]
+    pub vocab: PathBuf,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: usize,
+    /// `fixed`: every sequence exactly --seq-len tokens. `real`: sentences from --data, windowed to
+    /// --seq-len and length-bucketed as the trainer batches them.
+    #[arg(long, default_value = "fixed")]
+    pub lengths: String,
+    /// BIO file for `--lengths real` and for decoding.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Sentences to decode for the inference figure (0: skip).
+    #[arg(long, default_value_t = 512)]
+    pub infer_sents: usize,
+    #[arg(long, default_value_t = 64)]
+    pub infer_batch: usize,
+    #[arg(long, default_value_t = 2)]
+    pub threads: i32,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long, default_value_t = 42)]
+    pub seed: i64,
+}
+
+fn config(spec: &str) -> Result<AlbertConfig> {
+    let path = match spec {
+        "tiny" | "base" | "large" => {
+            PathBuf::from(format!("albert_config/albert_config_{spec}.json"))
+        }
+        p => PathBuf::from(p),
+    };
+    AlbertConfig::from_json_file(&path).with_context(|| format!("config {}", path.display()))
+}
+
+/// Sentences of exactly `len` random CJK characters with random BIO tags.
+fn synthetic(n: usize, len: usize, seed: u64) -> Vec<Sentence> {
+    let mut x = seed.wrapping_add(1);
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"];
+    (0..n)
+        .map(|i| Sentence {
+            chars: (0..len)
+                .map(|_| char::from_u32(0x4E00 + (next() % 3000) as u32).unwrap())
+                .collect(),
+            tags: (0..len)
+                .map(|_| tags[(next() % 7) as usize].to_string())
+                .collect(),
+            line: i + 1,
+        })
+        .collect()
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs the benchmark and returns its JSON line.
+pub fn run(a: &Args) -> Result<serde_json::Value> {
+    tch::set_num_threads(a.threads);
+    tch::manual_seed(a.seed);
+    let device = match a.device.as_str() {
+        "cuda" => Device::Cuda(0),
+        _ => Device::Cpu,
+    };
+    let albert = config(&a.config)?;
+    let tokenizer = Tokenizer::from_vocab_file(&a.vocab, true)?;
+    let sentences = if a.lengths == "real" {
+        let path = a
+            .data
+            .as_ref()
+            .context("--lengths real needs --data FILE")?;
+        read_file(path, DataFormat::Auto)?.0
+    } else {
+        synthetic(a.batch * 8, a.seq_len - 2, a.seed as u64)
+    };
+    let labels = LabelSet::from_sentences(&sentences);
+    let spec = TaggerSpec {
+        albert,
+        labels: labels.labels().to_vec(),
+        head: Head::Crf,
+    };
+    let vs = tch::nn::VarStore::new(device);
+    let tagger = NerTagger::new(&vs.root(), &spec);
+    let mut vars: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|x, y| x.0.cmp(&y.0));
+    let params: i64 = vars.iter().map(|(_, t)| t.numel() as i64).sum();
+    let mut opt = AdamW::new(vars, |n| {
+        let g = ParamGroup::of_name(n);
+        OptGroup {
+            lr_multiplier: if g.is_head() { 100.0 } else { 1.0 },
+            weight_decay: if g.decays() { 0.01 } else { 0.0 },
+        }
+    });
+    let t0 = Instant::now();
+    let prepared = Prepared::new(&sentences, &tokenizer, &labels, a.seq_len, 32)?;
+    let data_s = t0.elapsed().as_secs_f64();
+    let batcher = Batcher::new(&prepared.features, a.batch);
+    let plan = batcher.epoch(a.seed as u64, 0);
+    let mut batches = plan.iter().cycle();
+    let mut step = |timed: &mut Vec<f64>, samples: &mut usize, losses: &mut Vec<f64>| {
+        let idx = batches.next().expect("at least one batch");
+        let batch = collate(&prepared.features, idx);
+        let start = Instant::now();
+        let t = BatchTensors::new(&batch, device);
+        let em = tagger
+            .emissions(&t.input_ids, &t.attention_mask, &t.tag_positions, true)
+            .to_kind(Kind::Float);
+        let loss = tagger.loss(&em, &t.tags, &t.tag_mask);
+        opt.zero_grad();
+        loss.backward();
+        opt.clip_grad_norm(1.0);
+        opt.step(2e-5);
+        losses.push(f64::try_from(&loss).unwrap_or(f64::NAN));
+        timed.push(start.elapsed().as_secs_f64());
+        *samples += batch.batch_size;
+    };
+    let (mut warm_t, mut warm_n, mut losses) = (Vec::new(), 0, Vec::new());
+    for _ in 0..a.warmup {
+        step(&mut warm_t, &mut warm_n, &mut losses);
+    }
+    let (mut times, mut samples) = (Vec::new(), 0usize);
+    let t_train = Instant::now();
+    for _ in 0..a.steps {
+        step(&mut times, &mut samples, &mut losses);
+    }
+    let train_s = t_train.elapsed().as_secs_f64();
+    let peak_train = peak_rss_mb();
+    times.sort_by(f64::total_cmp);
+    let mut out = json!({
+        "tool": "albert-ner", "config": a.config, "hidden": spec.albert.hidden_size,
+        "layers": spec.albert.num_hidden_layers, "params": params, "batch": a.batch, "seq_len": a.seq_len,
+        "lengths": a.lengths, "threads": a.threads, "device": a.device, "data_load_s": data_s,
+        "steps": a.steps, "train_s": train_s, "train_samples_per_s": samples as f64 / train_s,
+        "step_ms_median": 1000.0 * times[times.len() / 2],
+        "loss_first": losses.first(), "loss_last": losses.last(), "peak_rss_train_mb": peak_train,
+    });
+    if a.infer_sents > 0 {
+        let infer: Vec<Sentence> = sentences.iter().take(a.infer_sents).cloned().collect();
+        let prepared = Prepared::new(&infer, &tokenizer, &labels, a.seq_len, 32)?;
+        let settings = ner_train::PredictSettings {
+            device,
+            precision: ner_train::Precision::Fp32,
+            batch_size: a.infer_batch,
+            bio_constraints: false,
+        };
+        let _ = ner_train::predict(&tagger, &labels, &prepared, settings);
+        let start = Instant::now();
+        let _ = ner_train::predict(&tagger, &labels, &prepared, settings);
+        let s = start.elapsed().as_secs_f64();
+        out["infer_sents"] = json!(infer.len());
+        out["infer_sents_per_s"] = json!(infer.len() as f64 / s);
+    }
+    out["peak_rss_mb"] = json!(peak_rss_mb());
+    Ok(out)
+}

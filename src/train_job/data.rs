@@ -1,0 +1,155 @@
+//! Reading the job's channels into sentences, with the label set and a validation split.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use ner_data::{read_file_with, DataFormat, LabelSet, ReadOptions, Sentence, Tokenizer};
+use sagemaker_contract::{DataChannels, DataFormat as FormatChoice, Hyperparameters};
+use tracing::{info, warn};
+
+/// Sentences per split, and the label set they are tagged with.
+pub struct JobData {
+    pub labels: LabelSet,
+    pub train: Vec<Sentence>,
+    pub validation: Option<Vec<Sentence>>,
+    pub test: Option<Vec<Sentence>>,
+}
+
+fn format_of(choice: FormatChoice) -> DataFormat {
+    match choice {
+        FormatChoice::Auto => DataFormat::Auto,
+        FormatChoice::CharTag => DataFormat::CharTag,
+        FormatChoice::Cluener => DataFormat::Cluener,
+        FormatChoice::SpanJsonl => DataFormat::SpanJsonl,
+    }
+}
+
+/// Reads and checks every split. Labels come from `labels_file` or the training data; evaluation
+/// data with a label the model cannot produce is an error naming file, line and label.
+pub fn load(
+    hp: &Hyperparameters,
+    channels: &DataChannels,
+    tokenizer: &Tokenizer,
+) -> Result<JobData> {
+    let format = format_of(hp.data_format);
+    let train_files = read_split("training", &channels.train, format)?;
+    let labels = match &hp.labels_file {
+        Some(p) => {
+            let p = super::model_setup::resolve_relative(p);
+            LabelSet::from_file(&p).with_context(|| format!("labels_file {}", p.display()))?
+        }
+        None => LabelSet::from_sentences(&concat(&train_files)),
+    };
+    let validation_files = match (&channels.validation, hp.do_eval) {
+        (Some(files), true) => Some(read_split("validation", files, format)?),
+        _ => None,
+    };
+    let test_files = match (&channels.test, hp.do_predict) {
+        (Some(files), true) => Some(read_split("test", files, format)?),
+        _ => None,
+    };
+    for (_, (sentences, report)) in train_files
+        .iter()
+        .chain(validation_files.iter().flatten())
+        .chain(test_files.iter().flatten())
+    {
+        labels.check(sentences, report)?;
+    }
+    let mut train = concat(&train_files);
+    let mut validation = validation_files.as_ref().map(|f| concat(f));
+    if hp.do_eval && validation.is_none() && hp.validation_split > 0.0 && train.len() >= 2 {
+        let n =
+            ((train.len() as f64 * hp.validation_split).round() as usize).clamp(1, train.len() - 1);
+        let (rest, held_out) = split_off(train, n, hp.seed);
+        info!(
+            "no validation data: holding out {n} training sentences (validation_split={}, seed={})",
+            hp.validation_split, hp.seed
+        );
+        train = rest;
+        validation = Some(held_out);
+    }
+    let test = test_files.as_ref().map(|f| concat(f));
+    for (name, split) in [
+        ("train", Some(&train)),
+        ("validation", validation.as_ref()),
+        ("test", test.as_ref()),
+    ] {
+        if let Some(s) = split {
+            let unk = tokenizer.unk_stats(s);
+            let top: Vec<String> = unk
+                .top_unknown_chars
+                .iter()
+                .take(5)
+                .map(|(c, n)| format!("{c:?}×{n}"))
+                .collect();
+            info!(
+                "data: split={name} sentences={} chars={} unk_rate={:.4}% ({} of {} units) most frequent unknown: {}",
+                s.len(),
+                unk.chars,
+                100.0 * unk.unk_rate,
+                unk.unk_units,
+                unk.units,
+                if top.is_empty() { "none".to_string() } else { top.join(" ") }
+            );
+        }
+    }
+    info!("labels ({}): {}", labels.len(), labels.labels().join(" "));
+    Ok(JobData {
+        labels,
+        train,
+        validation,
+        test,
+    })
+}
+
+type ReadFile = (PathBuf, (Vec<Sentence>, ner_data::ReadReport));
+
+fn read_split(split: &str, files: &[PathBuf], format: DataFormat) -> Result<Vec<ReadFile>> {
+    files
+        .iter()
+        .map(|f| {
+            // CLUENER nests a few entities (a company inside a book title); BIO cannot, so the inner one
+            // is dropped and counted in the report.
+            let options = ReadOptions {
+                drop_overlapping: true,
+                ..Default::default()
+            };
+            let read = read_file_with(f, format, options)
+                .with_context(|| format!("reading the {split} data"))?;
+            if read.1.warnings.is_empty() {
+                info!("read {}", read.1);
+            } else {
+                warn!("read {}", read.1);
+            }
+            Ok((f.clone(), read))
+        })
+        .collect()
+}
+
+fn concat(files: &[ReadFile]) -> Vec<Sentence> {
+    files
+        .iter()
+        .flat_map(|(_, (s, _))| s.iter().cloned())
+        .collect()
+}
+
+/// A seeded, reproducible hold-out of `n` sentences.
+fn split_off(sentences: Vec<Sentence>, n: usize, seed: u64) -> (Vec<Sentence>, Vec<Sentence>) {
+    let mut keyed: Vec<(u64, Sentence)> = sentences
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (splitmix(seed ^ (i as u64).wrapping_mul(0x9E37_79B9)), s))
+        .collect();
+    keyed.sort_by_key(|(k, _)| *k);
+    let held: Vec<Sentence> = keyed.drain(..n).map(|(_, s)| s).collect();
+    let mut rest: Vec<Sentence> = keyed.into_iter().map(|(_, s)| s).collect();
+    rest.sort_by_key(|s| s.line);
+    (rest, held)
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}

@@ -1,0 +1,92 @@
+//! A SageMaker training job: read the `/opt/ml` contract, fine-tune, write the model and results, and on
+//! failure write the cause to `output/failure`.
+
+mod data;
+mod model_setup;
+mod results;
+mod run;
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use sagemaker_contract::{write_failure, FailureReport, SageMakerPaths};
+
+pub use run::run;
+
+/// Exit status for a job stopped by SIGTERM (128 + 15, as a shell reports it).
+pub const EXIT_STOPPED: u8 = 143;
+
+/// Entry point of the `train` binary: runs the job and turns every failure into a failure file and a
+/// non-zero exit. `args` are the process arguments after the program name.
+pub fn main(args: &[String]) -> ExitCode {
+    crate::logging::init();
+    // SageMaker runs `docker run IMAGE train`; SDK 3.x runs the image with no arguments.
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| *a == "train")
+        .collect();
+    if let Some(first) = args.first() {
+        if *first == "--help" || *first == "-h" {
+            println!("{}", HELP);
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("train: unexpected argument {first:?}; settings come from hyperparameters.json\n\n{HELP}");
+        return ExitCode::from(2);
+    }
+    let paths = match SageMakerPaths::from_env() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            tracing::warn!("cannot watch signal {signal}: {e}");
+        }
+    }
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("internal error (a bug in albert-ner): {info}");
+        eprintln!("{}", std::backtrace::Backtrace::force_capture());
+    }));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&paths, &stop)));
+    let failure = match outcome {
+        Ok(Ok(run::Finished::Completed)) => return ExitCode::SUCCESS,
+        Ok(Ok(run::Finished::Stopped)) => return ExitCode::from(EXIT_STOPPED),
+        Ok(Err(err)) => {
+            let report = FailureReport::from_chain(err.chain());
+            tracing::error!("training failed: {}", report.cause());
+            for (i, cause) in err.chain().enumerate().skip(1) {
+                tracing::error!("  caused by ({i}): {cause}");
+            }
+            report.to_string()
+        }
+        Err(_) => "internal error: the training process crashed (a bug in albert-ner, not in your data or \
+                   settings); the stack trace is in the job's log"
+            .to_string(),
+    };
+    // Logs first, so CloudWatch has the details before SageMaker reads the reason.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    if let Err(e) = write_failure(&paths, &failure) {
+        eprintln!("error: could not write the failure file: {e}");
+    }
+    ExitCode::FAILURE
+}
+
+const HELP: &str = "\
+train — fine-tunes ALBERT+CRF for Chinese NER as a SageMaker training job.
+
+Usage: train [train]
+
+Everything comes from the SageMaker layout under $SAGEMAKER_BASE_DIR (default /opt/ml):
+  input/config/hyperparameters.json   settings (every value a string; see README)
+  input/data/training|validation|test  data channels; input/data/pretrained: weights (optional)
+  model/                               the trained model (model.safetensors, config.json, vocab.txt, ...)
+  output/data/                         evaluation results and test predictions
+  output/failure                       the reason, when the job fails
+  checkpoints/                         resumable checkpoints (spot instances)";

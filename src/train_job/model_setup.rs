@@ -1,0 +1,138 @@
+//! Which architecture, weights and vocabulary a job starts from, and on which device.
+
+use std::path::{Path, PathBuf};
+
+use albert_model::{AlbertConfig, PretrainedWeights};
+use anyhow::{bail, Context, Result};
+use sagemaker_contract::{
+    DataChannels, Device as DeviceChoice, Hyperparameters, PretrainedSource, SageMakerPaths,
+};
+use tracing::info;
+
+/// Default architecture when neither weights nor `bert_config_file` say otherwise.
+pub const DEFAULT_CONFIG: &str = "albert_config/albert_config_tiny.json";
+
+/// The model a job starts from.
+pub struct ModelSource {
+    pub config: AlbertConfig,
+    pub weights: Option<PretrainedWeights>,
+    pub vocab: PathBuf,
+    /// Where the weights came from, or why there are none (for the log's first lines).
+    pub origin: String,
+}
+
+/// Relative paths in hyperparameters resolve against the working directory (the image ships
+/// `albert_config/` and `albert_base_zh/` there, at the paths the SageMaker NER article uses).
+pub fn resolve_relative(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+impl ModelSource {
+    /// Weights come from the one [`PretrainedSource`] given, else checkpoint files next to
+    /// `bert_config_file` (the albert_zh release layout); with none, training starts from scratch.
+    pub fn resolve(
+        paths: &SageMakerPaths,
+        hp: &Hyperparameters,
+        channels: &DataChannels,
+        scratch: &Path,
+    ) -> Result<Self> {
+        let config_path = hp.bert_config_file.as_deref().map(resolve_relative);
+        let user_config = match &config_path {
+            Some(p) => Some(
+                AlbertConfig::from_json_file(p)
+                    .with_context(|| format!("bert_config_file {}", p.display()))?,
+            ),
+            None => None,
+        };
+        let (location, what) = match PretrainedSource::resolve(paths, hp, channels)? {
+            Some(PretrainedSource::Local(p)) => {
+                (Some(resolve_relative(&p)), "the pretrained source")
+            }
+            Some(PretrainedSource::S3(uri)) => {
+                (Some(fetch_s3(&uri, scratch)?), "pretrained_model_uri")
+            }
+            None => (
+                config_path.as_deref().and_then(weights_beside),
+                "the directory of bert_config_file",
+            ),
+        };
+        let vocab_hp = resolve_relative(&hp.vocab_file);
+        let Some(location) = location else {
+            let config = match user_config {
+                Some(c) => c,
+                None => AlbertConfig::from_json_file(resolve_relative(Path::new(DEFAULT_CONFIG)))
+                    .with_context(|| format!("default config {DEFAULT_CONFIG}"))?,
+            };
+            let arch =
+                config_path.map_or_else(|| DEFAULT_CONFIG.to_string(), |p| p.display().to_string());
+            return Ok(Self {
+                config,
+                weights: None,
+                vocab: vocab_hp,
+                origin: format!(
+                    "no pretrained weights (no pretrained channel, init_checkpoint, pretrained_model_uri, or \
+                     checkpoint beside the config): training from scratch with the architecture of {arch}"
+                ),
+            });
+        };
+        let weights = match user_config {
+            Some(c) => PretrainedWeights::open_with_config(&location, Some(c)),
+            None => PretrainedWeights::open(&location),
+        }
+        .with_context(|| format!("pretrained weights from {what} ({})", location.display()))?;
+        let vocab = match weights.vocab_path() {
+            Some(p) => p.to_path_buf(),
+            None => weights.extract_vocab(scratch)?.unwrap_or(vocab_hp),
+        };
+        Ok(Self {
+            config: weights.config().clone(),
+            origin: format!(
+                "pretrained weights ({:?}) from {what}: {}",
+                weights.format(),
+                location.display()
+            ),
+            weights: Some(weights),
+            vocab,
+        })
+    }
+}
+
+/// A checkpoint in the same directory as the config file (the albert_zh release layout).
+fn weights_beside(config: &Path) -> Option<PathBuf> {
+    let dir = config.parent()?;
+    let entries = std::fs::read_dir(dir).ok()?;
+    let has_weights = entries.filter_map(|e| e.ok()).any(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.ends_with(".index") || name == "model.safetensors" || name == "pytorch_model.bin"
+    });
+    has_weights.then(|| dir.to_path_buf())
+}
+
+fn fetch_s3(uri: &str, scratch: &Path) -> Result<PathBuf> {
+    let dest = scratch.join("pretrained");
+    info!("downloading pretrained weights from {uri}");
+    s3_fetch::download(uri, &dest).with_context(|| format!("pretrained_model_uri {uri}"))
+}
+
+/// The device to train on; asking for CUDA where there is none is an error, not a silent CPU run.
+pub fn device(choice: DeviceChoice) -> Result<tch::Device> {
+    let cuda = tch::Cuda::is_available();
+    match choice {
+        DeviceChoice::Cpu => Ok(tch::Device::Cpu),
+        DeviceChoice::Cuda if !cuda => {
+            bail!("device=cuda but no CUDA device is visible to libtorch")
+        }
+        DeviceChoice::Cuda => Ok(tch::Device::Cuda(0)),
+        DeviceChoice::Auto => Ok(if cuda {
+            tch::Device::Cuda(0)
+        } else {
+            tch::Device::Cpu
+        }),
+    }
+}

@@ -1,0 +1,111 @@
+//! What a finished job leaves behind besides the weights: `metrics.json` and the resolved
+//! hyperparameters in the model directory, test scores and predictions in `output/data`.
+
+use std::path::Path;
+
+use albert_model::NerTagger;
+use anyhow::{Context, Result};
+use ner_data::LabelSet;
+use ner_train::log_line::EvalLine;
+use ner_train::{predict, EvalSet, PredictSettings, TrainConfig, TrainSummary};
+use sagemaker_contract::{Hyperparameters, SageMakerPaths};
+use serde_json::{json, Value};
+use tracing::info;
+
+/// Scores `set` and writes `test_predictions.txt` (`char TAG`, blank line between sentences, the
+/// datasets' own form) and `test_results.json`. Returns the scores.
+pub fn test(
+    tagger: &NerTagger,
+    labels: &LabelSet,
+    set: &EvalSet,
+    cfg: &TrainConfig,
+    step: usize,
+    paths: &SageMakerPaths,
+) -> Result<Value> {
+    let settings = PredictSettings {
+        device: cfg.device,
+        precision: cfg.precision,
+        batch_size: cfg.eval_batch_size.max(1),
+        bio_constraints: cfg.bio_constraints,
+    };
+    let preds = predict(tagger, labels, &set.prepared, settings);
+    let gold: Vec<Vec<String>> = set.sentences.iter().map(|s| s.tags.clone()).collect();
+    let scores = ner_data::metrics::entity_scores(&gold, &preds.char_tags);
+    let token = ner_data::metrics::token_macro_scores(&gold, &preds.char_tags, labels);
+    let line = EvalLine {
+        split: "test",
+        epoch: 0,
+        step,
+        precision: scores.micro.precision,
+        recall: scores.micro.recall,
+        f1: scores.micro.f1,
+        loss: Some(preds.mean_loss),
+        token_macro_f1: Some(token.f1),
+    };
+    info!("{line}");
+    let mut text = String::new();
+    for (s, tags) in set.sentences.iter().zip(&preds.char_tags) {
+        for (c, t) in s.chars.iter().zip(tags) {
+            text.push(*c);
+            text.push(' ');
+            text.push_str(t);
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    write_atomic(
+        &paths.output_data_dir.join("test_predictions.txt"),
+        text.as_bytes(),
+    )?;
+    let result = json!({
+        "entity": scores,
+        "token_macro_old_system": token,
+        "loss": preds.mean_loss,
+        "sentences": set.sentences.len(),
+    });
+    write_atomic(
+        &paths.output_data_dir.join("test_results.json"),
+        &serde_json::to_vec_pretty(&result)?,
+    )?;
+    Ok(result)
+}
+
+/// `metrics.json` and `hyperparameters.json` next to the model.
+pub fn write_model_files(
+    paths: &SageMakerPaths,
+    hp: &Hyperparameters,
+    s: &TrainSummary,
+    test: Option<&Value>,
+) -> Result<()> {
+    let metrics = json!({
+        "global_step": s.global_step,
+        "train_seconds": s.train_seconds,
+        "best_validation_entity_f1": s.best_f1,
+        "best_step": s.best_step,
+        "validation_history": s.history,
+        "test": test,
+        "resumed_from": s.resumed_from,
+    });
+    write_atomic(
+        &paths.model_dir.join("metrics.json"),
+        &serde_json::to_vec_pretty(&metrics)?,
+    )?;
+    write_atomic(
+        &paths.model_dir.join("hyperparameters.json"),
+        &serde_json::to_vec_pretty(&hp.resolved_json())?,
+    )?;
+    Ok(())
+}
+
+/// Temporary file then rename: a job killed mid-write never leaves a truncated file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("output path has a parent")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! The training job, step by step.
+
+use std::sync::atomic::AtomicBool;
+
+use albert_model::{load_model, Head, NerTagger, TaggerSpec};
+use anyhow::{bail, Context, Result};
+use ner_data::Tokenizer;
+use ner_train::{
+    fit, EvalSet, MixedPrecision, Outcome, Precision, Prepared, TrainConfig, TrainOutputs,
+};
+use sagemaker_contract::{DataChannels, HostRole, Hyperparameters, SageMakerPaths};
+use tch::nn::VarStore;
+use tracing::{info, warn};
+
+use super::data;
+use super::model_setup::{self, ModelSource};
+use super::results;
+
+/// How a job that did not fail ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finished {
+    Completed,
+    /// SIGTERM: a checkpoint was written; a restart resumes from it.
+    Stopped,
+}
+
+/// Runs one training job against the layout in `paths`; `stop` is raised by SIGTERM.
+pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
+    let hp = Hyperparameters::load(paths)?;
+    for w in &hp.warnings {
+        warn!("{w}");
+    }
+    let role = HostRole::decide(
+        paths.resource_config()?.as_ref(),
+        paths.input_data_config()?.as_ref(),
+    )?;
+    if let Some(m) = role.message() {
+        info!("{m}");
+    }
+    if !role.trains() {
+        return Ok(Finished::Completed);
+    }
+    if !hp.do_train {
+        bail!("do_train=false: this image trains; to tag text with a trained model use the `predict` binary");
+    }
+    let channels = DataChannels::resolve(paths, hp.data_dir.as_deref())?;
+    let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
+    let source = ModelSource::resolve(paths, &hp, &channels, &scratch)?;
+    info!("model: {}", source.origin);
+    let device = model_setup::device(hp.device)?;
+    let (precision, why) = Precision::resolve(mixed_precision(&hp), device);
+    info!("device: {device:?}; precision: {why}");
+    paths.create_output_dirs()?;
+
+    let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.do_lower_case)
+        .with_context(|| format!("vocab_file {}", source.vocab.display()))?;
+    if tokenizer.vocab_size() as i64 > source.config.vocab_size {
+        bail!(
+            "the vocabulary {} has {} entries but the model config has vocab_size={}: they must match",
+            source.vocab.display(),
+            tokenizer.vocab_size(),
+            source.config.vocab_size
+        );
+    }
+    let data = data::load(&hp, &channels, &tokenizer)?;
+    if hp.max_seq_length as i64 > source.config.max_position_embeddings {
+        bail!(
+            "max_seq_length={} exceeds the model's max_position_embeddings={}",
+            hp.max_seq_length,
+            source.config.max_position_embeddings
+        );
+    }
+
+    let mut albert = source.config.clone();
+    if let Some(p) = hp.hidden_dropout_prob {
+        albert.hidden_dropout_prob = p;
+    }
+    if let Some(p) = hp.attention_probs_dropout_prob {
+        albert.attention_probs_dropout_prob = p;
+    }
+    let head = match hp.head {
+        sagemaker_contract::Head::Crf => Head::Crf,
+        sagemaker_contract::Head::Softmax => Head::Softmax,
+    };
+    let spec = TaggerSpec {
+        albert,
+        labels: data.labels.labels().to_vec(),
+        head,
+    };
+    tch::manual_seed(hp.seed as i64);
+    let mut vs = VarStore::new(device);
+    let tagger = NerTagger::new(&vs.root(), &spec);
+    if let Some(weights) = &source.weights {
+        let report = weights.load_into(&mut vs)?;
+        info!("pretrained: {report}");
+    }
+
+    let prepare = |s: &[ner_data::Sentence]| {
+        Prepared::new(
+            s,
+            &tokenizer,
+            &data.labels,
+            hp.max_seq_length,
+            hp.window_stride,
+        )
+    };
+    let train = prepare(&data.train)?;
+    let validation = match data.validation {
+        Some(sentences) => Some(EvalSet {
+            prepared: prepare(&sentences)?,
+            sentences,
+        }),
+        None => None,
+    };
+    let cfg = TrainConfig {
+        num_train_epochs: hp.num_train_epochs,
+        max_steps: hp.max_steps,
+        train_batch_size: hp.train_batch_size,
+        eval_batch_size: hp.eval_batch_size,
+        learning_rate: hp.learning_rate,
+        head_lr_multiplier: hp.crf_learning_rate_multiplier,
+        weight_decay: hp.weight_decay,
+        warmup_proportion: hp.warmup_proportion,
+        max_grad_norm: hp.max_grad_norm,
+        gradient_accumulation_steps: hp.gradient_accumulation_steps,
+        seed: hp.seed,
+        precision,
+        device,
+        logging_steps: hp.logging_steps,
+        eval_steps: hp.eval_steps,
+        early_stopping_patience: hp.early_stopping_patience,
+        checkpoint_steps: hp.save_checkpoints_steps,
+        keep_checkpoints: hp.keep_checkpoints,
+        bio_constraints: hp.bio_constraints,
+    };
+    let outputs = TrainOutputs {
+        model_dir: paths.model_dir.clone(),
+        checkpoint_dir: Some(paths.checkpoint_dir.clone()),
+        tensorboard_dir: Some(paths.tensorboard_dir.clone()),
+        eval_dir: Some(paths.output_data_dir.clone()),
+        vocab_path: source.vocab.clone(),
+    };
+    let summary = fit(
+        &tagger,
+        &mut vs,
+        &spec,
+        &data.labels,
+        &train,
+        validation.as_ref(),
+        &cfg,
+        &outputs,
+        stop,
+    )?;
+    if let Outcome::Stopped { checkpoint } = &summary.outcome {
+        match checkpoint {
+            Some(c) => info!(
+                "stopped by SIGTERM at step {}: checkpoint {}; a restart resumes from it",
+                summary.global_step,
+                c.display()
+            ),
+            None => info!("stopped by SIGTERM at step {}", summary.global_step),
+        }
+        return Ok(Finished::Stopped);
+    }
+    info!(
+        "training finished: {} steps in {:.0} s; best validation entity F1 {}",
+        summary.global_step,
+        summary.train_seconds,
+        summary.best_f1.map_or("n/a".into(), |f| format!(
+            "{f:.4} (step {})",
+            summary.best_step.unwrap_or(0)
+        ))
+    );
+
+    // Score and tag the test data with the model as saved, so what is reported is what ships.
+    let test = match data.test {
+        Some(sentences) => {
+            let (_vs, best, _spec, _vocab) = load_model(&paths.model_dir, device)?;
+            let set = EvalSet {
+                prepared: prepare(&sentences)?,
+                sentences,
+            };
+            Some(results::test(
+                &best,
+                &data.labels,
+                &set,
+                &cfg,
+                summary.global_step,
+                paths,
+            )?)
+        }
+        None => None,
+    };
+    results::write_model_files(paths, &hp, &summary, test.as_ref())?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    info!("model written to {}", paths.model_dir.display());
+    Ok(Finished::Completed)
+}
+
+fn mixed_precision(hp: &Hyperparameters) -> MixedPrecision {
+    match hp.mixed_precision {
+        sagemaker_contract::MixedPrecision::Auto => MixedPrecision::Auto,
+        sagemaker_contract::MixedPrecision::Bf16 => MixedPrecision::Bf16,
+        sagemaker_contract::MixedPrecision::Fp16 => MixedPrecision::Fp16,
+        sagemaker_contract::MixedPrecision::Off => MixedPrecision::Off,
+    }
+}

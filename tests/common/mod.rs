@@ -1,0 +1,172 @@
+//! Helpers for driving the binaries end to end on temporary SageMaker layouts.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A small but real model: fast enough for many end-to-end runs on 2 cores.
+pub const MICRO_CONFIG: &str = r#"{
+  "attention_probs_dropout_prob": 0.0, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
+  "hidden_size": 64, "embedding_size": 32, "initializer_range": 0.02, "intermediate_size": 128,
+  "max_position_embeddings": 512, "num_attention_heads": 4, "num_hidden_layers": 2,
+  "type_vocab_size": 2, "vocab_size": 21128, "ln_type": "postln"
+}"#;
+
+/// A temporary `/opt/ml` plus a working directory shaped like the image's (`albert_config/`,
+/// `albert_base_zh/`).
+pub struct Job {
+    pub dir: tempfile::TempDir,
+}
+
+impl Job {
+    /// Channels with the first `n_train`/`n_valid`/`n_test` sentences of the committed sample.
+    pub fn new(n_train: usize, n_valid: usize, n_test: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let job = Self { dir };
+        let data = Path::new(REPO).join("local_test/test_dir/input/data");
+        for (channel, file, n) in [
+            ("training", "train.txt", n_train),
+            ("validation", "dev.txt", n_valid),
+            ("test", "test.txt", n_test),
+        ] {
+            if n > 0 {
+                let text = fs::read_to_string(data.join(channel).join(file)).unwrap();
+                job.write(
+                    &format!("input/data/{channel}/{file}"),
+                    &first_sentences(&text, n),
+                );
+            }
+        }
+        let work = job.workdir();
+        fs::create_dir_all(work.join("albert_config")).unwrap();
+        fs::create_dir_all(work.join("albert_base_zh")).unwrap();
+        let cfg = Path::new(REPO).join("albert_config");
+        for f in [
+            "vocab.txt",
+            "albert_config_tiny.json",
+            "albert_config_base.json",
+        ] {
+            fs::copy(cfg.join(f), work.join("albert_config").join(f)).unwrap();
+        }
+        fs::copy(
+            cfg.join("albert_config_base.json"),
+            work.join("albert_base_zh/albert_config_base.json"),
+        )
+        .unwrap();
+        fs::write(work.join("micro.json"), MICRO_CONFIG).unwrap();
+        job
+    }
+
+    pub fn base(&self) -> PathBuf {
+        self.dir.path().join("opt_ml")
+    }
+
+    /// The process's working directory, where relative hyperparameter paths resolve.
+    pub fn workdir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// Writes `rel` under the base directory.
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.base().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    pub fn write_bytes(&self, rel: &str, bytes: &[u8]) {
+        let p = self.base().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+    }
+
+    /// hyperparameters.json from string pairs (values written as given: the caller picks the encoding).
+    pub fn hyperparameters(&self, pairs: &[(&str, &str)]) {
+        let map: serde_json::Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        self.write(
+            "input/config/hyperparameters.json",
+            &serde_json::to_string_pretty(&map).unwrap(),
+        );
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_train"));
+        c.arg("train")
+            .env("SAGEMAKER_BASE_DIR", self.base())
+            .current_dir(self.workdir())
+            .env_remove("RUST_LOG");
+        c
+    }
+
+    pub fn train(&self) -> Output {
+        self.command().output().unwrap()
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.base().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.base().join(rel).exists()
+    }
+
+    /// First line of output/failure.
+    pub fn failure_cause(&self) -> String {
+        self.read("output/failure")
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+/// Hyperparameters for a fast run of the micro model (SDK 2.x spelling).
+pub fn fast(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![
+        ("bert_config_file", "micro.json"),
+        ("max_seq_length", "64"),
+        ("train_batch_size", "8"),
+        ("eval_batch_size", "16"),
+        ("learning_rate", "0.001"),
+        ("num_train_epochs", "1"),
+        ("logging_steps", "1"),
+    ];
+    for (k, val) in extra {
+        v.retain(|(key, _)| key != k);
+        v.push((k, val));
+    }
+    v
+}
+
+pub fn first_sentences(text: &str, n: usize) -> String {
+    let blocks: Vec<&str> = text
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .take(n)
+        .collect();
+    blocks.join("\n\n") + "\n"
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Panics with the job's output when `cond` is false.
+pub fn check(o: &Output, cond: bool, what: &str) {
+    assert!(
+        cond,
+        "{what}\nstatus: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}

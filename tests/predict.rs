@@ -1,0 +1,107 @@
+//! `predict` on a model trained by `train`: every input character gets a tag, long lines are windowed,
+//! and the two output formats agree.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{check, fast, Job};
+
+fn trained() -> Job {
+    let job = Job::new(40, 8, 0);
+    job.hyperparameters(&fast(&[
+        ("num_train_epochs", "2"),
+        ("max_seq_length", "32"),
+    ]));
+    let o = job.train();
+    check(&o, o.status.success(), "train");
+    job
+}
+
+fn predict(job: &Job, format: &str, input: &str, extra: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_predict"))
+        .args([
+            "--model-dir",
+            job.base().join("model").to_str().unwrap(),
+            "--format",
+            format,
+        ])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    check(&o, o.status.success(), "predict");
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn every_character_gets_a_tag_and_long_lines_are_not_truncated() {
+    let job = trained();
+    let long: String = "北京大学的王小明在上海参加了联合国教科文组织举办的会议。".repeat(12);
+    let input = format!("{long}\n\nApple iPhone 15 发布于 2023 年，售价 ５９９９ 元！\n");
+    let bio = predict(&job, "bio", &input, &["--max-seq-length", "32"]);
+    let sentences: Vec<&str> = bio.split("\n\n").collect();
+    let lines: Vec<Vec<&str>> = sentences.iter().map(|s| s.lines().collect()).collect();
+    let inputs: Vec<&str> = input.lines().collect();
+    assert_eq!(
+        lines.len() - 1,
+        inputs.len(),
+        "one block per input line (the last block is empty)"
+    );
+    for (block, text) in lines.iter().zip(&inputs) {
+        assert_eq!(
+            block.len(),
+            text.chars().count(),
+            "one tag per character of {text:?}"
+        );
+        for (line, c) in block.iter().zip(text.chars()) {
+            let (ch, tag) = line.rsplit_once(' ').unwrap();
+            assert_eq!(ch.chars().collect::<Vec<_>>(), vec![c], "{line:?}");
+            assert!(
+                tag == "O" || tag.starts_with("B-") || tag.starts_with("I-"),
+                "{line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn jsonl_entities_match_the_bio_tags() {
+    let job = trained();
+    let input = "中国人民银行行长易纲在北京表示。\n张三去了上海。\n";
+    let bio = predict(&job, "bio", input, &[]);
+    let jsonl = predict(&job, "jsonl", input, &[]);
+    for (block, line) in bio.split("\n\n").zip(jsonl.lines()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text: Vec<char> = v["text"].as_str().unwrap().chars().collect();
+        let tags: Vec<String> = block
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+            .collect();
+        let mut starts = Vec::new();
+        for e in v["entities"].as_array().unwrap() {
+            let (s, t) = (
+                e["start"].as_u64().unwrap() as usize,
+                e["end"].as_u64().unwrap() as usize,
+            );
+            assert_eq!(
+                e["text"].as_str().unwrap(),
+                text[s..t].iter().collect::<String>()
+            );
+            assert!(tags[s].ends_with(e["type"].as_str().unwrap()));
+            starts.push(s);
+        }
+        let b_count = tags.iter().filter(|t| t.starts_with("B-")).count();
+        assert!(starts.len() >= b_count, "every B- starts an entity");
+    }
+}
