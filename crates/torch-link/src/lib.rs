@@ -10,8 +10,9 @@ use std::path::PathBuf;
 pub fn libtorch_lib_dir() -> PathBuf {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     PathBuf::from(
-        env::var("DEP_TCH_LIBTORCH_LIB")
-            .expect("DEP_TCH_LIBTORCH_LIB unset: add torch-sys as a direct dependency of this package"),
+        env::var("DEP_TCH_LIBTORCH_LIB").expect(
+            "DEP_TCH_LIBTORCH_LIB unset: add torch-sys as a direct dependency of this package",
+        ),
     )
 }
 
@@ -22,7 +23,10 @@ pub fn emit() {
     let dir = libtorch_lib_dir();
     let dir = dir.display();
     println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
-    if PathBuf::from(dir.to_string()).join("libtorch_cuda.so").exists() {
+    if PathBuf::from(dir.to_string())
+        .join("libtorch_cuda.so")
+        .exists()
+    {
         println!("cargo:rustc-link-arg=-Wl,-L,{dir},--no-as-needed,-ltorch_cuda,--as-needed");
     }
 }
