@@ -15,7 +15,11 @@ test_dir=$(cd "${TEST_DIR:-$here/test_dir}" && pwd)
 if [ $# -ge 2 ]; then
   cat "$2"
 else
-  awk 'NF == 0 { if (s != "") print s; s = ""; next } { s = s $1 } END { if (s != "") print s }' \
-    "$test_dir/input/data/test/test.txt" | head -n "${N:-20}"
+  # awk stops by itself after N sentences (a `| head` would kill it with SIGPIPE, failing under pipefail).
+  awk -v n="${N:-20}" '
+    function emit() { if (s != "") { print s; if (++c >= n) { done = 1; exit } } s = "" }
+    NF == 0 { emit(); next }
+    { s = s $1 }
+    END { if (!done) emit() }' "$test_dir/input/data/test/test.txt"
 fi | "$engine" run --rm -i -v "$test_dir/model:/opt/ml/model:ro" "$image" \
   predict --model-dir /opt/ml/model --input - --format "${FORMAT:-bio}"

@@ -198,6 +198,16 @@ PY
     rc=$?
     echo "$out" | head -12 | sed 's/^/    /'
     check "predict_local.sh on the trained model exits 0 with output" test "$rc" = 0 -a -n "$out"
+    check "predict --format bio: 5 sentences of 'char TAG' lines" python3 -c '
+import sys
+blocks = [b for b in sys.argv[1].split("\n\n") if b.strip()]
+ok = len(blocks) == 5 and all(len(l.split()) == 2 for b in blocks for l in b.splitlines())
+sys.exit(not ok)' "$out"
+    out=$(CONTAINER_ENGINE=podman TEST_DIR=$run_dir N=5 FORMAT=jsonl local_test/predict_local.sh "$image" 2>>"$logs/predict.err")
+    check "predict --format jsonl: 5 objects with text and entities" python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+sys.exit(not (len(rows) == 5 and all("text" in r and "entities" in r for r in rows)))' "$out"
   else
     fail "predict binary missing in the image"
   fi
