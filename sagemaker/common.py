@@ -15,7 +15,8 @@ TEST_DIR = REPO / "local_test" / "test_dir"
 
 # The trainer prints, every N steps and per evaluation, plain lines such as
 #   train: epoch=1 step=50/750 loss=2.3456 lr=4.8e-05 samples_per_s=123.4 eta=0:03:12
-#   eval: epoch=1 step=250 entity_precision=0.8123 entity_recall=0.8011 entity_f1=0.8067 loss=0.1234
+#   eval: epoch=1 step=250 entity_precision=0.8123 entity_recall=0.8011 entity_f1=0.8067 loss=0.1234 ...
+#   test: epoch=0 step=750 entity_precision=0.8201 entity_recall=0.8105 entity_f1=0.8153 loss=0.1102 ...
 # SageMaker applies each regex to every log line and records the first group (CloudWatch, the console).
 _NUM = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 METRIC_DEFINITIONS = [
@@ -26,6 +27,10 @@ METRIC_DEFINITIONS = [
     {"Name": "eval:entity_recall", "Regex": r"\beval: .*\bentity_recall=" + _NUM},
     {"Name": "eval:entity_f1", "Regex": r"\beval: .*\bentity_f1=" + _NUM},
     {"Name": "eval:loss", "Regex": r"\beval: .*\bloss=" + _NUM},
+    # After training, on the test channel (when given), with the best model:
+    {"Name": "test:entity_precision", "Regex": r"\btest: .*\bentity_precision=" + _NUM},
+    {"Name": "test:entity_recall", "Regex": r"\btest: .*\bentity_recall=" + _NUM},
+    {"Name": "test:entity_f1", "Regex": r"\btest: .*\bentity_f1=" + _NUM},
 ]
 
 # Relative paths resolve in the image's working directory /opt/program (docker/Dockerfile).

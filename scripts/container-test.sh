@@ -180,7 +180,7 @@ if want train; then
   check "train exits 0" test "$rc" = 0
   check "model/ holds model.safetensors, config.json, vocab.txt" model_files_in "$run_dir/model"
   check "no output/failure after success" test ! -e "$run_dir/output/failure"
-  check "metric_definitions parse the log (train: and eval: lines)" python3 - "$logs/train.log" <<'PY'
+  check "metric_definitions parse the log (train:, eval:, test: lines)" python3 - "$logs/train.log" <<'PY'
 import re, sys
 sys.path.insert(0, "sagemaker")
 import common
