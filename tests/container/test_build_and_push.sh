@@ -25,9 +25,11 @@ command -v podman >/dev/null || { echo "podman missing: run scripts/container-te
 if ! command -v docker-registry >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
 fi
-if ! command -v aws >/dev/null; then
-  python3 -m venv /tmp/awscli-venv && /tmp/awscli-venv/bin/pip install -q awscli
-  export PATH=/tmp/awscli-venv/bin:$PATH
+if ! aws --version >/dev/null 2>&1; then
+  if [ ! -x /tmp/albert-ner-awscli/bin/aws ]; then
+    python3 -m venv /tmp/albert-ner-awscli && /tmp/albert-ner-awscli/bin/pip install -q awscli
+  fi
+  export PATH=/tmp/albert-ner-awscli/bin:$PATH
 fi
 [ -x "$moto" ] || { echo "no moto_server at $moto (make venv)" >&2; exit 1; }
 
