@@ -115,7 +115,7 @@ if want image; then
     make build >"$logs/make-build.log" 2>&1 || fatal "make build failed, see $logs/make-build.log"
   fi
   [ -x target/release/train ] || fatal "no target/release/train (make build)"
-  [ -x target/release/predict ] || echo "WARNING: no target/release/predict yet; the image will lack predict"
+  [ -x target/release/predict ] || fatal "no target/release/predict (make build)"
   secret=()
   [ -f /etc/ssl/certs/ca-certificates.crt ] && secret=(--secret id=extra_ca,src=/etc/ssl/certs/ca-certificates.crt)
   t=$SECONDS
@@ -150,9 +150,7 @@ sys.exit(not (c.get("Cmd") == ["train"] and not c.get("Entrypoint")))' "$cfg"
   check "./albert_config/vocab.txt and ./albert_base_zh/albert_config_base.json" \
     podman run --rm "$image" test -s albert_config/vocab.txt -a -s albert_base_zh/albert_config_base.json -a -s albert_config/albert_config_tiny.json
   check "train on PATH" podman run --rm "$image" sh -c 'command -v train'
-  if [ -x target/release/predict ]; then
-    check "predict on PATH" podman run --rm "$image" sh -c 'command -v predict'
-  fi
+  check "predict on PATH" podman run --rm "$image" sh -c 'command -v predict'
   step_end
 fi
 
