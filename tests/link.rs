@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use object::read::elf::{Dyn, ElfFile64, FileHeader, SectionHeader};
+use object::read::elf::{Dyn, ElfFile64, FileHeader};
 use object::{elf, Endianness};
 
 /// DT_NEEDED and DT_RUNPATH/DT_RPATH entries of an ELF binary.
@@ -17,13 +17,8 @@ fn dynamic_entries(path: &Path) -> (Vec<String>, Vec<String>) {
         .dynamic(endian, &*data)
         .unwrap()
         .expect("a dynamic section");
-    let strings = sections
-        .strings(
-            endian,
-            &*data,
-            object::SectionIndex(sections.section(index).unwrap().sh_link(endian) as usize),
-        )
-        .unwrap();
+    // `dynamic` returns the index of its linked string table (.dynstr).
+    let strings = sections.strings(endian, &*data, index).unwrap();
     let (mut needed, mut paths) = (Vec::new(), Vec::new());
     for d in dynamic {
         let tag = d.d_tag(endian) as u32;

@@ -13,6 +13,7 @@ fn trained() -> Job {
     job.hyperparameters(&fast(&[
         ("num_train_epochs", "2"),
         ("max_seq_length", "32"),
+        ("window_stride", "8"),
     ]));
     let o = job.train();
     check(&o, o.status.success(), "train");
@@ -48,8 +49,13 @@ fn predict(job: &Job, format: &str, input: &str, extra: &[&str]) -> String {
 fn every_character_gets_a_tag_and_long_lines_are_not_truncated() {
     let job = trained();
     let long: String = "北京大学的王小明在上海参加了联合国教科文组织举办的会议。".repeat(12);
-    let input = format!("{long}\n\nApple iPhone 15 发布于 2023 年，售价 ５９９９ 元！\n");
-    let bio = predict(&job, "bio", &input, &["--max-seq-length", "32"]);
+    let input = format!("{long}\nApple iPhone 15 发布于 2023 年，售价 ５９９９ 元！\n");
+    let bio = predict(
+        &job,
+        "bio",
+        &input,
+        &["--max-seq-length", "32", "--window-stride", "8"],
+    );
     let sentences: Vec<&str> = bio.split("\n\n").collect();
     let lines: Vec<Vec<&str>> = sentences.iter().map(|s| s.lines().collect()).collect();
     let inputs: Vec<&str> = input.lines().collect();
@@ -78,14 +84,23 @@ fn every_character_gets_a_tag_and_long_lines_are_not_truncated() {
 #[test]
 fn jsonl_entities_match_the_bio_tags() {
     let job = trained();
-    let input = "中国人民银行行长易纲在北京表示。\n张三去了上海。\n";
+    let input = "中国人民银行行长易纲在北京表示。\n\n张三去了上海。\n";
     let bio = predict(&job, "bio", input, &[]);
     let jsonl = predict(&job, "jsonl", input, &[]);
-    for (block, line) in bio.split("\n\n").zip(jsonl.lines()) {
+    let lines: Vec<&str> = jsonl.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "one JSON line per input line, empty ones included"
+    );
+    assert_eq!(lines[1], r#"{"entities":[],"text":""}"#);
+    let blocks = bio.split("\n\n").filter(|b| !b.trim().is_empty());
+    for (block, line) in blocks.zip([lines[0], lines[2]]) {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let text: Vec<char> = v["text"].as_str().unwrap().chars().collect();
         let tags: Vec<String> = block
             .lines()
+            .filter(|l| !l.is_empty())
             .map(|l| l.rsplit(' ').next().unwrap().to_string())
             .collect();
         let mut starts = Vec::new();

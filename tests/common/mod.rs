@@ -143,13 +143,28 @@ pub fn fast(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'stat
     v
 }
 
+/// `n` whole sentences of a `char TAG` file: the first one holding each entity type, then the rest in
+/// order, so that even tiny splits share one label set.
 pub fn first_sentences(text: &str, n: usize) -> String {
     let blocks: Vec<&str> = text
         .split("\n\n")
         .filter(|b| !b.trim().is_empty())
-        .take(n)
         .collect();
-    blocks.join("\n\n") + "\n"
+    let mut picked: Vec<usize> = ["B-PER", "B-LOC", "B-ORG"]
+        .iter()
+        .filter_map(|t| blocks.iter().position(|b| b.contains(t)))
+        .collect();
+    picked.extend(0..blocks.len());
+    let mut seen = std::collections::HashSet::new();
+    picked.retain(|i| seen.insert(*i));
+    picked.truncate(n);
+    picked.sort_unstable();
+    picked
+        .iter()
+        .map(|&i| blocks[i].trim_matches('\n'))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+        + "\n"
 }
 
 pub fn stdout(o: &Output) -> String {
