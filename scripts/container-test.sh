@@ -36,7 +36,8 @@ mkdir -p "$logs"
 t_all=$SECONDS
 failures=()
 timings=()
-pass() { echo "  ok   $*"; }
+passes=0
+pass() { echo "  ok   $*"; passes=$((passes + 1)); }
 fail() { echo "  FAIL $*"; failures+=("$*"); }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 lacks() { ! grep -q -- "$1" <<<"$2"; }  # lacks PATTERN TEXT
@@ -47,8 +48,8 @@ step_end() { local d=$((SECONDS - step_t)); timings+=("$(printf '%-7s %4ds' "$st
 summary() {
   echo; echo "=== timings"; printf '  %s\n' ${timings[@]+"${timings[@]}"}
   echo "  total   $((SECONDS - t_all))s"
-  if [ ${#failures[@]} -eq 0 ]; then echo "container-test: all checks passed"
-  else echo "container-test: ${#failures[@]} failed:"; printf '  - %s\n' "${failures[@]}"; fi
+  if [ ${#failures[@]} -gt 0 ]; then echo "container-test failures:"; printf '  - %s\n' "${failures[@]}"; fi
+  echo "container-test: $passes passed, ${#failures[@]} failed"
 }
 
 service_pid=
