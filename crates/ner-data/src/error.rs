@@ -110,3 +110,18 @@ pub enum DataError {
     #[error("invalid setting: {0}")]
     Config(String),
 }
+
+impl DataError {
+    /// A failed read of `path`: a missing file gets its own message, anything else keeps the OS error.
+    pub(crate) fn from_io(path: &std::path::Path, e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => DataError::NotFound {
+                path: path.to_path_buf(),
+            },
+            _ => DataError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        }
+    }
+}

@@ -45,15 +45,7 @@ impl LabelSet {
     /// From a labels file, one label per line, in the file's order (so a model's ids can be
     /// pinned). `O` must be present and come first; every `I-X` needs its `B-X`.
     pub fn from_file(path: &Path) -> Result<Self, DataError> {
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => DataError::NotFound {
-                path: path.to_path_buf(),
-            },
-            _ => DataError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            },
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::from_io(path, e))?;
         Self::parse(path, &text)
     }
 

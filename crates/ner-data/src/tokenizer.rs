@@ -108,15 +108,7 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Loads vocab.txt (one token per line; the line number is the id).
     pub fn from_vocab_file(path: &Path, do_lower_case: bool) -> Result<Self, DataError> {
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => DataError::NotFound {
-                path: path.to_path_buf(),
-            },
-            _ => DataError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            },
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| DataError::from_io(path, e))?;
         Self::from_vocab_str(path, &text, do_lower_case)
     }
 

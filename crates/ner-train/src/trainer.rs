@@ -154,6 +154,16 @@ pub fn fit(
             resumed_from = Some(path);
         }
     }
+    let vs: &VarStore = vs;
+    let evaluator = Evaluator {
+        tagger,
+        vs,
+        spec,
+        labels,
+        validation,
+        cfg,
+        out,
+    };
     let mut scaler = LossScaler::new(progress.loss_scale);
     let mut tb = match &out.tensorboard_dir {
         Some(d) => Some(EventWriter::create(d)?),
@@ -274,18 +284,7 @@ pub fn fit(
 
             let eval_now = cfg.eval_steps > 0 && step.is_multiple_of(cfg.eval_steps);
             if eval_now {
-                if evaluate_and_keep(
-                    tagger,
-                    vs,
-                    spec,
-                    labels,
-                    validation,
-                    cfg,
-                    out,
-                    &mut progress,
-                    epoch,
-                    tb.as_mut(),
-                )? {
+                if evaluator.run(&mut progress, epoch, tb.as_mut())? {
                     stopped_early = true;
                 }
                 last_evaluated_step = Some(step);
@@ -323,18 +322,7 @@ pub fn fit(
         }
         // End of epoch.
         if cfg.eval_steps == 0 && last_evaluated_step != Some(progress.global_step) {
-            if evaluate_and_keep(
-                tagger,
-                vs,
-                spec,
-                labels,
-                validation,
-                cfg,
-                out,
-                &mut progress,
-                epoch,
-                tb.as_mut(),
-            )? {
+            if evaluator.run(&mut progress, epoch, tb.as_mut())? {
                 stopped_early = true;
             }
             last_evaluated_step = Some(progress.global_step);
@@ -347,18 +335,7 @@ pub fn fit(
     }
     if validation.is_some() && last_evaluated_step != Some(progress.global_step) && !stopped_early {
         let epoch = progress.epoch;
-        evaluate_and_keep(
-            tagger,
-            vs,
-            spec,
-            labels,
-            validation,
-            cfg,
-            out,
-            &mut progress,
-            epoch,
-            tb.as_mut(),
-        )?;
+        evaluator.run(&mut progress, epoch, tb.as_mut())?;
     }
     if validation.is_none() {
         save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
@@ -400,78 +377,93 @@ fn sorted_variables(vs: &VarStore) -> Vec<(String, tch::Tensor)> {
     vars
 }
 
-/// Scores the model on `validation`; saves it when it is the best so far. Returns true when early
-/// stopping says to stop.
-#[allow(clippy::too_many_arguments)]
-fn evaluate_and_keep(
-    tagger: &NerTagger,
-    vs: &VarStore,
-    spec: &TaggerSpec,
-    labels: &LabelSet,
-    validation: Option<&EvalSet>,
-    cfg: &TrainConfig,
-    out: &TrainOutputs,
-    progress: &mut Progress,
-    epoch: usize,
-    tb: Option<&mut EventWriter>,
-) -> Result<bool, TrainError> {
-    let Some(valid) = validation else {
-        return Ok(false);
-    };
-    let started = Instant::now();
-    let (scores, token_f1, loss) = score(tagger, labels, valid, cfg);
-    let step = progress.global_step;
-    let line = EvalLine {
-        split: "eval",
-        epoch: epoch + 1,
-        step,
-        precision: scores.micro.precision,
-        recall: scores.micro.recall,
-        f1: scores.micro.f1,
-        loss: Some(loss),
-        token_macro_f1: Some(token_f1),
-    };
-    info!("{line}");
-    for (ty, s) in &scores.types {
-        info!(
-            "eval_type: type={ty} precision={:.4} recall={:.4} f1={:.4} gold={} predicted={}",
-            s.precision, s.recall, s.f1, s.gold, s.pred
-        );
+/// What an evaluation needs that stays the same for the whole run.
+struct Evaluator<'a> {
+    tagger: &'a NerTagger,
+    vs: &'a VarStore,
+    spec: &'a TaggerSpec,
+    labels: &'a LabelSet,
+    validation: Option<&'a EvalSet>,
+    cfg: &'a TrainConfig,
+    out: &'a TrainOutputs,
+}
+
+impl Evaluator<'_> {
+    /// Scores the model on the validation set; saves it when it is the best so far. Returns true when
+    /// early stopping says to stop.
+    fn run(
+        &self,
+        progress: &mut Progress,
+        epoch: usize,
+        tb: Option<&mut EventWriter>,
+    ) -> Result<bool, TrainError> {
+        let Self {
+            tagger,
+            vs,
+            spec,
+            labels,
+            validation,
+            cfg,
+            out,
+        } = *self;
+        let Some(valid) = validation else {
+            return Ok(false);
+        };
+        let started = Instant::now();
+        let (scores, token_f1, loss) = score(tagger, labels, valid, cfg);
+        let step = progress.global_step;
+        let line = EvalLine {
+            split: "eval",
+            epoch: epoch + 1,
+            step,
+            precision: scores.micro.precision,
+            recall: scores.micro.recall,
+            f1: scores.micro.f1,
+            loss: Some(loss),
+            token_macro_f1: Some(token_f1),
+        };
+        info!("{line}");
+        for (ty, s) in &scores.types {
+            info!(
+                "eval_type: type={ty} precision={:.4} recall={:.4} f1={:.4} gold={} predicted={}",
+                s.precision, s.recall, s.f1, s.gold, s.pred
+            );
+        }
+        if let Some(tb) = tb {
+            tb.scalar("eval/entity_f1", scores.micro.f1, step as i64)?;
+            tb.scalar("eval/entity_precision", scores.micro.precision, step as i64)?;
+            tb.scalar("eval/entity_recall", scores.micro.recall, step as i64)?;
+            tb.scalar("eval/loss", loss, step as i64)?;
+        }
+        let record = json!({
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": loss,
+            "entity": scores,
+            "token_macro_f1_old_system": token_f1,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        if let Some(dir) = &out.eval_dir {
+            append_jsonl(&dir.join("eval_results.jsonl"), &record)?;
+        }
+        progress.history.push(record);
+        let improved = progress.best_f1.is_none_or(|best| scores.micro.f1 > best);
+        if improved {
+            progress.best_f1 = Some(scores.micro.f1);
+            progress.best_step = Some(step);
+            progress.evals_without_improvement = 0;
+            save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
+            info!(
+                "new best entity F1 {:.4} at step {step}: model saved to {}",
+                scores.micro.f1,
+                out.model_dir.display()
+            );
+        } else {
+            progress.evals_without_improvement += 1;
+        }
+        Ok(cfg.early_stopping_patience > 0
+            && progress.evals_without_improvement >= cfg.early_stopping_patience)
     }
-    if let Some(tb) = tb {
-        tb.scalar("eval/entity_f1", scores.micro.f1, step as i64)?;
-        tb.scalar("eval/entity_precision", scores.micro.precision, step as i64)?;
-        tb.scalar("eval/entity_recall", scores.micro.recall, step as i64)?;
-        tb.scalar("eval/loss", loss, step as i64)?;
-    }
-    let record = json!({
-        "epoch": epoch + 1,
-        "step": step,
-        "loss": loss,
-        "entity": scores,
-        "token_macro_f1_old_system": token_f1,
-        "seconds": started.elapsed().as_secs_f64(),
-    });
-    if let Some(dir) = &out.eval_dir {
-        append_jsonl(&dir.join("eval_results.jsonl"), &record)?;
-    }
-    progress.history.push(record);
-    let improved = progress.best_f1.is_none_or(|best| scores.micro.f1 > best);
-    if improved {
-        progress.best_f1 = Some(scores.micro.f1);
-        progress.best_step = Some(step);
-        progress.evals_without_improvement = 0;
-        save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
-        info!(
-            "new best entity F1 {:.4} at step {step}: model saved to {}",
-            scores.micro.f1,
-            out.model_dir.display()
-        );
-    } else {
-        progress.evals_without_improvement += 1;
-    }
-    Ok(cfg.early_stopping_patience > 0
-        && progress.evals_without_improvement >= cfg.early_stopping_patience)
 }
 
 /// Entity-level scores, the old system's token-level macro F1, and the mean loss on `set`.

@@ -80,15 +80,7 @@ pub fn read_file_with(
     format: DataFormat,
     options: ReadOptions,
 ) -> Result<(Vec<Sentence>, ReadReport), DataError> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => DataError::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => DataError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        },
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| DataError::from_io(path, e))?;
     read_bytes(path, &bytes, format, options)
 }
 
