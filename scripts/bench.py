@@ -2,7 +2,7 @@
 """Throughput and memory of albert-ner against the Python peer (HF AlbertModel + pytorch-crf), measured
 in the same run, alternating the two so machine load hits both alike. Prints medians and ratios.
 
-Usage: scripts/bench.py [--shared ../shared] [--reps 3] [--quick] [--only train|real|viterbi]
+Usage: scripts/bench.py [--shared ../shared] [--reps 3] [--configs tiny,base] [--quick] [--only train|real|viterbi]
 Needs `make build` (target/release/bench) and the project venv (torch, transformers, pytorch-crf).
 """
 import argparse
@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="tiny only, fewer steps")
+    ap.add_argument("--configs", default="tiny,base", help="comma-separated: tiny,base")
     ap.add_argument("--only", choices=["train", "real", "viterbi"])
     ap.add_argument("--json-out")
     a = ap.parse_args()
@@ -56,7 +57,7 @@ def main():
     if not os.path.exists(peer):
         sys.exit(f"bench: the peer {peer} is missing (pass --shared DIR)")
     msra = os.path.join(a.shared, "datasets", "msra", "train.txt")
-    configs = ["tiny"] if a.quick else ["tiny", "base"]
+    configs = ["tiny"] if a.quick else a.configs.split(",")
     results = {}
     train_keys = [("train_samples_per_s", "higher"), ("step_ms_median", "lower"),
                   ("infer_sents_per_s", "higher"), ("peak_rss_mb", "lower")]
