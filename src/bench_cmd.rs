@@ -182,6 +182,7 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
             precision: ner_train::Precision::Fp32,
             batch_size: a.infer_batch,
             bio_constraints: false,
+            with_loss: false,
         };
         let _ = ner_train::predict(&tagger, &labels, &prepared, settings);
         let start = Instant::now();

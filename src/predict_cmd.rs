@@ -101,6 +101,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         precision: Precision::Fp32,
         batch_size: args.batch_size.max(1),
         bio_constraints: args.bio_constraints,
+        with_loss: false,
     };
     let mut tagged = predict(&tagger, &labels, &prepared, settings)
         .char_tags

@@ -15,6 +15,9 @@ pub struct PredictSettings {
     pub precision: Precision,
     pub batch_size: usize,
     pub bio_constraints: bool,
+    /// Also compute the loss against the features' gold tags (evaluation); plain prediction skips the
+    /// CRF's forward algorithm.
+    pub with_loss: bool,
 }
 
 /// Sentences prepared for the model: their tokenisation and windows.
@@ -44,10 +47,11 @@ impl Prepared {
     }
 }
 
-/// Unit-level predictions and the mean loss over the features (when they carry gold tags).
+/// Per-character predictions, and the mean loss over the features' gold tags.
 pub struct Predictions {
     /// Per sentence, one tag per character.
     pub char_tags: Vec<Vec<String>>,
+    /// Mean batch loss when `with_loss` was set, else 0.
     pub mean_loss: f64,
 }
 
@@ -71,9 +75,11 @@ pub fn predict(
                     tagger.emissions(&t.input_ids, &t.attention_mask, &t.tag_positions, false)
                 })
                 .to_kind(tch::Kind::Float);
-            loss_sum +=
-                f64::try_from(tagger.loss(&emissions, &t.tags, &t.tag_mask)).unwrap_or(f64::NAN);
-            loss_batches += 1;
+            if settings.with_loss {
+                let loss = tagger.loss(&emissions, &t.tags, &t.tag_mask);
+                loss_sum += f64::try_from(loss).unwrap_or(f64::NAN);
+                loss_batches += 1;
+            }
             let paths = tagger.decode(&emissions, &t.tag_mask, settings.bio_constraints);
             for (feature, path) in batch.features.iter().zip(paths) {
                 unit_tags[*feature] = path;
