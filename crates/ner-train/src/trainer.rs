@@ -478,6 +478,7 @@ pub fn score(
         precision: cfg.precision,
         batch_size: cfg.eval_batch_size.max(1),
         bio_constraints: cfg.bio_constraints,
+        with_loss: true,
     };
     let preds = predict(tagger, labels, &set.prepared, settings);
     let gold: Vec<Vec<String>> = set.sentences.iter().map(|s| s.tags.clone()).collect();
