@@ -7,7 +7,8 @@ use albert_model::NerTagger;
 use anyhow::{Context, Result};
 use ner_data::LabelSet;
 use ner_train::log_line::EvalLine;
-use ner_train::{predict, EvalSet, PredictSettings, TrainConfig, TrainSummary};
+use ner_train::trainer::score;
+use ner_train::{EvalSet, TrainConfig, TrainSummary};
 use sagemaker_contract::{Hyperparameters, SageMakerPaths};
 use serde_json::{json, Value};
 use tracing::info;
@@ -22,17 +23,8 @@ pub fn test(
     step: usize,
     paths: &SageMakerPaths,
 ) -> Result<Value> {
-    let settings = PredictSettings {
-        device: cfg.device,
-        precision: cfg.precision,
-        batch_size: cfg.eval_batch_size.max(1),
-        bio_constraints: cfg.bio_constraints,
-        with_loss: true,
-    };
-    let preds = predict(tagger, labels, &set.prepared, settings);
-    let gold: Vec<Vec<String>> = set.sentences.iter().map(|s| s.tags.clone()).collect();
-    let scores = ner_data::metrics::entity_scores(&gold, &preds.char_tags);
-    let token = ner_data::metrics::token_macro_scores(&gold, &preds.char_tags, labels);
+    let scored = score(tagger, labels, set, cfg);
+    let (scores, token) = (&scored.entity, &scored.token);
     let line = EvalLine {
         split: "test",
         epoch: 0,
@@ -40,12 +32,12 @@ pub fn test(
         precision: scores.micro.precision,
         recall: scores.micro.recall,
         f1: scores.micro.f1,
-        loss: Some(preds.mean_loss),
+        loss: Some(scored.loss),
         token_macro_f1: Some(token.f1),
     };
     info!("{line}");
     let mut text = String::new();
-    for (s, tags) in set.sentences.iter().zip(&preds.char_tags) {
+    for (s, tags) in set.sentences.iter().zip(&scored.char_tags) {
         for (c, t) in s.chars.iter().zip(tags) {
             text.push(*c);
             text.push(' ');
@@ -61,7 +53,7 @@ pub fn test(
     let result = json!({
         "entity": scores,
         "token_macro_old_system": token,
-        "loss": preds.mean_loss,
+        "loss": scored.loss,
         "sentences": set.sentences.len(),
     });
     write_atomic(

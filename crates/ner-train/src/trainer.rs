@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use albert_model::{save_model, NerTagger, ParamGroup, TaggerSpec};
-use ner_data::metrics::{entity_scores, token_macro_scores, EntityScores};
+use ner_data::metrics::{entity_scores, token_macro_scores, EntityScores, TokenMacroScores};
 use ner_data::{collate, Batcher, LabelSet, Sentence};
 use serde_json::json;
 use tch::nn::VarStore;
@@ -410,7 +410,13 @@ impl Evaluator<'_> {
             return Ok(false);
         };
         let started = Instant::now();
-        let (scores, token_f1, loss) = score(tagger, labels, valid, cfg);
+        let Scored {
+            entity: scores,
+            token,
+            loss,
+            ..
+        } = score(tagger, labels, valid, cfg);
+        let token_f1 = token.f1;
         let step = progress.global_step;
         let line = EvalLine {
             split: "eval",
@@ -466,13 +472,18 @@ impl Evaluator<'_> {
     }
 }
 
-/// Entity-level scores, the old system's token-level macro F1, and the mean loss on `set`.
-pub fn score(
-    tagger: &NerTagger,
-    labels: &LabelSet,
-    set: &EvalSet,
-    cfg: &TrainConfig,
-) -> (EntityScores, f64, f64) {
+/// A model's predictions on a gold-tagged set, and how they score.
+pub struct Scored {
+    /// Per sentence, one tag per character.
+    pub char_tags: Vec<Vec<String>>,
+    pub entity: EntityScores,
+    /// The replaced system's token-level macro score, for comparison only.
+    pub token: TokenMacroScores,
+    pub loss: f64,
+}
+
+/// Predicts `set` and scores it against its gold tags.
+pub fn score(tagger: &NerTagger, labels: &LabelSet, set: &EvalSet, cfg: &TrainConfig) -> Scored {
     let settings = PredictSettings {
         device: cfg.device,
         precision: cfg.precision,
@@ -482,9 +493,14 @@ pub fn score(
     };
     let preds = predict(tagger, labels, &set.prepared, settings);
     let gold: Vec<Vec<String>> = set.sentences.iter().map(|s| s.tags.clone()).collect();
-    let scores = entity_scores(&gold, &preds.char_tags);
+    let entity = entity_scores(&gold, &preds.char_tags);
     let token = token_macro_scores(&gold, &preds.char_tags, labels);
-    (scores, token.f1, preds.mean_loss)
+    Scored {
+        char_tags: preds.char_tags,
+        entity,
+        token,
+        loss: preds.mean_loss,
+    }
 }
 
 fn append_jsonl(path: &std::path::Path, value: &serde_json::Value) -> Result<(), TrainError> {
