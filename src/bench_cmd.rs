@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use albert_model::{AlbertConfig, Head, NerTagger, ParamGroup, TaggerSpec};
+use albert_model::{AlbertConfig, Head, NerTagger, TaggerSpec};
 use anyhow::{Context, Result};
 use clap::Parser;
 use ner_data::{collate, read_file, Batcher, DataFormat, LabelSet, Sentence, Tokenizer};
-use ner_train::adamw::{AdamW, ParamGroup as OptGroup};
+use ner_train::adamw::AdamW;
 use ner_train::tensors::BatchTensors;
 use ner_train::Prepared;
 use serde_json::json;
@@ -121,16 +121,8 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
     };
     let vs = tch::nn::VarStore::new(device);
     let tagger = NerTagger::new(&vs.root(), &spec);
-    let mut vars: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|x, y| x.0.cmp(&y.0));
-    let params: i64 = vars.iter().map(|(_, t)| t.numel() as i64).sum();
-    let mut opt = AdamW::new(vars, |n| {
-        let g = ParamGroup::of_name(n);
-        OptGroup {
-            lr_multiplier: if g.is_head() { 100.0 } else { 1.0 },
-            weight_decay: if g.decays() { 0.01 } else { 0.0 },
-        }
-    });
+    let params: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
+    let mut opt = AdamW::for_tagger(&vs, 100.0, 0.01);
     let t0 = Instant::now();
     let prepared = Prepared::new(&sentences, &tokenizer, &labels, a.seq_len, 32)?;
     let data_s = t0.elapsed().as_secs_f64();

@@ -65,6 +65,21 @@ impl AdamW {
         }
     }
 
+    /// AdamW over every variable of a tagger's VarStore, sorted by name so state lines up across runs:
+    /// the head (classifier, CRF) learns at `head_lr_multiplier` × the rate, and biases and LayerNorm
+    /// parameters get no weight decay (`albert_model::ParamGroup` decides which is which).
+    pub fn for_tagger(vs: &tch::nn::VarStore, head_lr_multiplier: f64, weight_decay: f64) -> Self {
+        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        Self::new(vars, |name| {
+            let g = albert_model::ParamGroup::of_name(name);
+            ParamGroup {
+                lr_multiplier: if g.is_head() { head_lr_multiplier } else { 1.0 },
+                weight_decay: if g.decays() { weight_decay } else { 0.0 },
+            }
+        })
+    }
+
     pub fn slots(&self) -> &[ParamSlot] {
         &self.slots
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use albert_model::{save_model, NerTagger, ParamGroup, TaggerSpec};
+use albert_model::{save_model, NerTagger, TaggerSpec};
 use ner_data::metrics::{entity_scores, token_macro_scores, EntityScores, TokenMacroScores};
 use ner_data::{collate, Batcher, LabelSet, Sentence};
 use serde_json::json;
@@ -14,7 +14,7 @@ use tch::nn::VarStore;
 use tch::{Device, Kind};
 use tracing::{info, warn};
 
-use crate::adamw::{AdamW, ParamGroup as OptGroup};
+use crate::adamw::AdamW;
 use crate::amp::{LossScaler, Precision};
 use crate::checkpoint::{self, Progress};
 use crate::error::TrainError;
@@ -120,17 +120,7 @@ pub fn fit(
         ((cfg.num_train_epochs * steps_per_epoch as f64).ceil() as usize).max(1)
     };
     let schedule = LinearSchedule::new(total_steps, cfg.warmup_proportion);
-    let mut opt = AdamW::new(sorted_variables(vs), |name| {
-        let g = ParamGroup::of_name(name);
-        OptGroup {
-            lr_multiplier: if g.is_head() {
-                cfg.head_lr_multiplier
-            } else {
-                1.0
-            },
-            weight_decay: if g.decays() { cfg.weight_decay } else { 0.0 },
-        }
-    });
+    let mut opt = AdamW::for_tagger(vs, cfg.head_lr_multiplier, cfg.weight_decay);
 
     let mut progress = Progress {
         loss_scale: 65536.0,
@@ -368,13 +358,6 @@ fn summary(
         resumed_from,
         train_seconds: started.elapsed().as_secs_f64(),
     }
-}
-
-/// Variables sorted by name, so optimiser state lines up across runs.
-fn sorted_variables(vs: &VarStore) -> Vec<(String, tch::Tensor)> {
-    let mut vars: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
 }
 
 /// What an evaluation needs that stays the same for the whole run.
