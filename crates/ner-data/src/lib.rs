@@ -57,5 +57,8 @@ pub use reader::{
 pub use report::{ReadReport, Warning, WarningKind};
 pub use scheme::TagScheme;
 pub use tokenizer::{Tokenized, Tokenizer, Unit, UnkStats};
-pub use window::{features, keep_ranges, merge_windows, plan_windows, units_to_char_tags, Feature};
+pub use window::{
+    features, features_of_tokenized, keep_ranges, merge_windows, plan_windows, units_to_char_tags,
+    Feature,
+};
 pub use writer::{char_tag_lines, cluener_line, format_sentence, span_jsonl_line};

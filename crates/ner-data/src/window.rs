@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::DataError;
 use crate::labels::LabelSet;
 use crate::reader::Sentence;
-use crate::tokenizer::{Tokenizer, Unit};
+use crate::tokenizer::{Tokenized, Tokenizer, Unit};
 
 /// One model input: `[CLS] pieces [SEP]` for a window of a sentence's units.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +45,35 @@ pub fn features(
     max_seq_length: usize,
     stride: usize,
 ) -> Result<Vec<Feature>, DataError> {
+    let tokenized: Vec<Tokenized> = sentences
+        .iter()
+        .map(|s| tokenizer.tokenize(&s.chars))
+        .collect();
+    features_of_tokenized(
+        sentences,
+        &tokenized,
+        tokenizer,
+        labels,
+        max_seq_length,
+        stride,
+    )
+}
+
+/// [`features`] of sentences already tokenized (`tokenized[i]` is `sentences[i]`'s), for callers that
+/// keep the tokenization to map predictions back to characters.
+pub fn features_of_tokenized(
+    sentences: &[Sentence],
+    tokenized: &[Tokenized],
+    tokenizer: &Tokenizer,
+    labels: &LabelSet,
+    max_seq_length: usize,
+    stride: usize,
+) -> Result<Vec<Feature>, DataError> {
+    assert_eq!(
+        sentences.len(),
+        tokenized.len(),
+        "one tokenization per sentence"
+    );
     if max_seq_length < 3 {
         return Err(DataError::Config(format!(
             "max_seq_length must be at least 3 ([CLS], one piece, [SEP]); got {max_seq_length}"
@@ -53,8 +82,7 @@ pub fn features(
     let budget = max_seq_length - 2;
     let stride = stride.min(budget / 2);
     let mut out = Vec::new();
-    for (si, s) in sentences.iter().enumerate() {
-        let tok = tokenizer.tokenize(&s.chars);
+    for (si, (s, tok)) in sentences.iter().zip(tokenized).enumerate() {
         let mut gold = Vec::with_capacity(tok.units.len());
         for u in &tok.units {
             let tag = &s.tags[u.chars.start];
