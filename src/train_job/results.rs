@@ -2,6 +2,7 @@
 //! hyperparameters in the model directory, test scores and predictions in `output/data`.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use albert_model::NerTagger;
 use anyhow::{Context, Result};
@@ -14,7 +15,8 @@ use serde_json::{json, Value};
 use tracing::info;
 
 /// Scores `set` and writes `test_predictions.txt` (`char TAG`, blank line between sentences, the
-/// datasets' own form) and `test_results.json`. Returns the scores.
+/// datasets' own form) and `test_results.json`. Returns the scores, or `None` when SIGTERM (`stop`)
+/// cut the scoring short.
 pub fn test(
     tagger: &NerTagger,
     labels: &LabelSet,
@@ -22,8 +24,11 @@ pub fn test(
     cfg: &TrainConfig,
     step: usize,
     paths: &SageMakerPaths,
-) -> Result<Value> {
-    let scored = score(tagger, labels, set, cfg);
+    stop: &AtomicBool,
+) -> Result<Option<Value>> {
+    let Some(scored) = score(tagger, labels, set, cfg, stop) else {
+        return Ok(None);
+    };
     let (scores, token) = (&scored.entity, &scored.token);
     let line = EvalLine {
         split: "test",
@@ -60,7 +65,7 @@ pub fn test(
         &paths.output_data_dir.join("test_results.json"),
         &serde_json::to_vec_pretty(&result)?,
     )?;
-    Ok(result)
+    Ok(Some(result))
 }
 
 /// `metrics.json` and `hyperparameters.json` next to the model.

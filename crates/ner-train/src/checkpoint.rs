@@ -31,6 +31,9 @@ pub struct Progress {
     pub loss_scale: f64,
     /// Validation results so far, one JSON object per evaluation.
     pub history: Vec<serde_json::Value>,
+    /// An evaluation of these weights was interrupted by SIGTERM; a resumed run does it first.
+    #[serde(default)]
+    pub pending_eval: bool,
 }
 
 /// Writes a checkpoint for `progress` atomically and prunes old ones.

@@ -1,6 +1,8 @@
 //! Tagging sentences with a model: windows in, one BIO tag per input character out. Shared by
 //! evaluation, the test-channel predictions and the `predict` binary.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use albert_model::NerTagger;
 use ner_data::{collate, Feature, LabelSet, Sentence, Tokenized, Tokenizer};
 use tch::Device;
@@ -39,7 +41,14 @@ impl Prepared {
             .iter()
             .map(|s| tokenizer.tokenize(&s.chars))
             .collect();
-        let features = ner_data::features(sentences, tokenizer, labels, max_seq_length, stride)?;
+        let features = ner_data::features_of_tokenized(
+            sentences,
+            &tokenized,
+            tokenizer,
+            labels,
+            max_seq_length,
+            stride,
+        )?;
         Ok(Self {
             tokenized,
             features,
@@ -62,11 +71,28 @@ pub fn predict(
     data: &Prepared,
     settings: PredictSettings,
 ) -> Predictions {
+    let never = AtomicBool::new(false);
+    predict_unless_stopped(tagger, labels, data, settings, &never)
+        .unwrap_or_else(|| unreachable!("nothing raises a local flag"))
+}
+
+/// [`predict`] that gives up between batches once `stop` is raised, returning `None`: a SIGTERM that
+/// arrives during a long evaluation must not hold the job past SageMaker's 120 s grace period.
+pub fn predict_unless_stopped(
+    tagger: &NerTagger,
+    labels: &LabelSet,
+    data: &Prepared,
+    settings: PredictSettings,
+    stop: &AtomicBool,
+) -> Option<Predictions> {
     let mut unit_tags: Vec<Vec<i64>> = vec![Vec::new(); data.features.len()];
     let mut loss_sum = 0.0;
     let mut loss_batches = 0usize;
-    tch::no_grad(|| {
+    let finished = tch::no_grad(|| {
         for indices in length_sorted_chunks(&data.features, settings.batch_size) {
+            if stop.load(Ordering::SeqCst) {
+                return false;
+            }
             let batch = collate(&data.features, &indices);
             let t = BatchTensors::new(&batch, settings.device);
             let emissions = settings
@@ -85,7 +111,11 @@ pub fn predict(
                 unit_tags[*feature] = path;
             }
         }
+        true
     });
+    if !finished {
+        return None;
+    }
     let per_sentence = ner_data::merge_windows(&data.features, &unit_tags, data.tokenized.len());
     let char_tags = per_sentence
         .iter()
@@ -95,14 +125,14 @@ pub fn predict(
             ner_data::units_to_char_tags(&names, &tok.units)
         })
         .collect();
-    Predictions {
+    Some(Predictions {
         char_tags,
         mean_loss: if loss_batches > 0 {
             loss_sum / loss_batches as f64
         } else {
             0.0
         },
-    }
+    })
 }
 
 /// Feature indices grouped into batches of similar length, so evaluation pads little.

@@ -1,6 +1,6 @@
 //! The fine-tuning loop: bucketed batches, AdamW with a separate head learning rate, warm-up and decay,
 //! gradient accumulation and clipping, mixed precision, evaluation, best-model keeping, early stopping,
-//! resumable checkpoints and a cooperative stop (SIGTERM) at step boundaries.
+//! resumable checkpoints and a cooperative stop (SIGTERM) at step boundaries or mid-evaluation.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +18,7 @@ use crate::adamw::AdamW;
 use crate::amp::{LossScaler, Precision};
 use crate::checkpoint::{self, Progress};
 use crate::error::TrainError;
-use crate::inference::{predict, PredictSettings, Prepared};
+use crate::inference::{predict_unless_stopped, PredictSettings, Prepared};
 use crate::log_line::{format_duration, EvalLine, TrainLine};
 use crate::schedule::LinearSchedule;
 use crate::tensorboard::EventWriter;
@@ -145,6 +145,7 @@ pub fn fit(
         }
     }
     let vs: &VarStore = vs;
+    let started = Instant::now();
     let evaluator = Evaluator {
         tagger,
         vs,
@@ -153,6 +154,27 @@ pub fn fit(
         validation,
         cfg,
         out,
+        stop,
+    };
+    // A checkpoint written while the model was being evaluated, or at a step boundary: either way
+    // these fields say what is still owed before training goes on.
+    let stopped = |progress: Progress, opt: &AdamW| -> Result<TrainSummary, TrainError> {
+        let checkpoint = match &out.checkpoint_dir {
+            Some(dir) => Some(checkpoint::save(
+                dir,
+                vs,
+                opt,
+                &progress,
+                cfg.keep_checkpoints,
+            )?),
+            None => None,
+        };
+        Ok(summary(
+            Outcome::Stopped { checkpoint },
+            progress,
+            resumed_from.clone(),
+            started,
+        ))
     };
     let mut scaler = LossScaler::new(progress.loss_scale);
     let mut tb = match &out.tensorboard_dir {
@@ -179,7 +201,6 @@ pub fn fit(
         cfg.device
     );
 
-    let started = Instant::now();
     let mut window_start = Instant::now();
     let mut window_samples = 0usize;
     let mut window_loss = 0.0;
@@ -187,8 +208,24 @@ pub fn fit(
     let mut last_evaluated_step = None;
     let steps_at_start = progress.global_step;
     let mut stopped_early = false;
+    if progress.pending_eval {
+        info!(
+            "evaluating step {} first: its evaluation was interrupted",
+            progress.global_step
+        );
+        // Interrupted at an epoch's end, the checkpoint already counts the next epoch.
+        let epoch = match progress.batch_in_epoch {
+            0 => progress.epoch.saturating_sub(1),
+            _ => progress.epoch,
+        };
+        match evaluator.run(&mut progress, epoch, tb.as_mut())? {
+            EvalOutcome::Interrupted => return stopped(progress, &opt),
+            outcome => stopped_early = outcome == EvalOutcome::EarlyStop,
+        }
+        last_evaluated_step = Some(progress.global_step);
+    }
 
-    'epochs: while progress.global_step < total_steps {
+    'epochs: while !stopped_early && progress.global_step < total_steps {
         let epoch = progress.epoch;
         let batches = batcher.epoch(cfg.seed, epoch as u64);
         let mut micro = 0usize;
@@ -274,9 +311,8 @@ pub fn fit(
 
             let eval_now = cfg.eval_steps > 0 && step.is_multiple_of(cfg.eval_steps);
             if eval_now {
-                if evaluator.run(&mut progress, epoch, tb.as_mut())? {
-                    stopped_early = true;
-                }
+                stopped_early =
+                    evaluator.run(&mut progress, epoch, tb.as_mut())? == EvalOutcome::EarlyStop;
                 last_evaluated_step = Some(step);
             }
             if let Some(dir) = &out.checkpoint_dir {
@@ -289,22 +325,7 @@ pub fn fit(
                 }
             }
             if stop.load(Ordering::SeqCst) {
-                let checkpoint = match &out.checkpoint_dir {
-                    Some(dir) => Some(checkpoint::save(
-                        dir,
-                        vs,
-                        &opt,
-                        &progress,
-                        cfg.keep_checkpoints,
-                    )?),
-                    None => None,
-                };
-                return Ok(summary(
-                    Outcome::Stopped { checkpoint },
-                    progress,
-                    resumed_from,
-                    started,
-                ));
+                return stopped(progress, &opt);
             }
             if stopped_early || step >= total_steps {
                 break 'epochs;
@@ -312,20 +333,22 @@ pub fn fit(
         }
         // End of epoch.
         if cfg.eval_steps == 0 && last_evaluated_step != Some(progress.global_step) {
-            if evaluator.run(&mut progress, epoch, tb.as_mut())? {
-                stopped_early = true;
-            }
+            stopped_early =
+                evaluator.run(&mut progress, epoch, tb.as_mut())? == EvalOutcome::EarlyStop;
             last_evaluated_step = Some(progress.global_step);
         }
         progress.epoch += 1;
         progress.batch_in_epoch = 0;
-        if stopped_early {
-            break;
+        if stop.load(Ordering::SeqCst) {
+            return stopped(progress, &opt);
         }
     }
     if validation.is_some() && last_evaluated_step != Some(progress.global_step) && !stopped_early {
         let epoch = progress.epoch;
         evaluator.run(&mut progress, epoch, tb.as_mut())?;
+        if stop.load(Ordering::SeqCst) {
+            return stopped(progress, &opt);
+        }
     }
     if validation.is_none() {
         save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
@@ -340,7 +363,12 @@ pub fn fit(
             cfg.early_stopping_patience
         );
     }
-    Ok(summary(Outcome::Finished, progress, resumed_from, started))
+    Ok(summary(
+        Outcome::Finished,
+        progress,
+        resumed_from.clone(),
+        started,
+    ))
 }
 
 fn summary(
@@ -369,17 +397,27 @@ struct Evaluator<'a> {
     validation: Option<&'a EvalSet>,
     cfg: &'a TrainConfig,
     out: &'a TrainOutputs,
+    stop: &'a AtomicBool,
+}
+
+/// What an evaluation tells the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EvalOutcome {
+    Continue,
+    /// Early stopping's patience ran out.
+    EarlyStop,
+    /// SIGTERM arrived mid-way; `Progress::pending_eval` is set so a resumed run evaluates first.
+    Interrupted,
 }
 
 impl Evaluator<'_> {
-    /// Scores the model on the validation set; saves it when it is the best so far. Returns true when
-    /// early stopping says to stop.
+    /// Scores the model on the validation set and saves it when it is the best so far.
     fn run(
         &self,
         progress: &mut Progress,
         epoch: usize,
         tb: Option<&mut EventWriter>,
-    ) -> Result<bool, TrainError> {
+    ) -> Result<EvalOutcome, TrainError> {
         let Self {
             tagger,
             vs,
@@ -388,17 +426,27 @@ impl Evaluator<'_> {
             validation,
             cfg,
             out,
+            stop,
         } = *self;
         let Some(valid) = validation else {
-            return Ok(false);
+            return Ok(EvalOutcome::Continue);
         };
         let started = Instant::now();
-        let Scored {
+        let Some(Scored {
             entity: scores,
             token,
             loss,
             ..
-        } = score(tagger, labels, valid, cfg);
+        }) = score(tagger, labels, valid, cfg, stop)
+        else {
+            warn!(
+                "evaluation at step {} interrupted by SIGTERM",
+                progress.global_step
+            );
+            progress.pending_eval = true;
+            return Ok(EvalOutcome::Interrupted);
+        };
+        progress.pending_eval = false;
         let token_f1 = token.f1;
         let step = progress.global_step;
         let line = EvalLine {
@@ -450,8 +498,13 @@ impl Evaluator<'_> {
         } else {
             progress.evals_without_improvement += 1;
         }
-        Ok(cfg.early_stopping_patience > 0
-            && progress.evals_without_improvement >= cfg.early_stopping_patience)
+        if cfg.early_stopping_patience > 0
+            && progress.evals_without_improvement >= cfg.early_stopping_patience
+        {
+            Ok(EvalOutcome::EarlyStop)
+        } else {
+            Ok(EvalOutcome::Continue)
+        }
     }
 }
 
@@ -465,8 +518,14 @@ pub struct Scored {
     pub loss: f64,
 }
 
-/// Predicts `set` and scores it against its gold tags.
-pub fn score(tagger: &NerTagger, labels: &LabelSet, set: &EvalSet, cfg: &TrainConfig) -> Scored {
+/// Predicts `set` and scores it against its gold tags; `None` when `stop` was raised before the end.
+pub fn score(
+    tagger: &NerTagger,
+    labels: &LabelSet,
+    set: &EvalSet,
+    cfg: &TrainConfig,
+    stop: &AtomicBool,
+) -> Option<Scored> {
     let settings = PredictSettings {
         device: cfg.device,
         precision: cfg.precision,
@@ -474,16 +533,16 @@ pub fn score(tagger: &NerTagger, labels: &LabelSet, set: &EvalSet, cfg: &TrainCo
         bio_constraints: cfg.bio_constraints,
         with_loss: true,
     };
-    let preds = predict(tagger, labels, &set.prepared, settings);
+    let preds = predict_unless_stopped(tagger, labels, &set.prepared, settings, stop)?;
     let gold: Vec<Vec<String>> = set.sentences.iter().map(|s| s.tags.clone()).collect();
     let entity = entity_scores(&gold, &preds.char_tags);
     let token = token_macro_scores(&gold, &preds.char_tags, labels);
-    Scored {
+    Some(Scored {
         char_tags: preds.char_tags,
         entity,
         token,
         loss: preds.mean_loss,
-    }
+    })
 }
 
 fn append_jsonl(path: &std::path::Path, value: &serde_json::Value) -> Result<(), TrainError> {
