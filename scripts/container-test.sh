@@ -5,7 +5,8 @@
 #           containers.conf (CONTAINERS_CONF; /etc is not touched)
 #   base    a Debian 12 base image from debootstrap (no registry here); skipped when it exists
 #   image   `make build`, then docker/Dockerfile with BINARIES=prebuilt on that base
-#   checks  libtorch resolves to /opt/torch/.venv through ld.so.conf (ldd), no LD_LIBRARY_PATH, CMD train without
+#   checks  libtorch resolves to /opt/torch/.venv through ld.so.conf (ldd; libtorch_cuda through ld.so.cache when
+#           device=cuda loads it), no LD_LIBRARY_PATH, CMD train without
 #           ENTRYPOINT, albert_config/ + albert_base_zh/ in the working directory
 #   train   `podman run -v COPY_OF_test_dir:/opt/ml IMAGE train`: exit 0, model files, metric lines the
 #           sagemaker/ regexes parse, predict on the result, SIGTERM stops it, a bad hyperparameter fails
@@ -138,9 +139,16 @@ if want checks; then
   echo "$ldd_out" | grep -E 'libtorch|libc10' | sed 's/^/    /'
   check "ldd: libtorch_cpu.so from /opt/torch/.venv" \
     grep -qE 'libtorch_cpu\.so => /opt/torch/\.venv/lib/python3[^/]*/site-packages/torch/lib/libtorch_cpu\.so' <<<"$ldd_out"
-  check "ldd: libtorch_cuda.so from /opt/torch/.venv" \
-    grep -qE 'libtorch_cuda\.so => /opt/torch/\.venv/lib/python3[^/]*/site-packages/torch/lib/libtorch_cuda\.so' <<<"$ldd_out"
   check "ldd: nothing 'not found'" lacks 'not found' "$ldd_out"
+  # libtorch_cuda.so is loaded at run time (src/device.rs): the loader finds it through ld.so.conf, and on
+  # this GPU-less host device=cuda then fails for want of a device, not of the library.
+  cache=$(podman run --rm "$image" ldconfig -p 2>&1)
+  check "ld.so.cache: libtorch_cuda.so in /opt/torch/.venv" \
+    grep -qE 'libtorch_cuda\.so .*=> /opt/torch/\.venv/lib/python3[^/]*/site-packages/torch/lib/libtorch_cuda\.so' <<<"$cache"
+  cuda_out=$(podman run --rm "$image" predict --model-dir /nonexistent --device cuda 2>&1)
+  echo "$cuda_out" | tail -n 2 | sed 's/^/    /'
+  check "predict --device cuda: the CUDA backend loads (libtorch then finds no driver here)" \
+    grep -q 'no CUDA device is visible to libtorch: Found no NVIDIA driver' <<<"$cuda_out"
   cfg=$(podman image inspect "$image" --format '{{json .Config}}')
   check "no LD_LIBRARY_PATH in the image" lacks LD_LIBRARY_PATH "$cfg"
   check "exec-form CMD [\"train\"], no ENTRYPOINT" python3 -c '

@@ -13,7 +13,7 @@ use ner_train::adamw::AdamW;
 use ner_train::tensors::BatchTensors;
 use ner_train::Prepared;
 use serde_json::json;
-use tch::{Device, Kind};
+use tch::Kind;
 
 /// Measure training steps/s and Viterbi sentences/s.
 #[derive(Parser, Debug)]
@@ -96,12 +96,9 @@ fn peak_rss_mb() -> f64 {
 
 /// Runs the benchmark and returns its JSON line.
 pub fn run(a: &Args) -> Result<serde_json::Value> {
+    let device = crate::device::select(a.device.parse()?)?;
     tch::set_num_threads(a.threads);
     tch::manual_seed(a.seed);
-    let device = match a.device.as_str() {
-        "cuda" => Device::Cuda(0),
-        _ => Device::Cpu,
-    };
     let albert = config(&a.config)?;
     let tokenizer = Tokenizer::from_vocab_file(&a.vocab, true)?;
     let sentences = if a.lengths == "real" {

@@ -2,6 +2,7 @@
 //! `predict` (tagging raw text with a trained model). The ML lives in the crates under `crates/`.
 
 pub mod bench_cmd;
+pub mod device;
 pub mod logging;
 pub mod predict_cmd;
 pub mod train_job;

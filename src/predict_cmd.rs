@@ -49,13 +49,7 @@ pub enum OutputFormat {
 
 /// Runs `predict` with parsed arguments, writing to `out`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
-    let device = match args.device.as_str() {
-        "cpu" => tch::Device::Cpu,
-        "cuda" if tch::Cuda::is_available() => tch::Device::Cuda(0),
-        "cuda" => bail!("--device cuda but no CUDA device is visible to libtorch"),
-        "auto" => tch::Device::cuda_if_available(),
-        other => bail!("--device {other:?}: expected cpu, cuda or auto"),
-    };
+    let device = crate::device::select(args.device.parse()?)?;
     let (_vs, tagger, spec, vocab) = load_model(&args.model_dir, device)
         .with_context(|| format!("loading the model from {}", args.model_dir.display()))?;
     let labels = LabelSet::from_labels(&spec.labels, &args.model_dir.join("config.json"))?;

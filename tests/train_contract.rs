@@ -188,6 +188,23 @@ fn bad_value_names_key_value_and_type() {
 }
 
 #[test]
+fn device_cuda_without_a_gpu_fails_with_libtorchs_reason() {
+    if albert_ner::device::nvidia_driver_present() {
+        eprintln!("skipped: this host has an NVIDIA driver, so device=cuda trains");
+        return;
+    }
+    let job = Job::new(4, 0, 0);
+    job.hyperparameters(&fast(&[("device", "cuda")]));
+    let cause = failed(&job, &job.train());
+    assert!(
+        cause.starts_with(
+            "device=cuda but no CUDA device is visible to libtorch: Found no NVIDIA driver"
+        ),
+        "the backend loads and libtorch names what is missing: {cause}"
+    );
+}
+
+#[test]
 fn missing_training_channel_is_a_clear_failure() {
     let job = Job::new(0, 0, 0);
     job.hyperparameters(&fast(&[]));

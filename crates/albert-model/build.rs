@@ -1,3 +1,4 @@
 fn main() {
     torch_link::emit();
+    torch_link::link_cuda_into_tests();
 }

@@ -1,5 +1,6 @@
 fn main() {
     torch_link::emit();
+    torch_link::link_cuda_into_tests();
     let lib = torch_link::libtorch_lib_dir();
     let include = lib
         .parent()

@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::device::DeviceRequest;
 use albert_model::{AlbertConfig, PretrainedWeights};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use sagemaker_contract::{
     DataChannels, Device as DeviceChoice, Hyperparameters, PretrainedSource, SageMakerPaths,
 };
@@ -120,19 +121,11 @@ fn fetch_s3(uri: &str, scratch: &Path) -> Result<PathBuf> {
     s3_fetch::download(uri, &dest).with_context(|| format!("pretrained_model_uri {uri}"))
 }
 
-/// The device to train on; asking for CUDA where there is none is an error, not a silent CPU run.
+/// The device to train on (see [`crate::device::select`]).
 pub fn device(choice: DeviceChoice) -> Result<tch::Device> {
-    let cuda = tch::Cuda::is_available();
-    match choice {
-        DeviceChoice::Cpu => Ok(tch::Device::Cpu),
-        DeviceChoice::Cuda if !cuda => {
-            bail!("device=cuda but no CUDA device is visible to libtorch")
-        }
-        DeviceChoice::Cuda => Ok(tch::Device::Cuda(0)),
-        DeviceChoice::Auto => Ok(if cuda {
-            tch::Device::Cuda(0)
-        } else {
-            tch::Device::Cpu
-        }),
-    }
+    crate::device::select(match choice {
+        DeviceChoice::Cpu => DeviceRequest::Cpu,
+        DeviceChoice::Cuda => DeviceRequest::Cuda,
+        DeviceChoice::Auto => DeviceRequest::Auto,
+    })
 }

@@ -1,6 +1,6 @@
 //! The training job, step by step.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use albert_model::{load_model, Head, NerTagger, TaggerSpec};
 use anyhow::{bail, Context, Result};
@@ -43,11 +43,12 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     if !hp.do_train {
         bail!("do_train=false: this image trains; to tag text with a trained model use the `predict` binary");
     }
+    // First of all libtorch calls: a CUDA backend loaded later would stay invisible.
+    let device = model_setup::device(hp.device)?;
     let channels = DataChannels::resolve(paths, hp.data_dir.as_deref())?;
     let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
     let source = ModelSource::resolve(paths, &hp, &channels, &scratch)?;
     info!("model: {}", source.origin);
-    let device = model_setup::device(hp.device)?;
     let (precision, why) = Precision::resolve(mixed_precision(&hp), device);
     info!("device: {device:?}; precision: {why}");
     paths.create_output_dirs()?;
@@ -180,20 +181,25 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
                 prepared: prepare(&sentences)?,
                 sentences,
             };
-            Some(results::test(
+            results::test(
                 &best,
                 &data.labels,
                 &set,
                 &cfg,
                 summary.global_step,
                 paths,
-            )?)
+                stop,
+            )?
         }
         None => None,
     };
     results::write_model_files(paths, &hp, &summary, test.as_ref())?;
     let _ = std::fs::remove_dir_all(&scratch);
     info!("model written to {}", paths.model_dir.display());
+    if stop.load(Ordering::SeqCst) {
+        info!("stopped by SIGTERM after training: the test split was not scored");
+        return Ok(Finished::Stopped);
+    }
     Ok(Finished::Completed)
 }
 

@@ -16,17 +16,25 @@ pub fn libtorch_lib_dir() -> PathBuf {
     )
 }
 
-/// Emits an rpath to libtorch (so nobody sets `LD_LIBRARY_PATH`) and, where the libtorch build has
-/// CUDA, links `libtorch_cuda.so` with `--no-as-needed`: nothing in our code references its symbols,
-/// so the linker would otherwise drop it and `tch::Cuda::is_available()` would report false.
+/// Emits an rpath to libtorch, so nobody sets `LD_LIBRARY_PATH`. `libtorch_cuda.so` is deliberately
+/// not linked (the linker's `--as-needed` drops it anyway, nothing references its symbols): the
+/// binaries `dlopen` it from this same directory when they choose a GPU, so CPU runs do not map the
+/// CUDA stack.
 pub fn emit() {
     let dir = libtorch_lib_dir();
-    let dir = dir.display();
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
-    if PathBuf::from(dir.to_string())
-        .join("libtorch_cuda.so")
-        .exists()
-    {
-        println!("cargo:rustc-link-arg=-Wl,-L,{dir},--no-as-needed,-ltorch_cuda,--as-needed");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+}
+
+/// Links `libtorch_cuda.so` into this package's test binaries only (`--no-as-needed`, since nothing
+/// references its symbols), so their CUDA tests run where there is a GPU. Tests start many threads
+/// that seed and allocate at once; a backend `dlopen`ed by one of them could come after libtorch has
+/// cached "no CUDA", so tests link it instead. Where the libtorch build has no CUDA, does nothing.
+pub fn link_cuda_into_tests() {
+    let dir = libtorch_lib_dir();
+    if dir.join("libtorch_cuda.so").exists() {
+        println!(
+            "cargo:rustc-link-arg-tests=-Wl,-L,{},--no-as-needed,-ltorch_cuda,--as-needed",
+            dir.display()
+        );
     }
 }

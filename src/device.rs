@@ -1,0 +1,99 @@
+//! Choosing the device, and loading libtorch's CUDA backend only where it can be used.
+//!
+//! `libtorch_cuda.so` registers CUDA with libtorch from its static initialisers; nothing in our code
+//! calls into it, so the linker drops it and `tch::Cuda::is_available()` would say false even on a
+//! GPU. Linking it unconditionally (`--no-as-needed`) fixes that but maps the whole CUDA stack
+//! (cuBLAS, cuDNN, NCCL: ~350 MB resident) into every CPU-only run, most of a tiny model's footprint.
+//! So the binaries `dlopen` it when they choose a device, from the directory their rpath names (or
+//! `ld.so.conf` in the image), where an NVIDIA driver is present or CUDA is asked for.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{bail, Result};
+use tracing::warn;
+
+const CUDA_LIBRARY: &str = "libtorch_cuda.so";
+
+/// A device setting as users write it: `cpu`, `cuda` or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRequest {
+    Cpu,
+    Cuda,
+    /// The GPU where there is one, else the CPU.
+    Auto,
+}
+
+impl FromStr for DeviceRequest {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
+            "auto" => Ok(Self::Auto),
+            other => bail!("device {other:?}: expected cpu, cuda or auto"),
+        }
+    }
+}
+
+/// The device to run on. Call it before anything else touches libtorch: libtorch looks up its CUDA
+/// hooks once (a seed, a device count, an allocation all ask) and keeps the answer, so a backend loaded
+/// after that stays invisible. Asking for CUDA where there is none, or a driver whose backend cannot be
+/// loaded, is an error, not a silent CPU run.
+pub fn select(request: DeviceRequest) -> Result<tch::Device> {
+    let wants_cuda = match request {
+        DeviceRequest::Cpu => false,
+        DeviceRequest::Cuda => true,
+        DeviceRequest::Auto => nvidia_driver_present(),
+    };
+    if !wants_cuda {
+        return Ok(tch::Device::Cpu);
+    }
+    load_cuda_backend()?;
+    if tch::Cuda::is_available() {
+        return Ok(tch::Device::Cuda(0));
+    }
+    let why = cuda_unavailable_reason();
+    if request == DeviceRequest::Cuda {
+        bail!("device=cuda but no CUDA device is visible to libtorch: {why}")
+    }
+    warn!(
+        "an NVIDIA driver is present but libtorch sees no CUDA device ({why}): running on the CPU"
+    );
+    Ok(tch::Device::Cpu)
+}
+
+/// libtorch's own first line on why it cannot allocate on the GPU (no driver, no device, ...).
+fn cuda_unavailable_reason() -> String {
+    match tch::Tensor::f_zeros([1], (tch::Kind::Float, tch::Device::Cuda(0))) {
+        Ok(_) => "yet a CUDA tensor could be allocated".to_string(),
+        Err(e) => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or_default();
+            line.trim_start_matches("Internal torch error: ")
+                .to_string()
+        }
+    }
+}
+
+/// Whether this machine (or container) exposes an NVIDIA driver.
+pub fn nvidia_driver_present() -> bool {
+    ["/proc/driver/nvidia/version", "/dev/nvidiactl"]
+        .iter()
+        .any(|p| Path::new(p).exists())
+}
+
+/// Loads `libtorch_cuda.so` into the process (idempotent: the loader keeps one copy).
+pub fn load_cuda_backend() -> Result<()> {
+    let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_GLOBAL;
+    // SAFETY: its static initialisers only register the CUDA backend with the libtorch already
+    // loaded here. The handle is leaked on purpose: unloading would leave dangling registrations.
+    match unsafe { libloading::os::unix::Library::open(Some(CUDA_LIBRARY), flags) } {
+        Ok(lib) => {
+            std::mem::forget(lib);
+            Ok(())
+        }
+        Err(e) => bail!("loading libtorch's CUDA backend: {e}"),
+    }
+}
