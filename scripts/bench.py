@@ -2,7 +2,8 @@
 """Throughput and memory of albert-ner against the Python peer (HF AlbertModel + pytorch-crf), measured
 in the same run, alternating the two so machine load hits both alike. Prints medians and ratios.
 
-Usage: scripts/bench.py [--shared ../shared] [--reps 3] [--configs tiny,base] [--quick] [--only train|real|viterbi]
+Usage: scripts/bench.py [--shared ../shared] [--reps 3] [--configs tiny,base] [--batches 16,64] [--quick]
+                        [--only train|real|viterbi]
 Needs `make build` (target/release/bench) and the project venv (torch, transformers, pytorch-crf).
 """
 import argparse
@@ -50,6 +51,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="tiny only, fewer steps")
     ap.add_argument("--configs", default="tiny,base", help="comma-separated: tiny,base")
+    ap.add_argument("--batches", default="16,64", help="comma-separated batch sizes")
     ap.add_argument("--only", choices=["train", "real", "viterbi"])
     ap.add_argument("--json-out")
     a = ap.parse_args()
@@ -65,7 +67,7 @@ def main():
         steps, warm = (20, 3) if cfg == "tiny" else (4, 1)
         if a.quick:
             steps = 8
-        for batch in [16, 64]:
+        for batch in [int(b) for b in a.batches.split(",")]:
             if a.only in (None, "train"):
                 common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
                           "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256"]
