@@ -12,6 +12,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(ROOT, ".venv", "bin", "python")
@@ -44,6 +45,27 @@ def compare(title, ours_cmd, peer_cmd, reps, keys):
     return result
 
 
+def peer_args(common, peer_cfg):
+    """`common` with the peer's config file in place of the config name."""
+    out = list(common)
+    out[out.index("--config") + 1] = peer_cfg
+    return out
+
+
+def peer_config(cfg, workdir):
+    """The peer's config file for `cfg`: the same albert_zh JSON we read, with its activation spelt the way HF
+    reads it. albert_zh's "gelu" is TF BERT's tanh approximation (our parser maps it to gelu_new); HF would read
+    "gelu" as the erf form, a cheaper function than the one we compute, so the comparison would not be equal."""
+    with open(os.path.join(ROOT, "albert_config", f"albert_config_{cfg}.json")) as f:
+        c = json.load(f)
+    if c.get("hidden_act") == "gelu":
+        c["hidden_act"] = "gelu_new"
+    path = os.path.join(workdir, f"peer_albert_config_{cfg}.json")
+    with open(path, "w") as f:
+        json.dump(c, f)
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=os.environ.get("ALBERT_NER_SHARED", os.path.join(ROOT, "..", "shared")))
@@ -63,7 +85,9 @@ def main():
     results = {}
     train_keys = [("train_samples_per_s", "higher"), ("step_ms_median", "lower"),
                   ("infer_sents_per_s", "higher"), ("peak_rss_mb", "lower")]
+    workdir = tempfile.mkdtemp(prefix="albert-ner-bench-")
     for cfg in configs:
+        peer_cfg = peer_config(cfg, workdir)
         steps, warm = (20, 3) if cfg == "tiny" else (4, 1)
         if a.quick:
             steps = 8
@@ -74,14 +98,14 @@ def main():
                 results[f"{cfg}/b{batch}/fixed128"] = compare(
                     f"train+decode {cfg} batch {batch} seq 128 (fixed length)",
                     [OURS, *common, "--lengths", "fixed"],
-                    [PY, peer, "--mode", "bench", *common], a.reps, train_keys)
+                    [PY, peer, "--mode", "bench", *peer_args(common, peer_cfg)], a.reps, train_keys)
             if a.only in (None, "real") and os.path.exists(msra):
                 common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
                           "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256"]
                 results[f"{cfg}/b{batch}/msra"] = compare(
                     f"train+decode {cfg} batch {batch} on MSRA's real lengths (ours bucketed, peer padded to 128)",
                     [OURS, *common, "--lengths", "real", "--data", msra],
-                    [PY, peer, "--mode", "bench", *common, "--train", msra], a.reps, train_keys)
+                    [PY, peer, "--mode", "bench", *peer_args(common, peer_cfg), "--train", msra], a.reps, train_keys)
     if a.only in (None, "viterbi"):
         crf_ours = os.path.join(ROOT, "target", "release", "examples", "crf_bench")
         crf_peer = os.path.join(ROOT, "crates", "albert-model", "fixtures", "crf", "bench_pytorch_crf.py")
