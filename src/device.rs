@@ -85,7 +85,7 @@ pub fn nvidia_driver_present() -> bool {
 }
 
 /// Loads `libtorch_cuda.so` into the process (idempotent: the loader keeps one copy).
-pub fn load_cuda_backend() -> Result<()> {
+fn load_cuda_backend() -> Result<()> {
     let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_GLOBAL;
     // SAFETY: its static initialisers only register the CUDA backend with the libtorch already
     // loaded here. The handle is leaked on purpose: unloading would leave dangling registrations.

@@ -156,8 +156,8 @@ pub fn fit(
         out,
         stop,
     };
-    // A checkpoint written while the model was being evaluated, or at a step boundary: either way
-    // these fields say what is still owed before training goes on.
+    // The SIGTERM exit, wherever it is noticed: a checkpoint of `progress` (which records an
+    // interrupted evaluation as owed), then the summary.
     let stopped = |progress: Progress, opt: &AdamW| -> Result<TrainSummary, TrainError> {
         let checkpoint = match &out.checkpoint_dir {
             Some(dir) => Some(checkpoint::save(
@@ -363,12 +363,7 @@ pub fn fit(
             cfg.early_stopping_patience
         );
     }
-    Ok(summary(
-        Outcome::Finished,
-        progress,
-        resumed_from.clone(),
-        started,
-    ))
+    Ok(summary(Outcome::Finished, progress, resumed_from, started))
 }
 
 fn summary(
