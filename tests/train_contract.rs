@@ -166,6 +166,25 @@ fn outputs_metrics_predictions_and_tensorboard() {
 }
 
 #[test]
+fn max_train_seconds_ends_the_job_as_a_success_with_a_scored_model() {
+    let job = Job::new(24, 8, 8);
+    // 100 epochs would take minutes; a budget this small stops after the first step.
+    job.hyperparameters(&fast(&[
+        ("num_train_epochs", "100"),
+        ("max_train_seconds", "0.000001"),
+    ]));
+    let o = job.train();
+    check(&o, o.status.success(), "train");
+    assert_model(&job);
+    let out = stdout(&o);
+    assert!(out.contains("time budget reached"), "{out}");
+    let metrics: serde_json::Value = serde_json::from_str(&job.read("model/metrics.json")).unwrap();
+    assert_eq!(metrics["time_budget_reached"], true);
+    assert_eq!(metrics["global_step"], 1);
+    assert!(metrics["test"]["entity"]["micro"]["f1"].is_number());
+}
+
+#[test]
 fn unknown_hyperparameter_names_the_closest_valid_ones() {
     let job = Job::new(4, 0, 0);
     job.hyperparameters(&fast(&[("learning_rat", "0.001")]));

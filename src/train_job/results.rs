@@ -78,6 +78,7 @@ pub fn write_model_files(
     let metrics = json!({
         "global_step": s.global_step,
         "train_seconds": s.train_seconds,
+        "time_budget_reached": s.time_budget_reached,
         "best_validation_entity_f1": s.best_f1,
         "best_step": s.best_step,
         "validation_history": s.history,

@@ -116,6 +116,7 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     let cfg = TrainConfig {
         num_train_epochs: hp.num_train_epochs,
         max_steps: hp.max_steps,
+        max_train_seconds: hp.max_train_seconds,
         train_batch_size: hp.train_batch_size,
         eval_batch_size: hp.eval_batch_size,
         learning_rate: hp.learning_rate,
@@ -164,7 +165,12 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
         return Ok(Finished::Stopped);
     }
     info!(
-        "training finished: {} steps in {:.0} s; best validation entity F1 {}",
+        "training finished{}: {} steps in {:.0} s; best validation entity F1 {}",
+        if summary.time_budget_reached {
+            " (max_train_seconds)"
+        } else {
+            ""
+        },
         summary.global_step,
         summary.train_seconds,
         summary.best_f1.map_or("n/a".into(), |f| format!(

@@ -34,6 +34,9 @@ pub struct Progress {
     /// An evaluation of these weights was interrupted by SIGTERM; a resumed run does it first.
     #[serde(default)]
     pub pending_eval: bool,
+    /// Seconds spent in training and validation so far, for `max_train_seconds` across restarts.
+    #[serde(default)]
+    pub train_seconds: f64,
 }
 
 /// Writes a checkpoint for `progress` atomically and prunes old ones.

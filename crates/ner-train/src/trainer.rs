@@ -1,6 +1,7 @@
 //! The fine-tuning loop: bucketed batches, AdamW with a separate head learning rate, warm-up and decay,
 //! gradient accumulation and clipping, mixed precision, evaluation, best-model keeping, early stopping,
-//! resumable checkpoints and a cooperative stop (SIGTERM) at step boundaries or mid-evaluation.
+//! resumable checkpoints, a time budget and a cooperative stop (SIGTERM) at step boundaries or
+//! mid-evaluation.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,10 @@ pub struct TrainConfig {
     pub num_train_epochs: f64,
     /// Stop after this many optimiser steps (0: by epochs).
     pub max_steps: usize,
+    /// Stop at the first step boundary after this many seconds of training, counted across resumed
+    /// runs (0: no limit). The learning-rate schedule still follows the step count, so set
+    /// `max_steps` to what fits for a full decay.
+    pub max_train_seconds: f64,
     pub train_batch_size: usize,
     pub eval_batch_size: usize,
     pub learning_rate: f64,
@@ -91,7 +96,10 @@ pub struct TrainSummary {
     pub best_step: Option<usize>,
     pub history: Vec<serde_json::Value>,
     pub resumed_from: Option<PathBuf>,
+    /// Seconds spent in training and validation, including runs this one resumed.
     pub train_seconds: f64,
+    /// Training ended on `max_train_seconds` rather than on its step count or early stopping.
+    pub time_budget_reached: bool,
 }
 
 /// Trains `tagger` (whose variables live in `vs`) on `train`, selecting on `validation`.
@@ -146,6 +154,12 @@ pub fn fit(
     }
     let vs: &VarStore = vs;
     let started = Instant::now();
+    let seconds_before = progress.train_seconds;
+    let clock = |progress: &mut Progress| {
+        progress.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+    };
+    let out_of_time =
+        |p: &Progress| cfg.max_train_seconds > 0.0 && p.train_seconds >= cfg.max_train_seconds;
     let evaluator = Evaluator {
         tagger,
         vs,
@@ -158,7 +172,8 @@ pub fn fit(
     };
     // The SIGTERM exit, wherever it is noticed: a checkpoint of `progress` (which records an
     // interrupted evaluation as owed), then the summary.
-    let stopped = |progress: Progress, opt: &AdamW| -> Result<TrainSummary, TrainError> {
+    let stopped = |mut progress: Progress, opt: &AdamW| -> Result<TrainSummary, TrainError> {
+        clock(&mut progress);
         let checkpoint = match &out.checkpoint_dir {
             Some(dir) => Some(checkpoint::save(
                 dir,
@@ -173,7 +188,7 @@ pub fn fit(
             Outcome::Stopped { checkpoint },
             progress,
             resumed_from.clone(),
-            started,
+            false,
         ))
     };
     let mut scaler = LossScaler::new(progress.loss_scale);
@@ -208,6 +223,7 @@ pub fn fit(
     let mut last_evaluated_step = None;
     let steps_at_start = progress.global_step;
     let mut stopped_early = false;
+    let mut time_budget_reached = out_of_time(&progress);
     if progress.pending_eval {
         info!(
             "evaluating step {} first: its evaluation was interrupted",
@@ -225,7 +241,7 @@ pub fn fit(
         last_evaluated_step = Some(progress.global_step);
     }
 
-    'epochs: while !stopped_early && progress.global_step < total_steps {
+    'epochs: while !stopped_early && !time_budget_reached && progress.global_step < total_steps {
         let epoch = progress.epoch;
         let batches = batcher.epoch(cfg.seed, epoch as u64);
         let mut micro = 0usize;
@@ -280,6 +296,7 @@ pub fn fit(
             }
             opt.zero_grad();
             progress.global_step += 1;
+            clock(&mut progress);
             let step = progress.global_step;
 
             if cfg.logging_steps > 0
@@ -288,6 +305,10 @@ pub fn fit(
                 let elapsed = window_start.elapsed().as_secs_f64().max(1e-9);
                 let done = step - steps_at_start;
                 let rate = started.elapsed().as_secs_f64() / done.max(1) as f64;
+                let mut eta = rate * (total_steps - step) as f64;
+                if cfg.max_train_seconds > 0.0 {
+                    eta = eta.min((cfg.max_train_seconds - progress.train_seconds).max(0.0));
+                }
                 let line = TrainLine {
                     epoch: epoch + 1,
                     step,
@@ -295,7 +316,7 @@ pub fn fit(
                     loss: window_loss / window_batches.max(1) as f64,
                     lr,
                     samples_per_s: window_samples as f64 / elapsed,
-                    eta: format_duration(rate * (total_steps - step) as f64),
+                    eta: format_duration(eta),
                 };
                 info!("{line}");
                 if let Some(tb) = tb.as_mut() {
@@ -314,6 +335,7 @@ pub fn fit(
                 stopped_early =
                     evaluator.run(&mut progress, epoch, tb.as_mut())? == EvalOutcome::EarlyStop;
                 last_evaluated_step = Some(step);
+                clock(&mut progress);
             }
             if let Some(dir) = &out.checkpoint_dir {
                 if cfg.checkpoint_steps > 0
@@ -330,6 +352,10 @@ pub fn fit(
             if stopped_early || step >= total_steps {
                 break 'epochs;
             }
+            if out_of_time(&progress) {
+                time_budget_reached = true;
+                break 'epochs;
+            }
         }
         // End of epoch.
         if cfg.eval_steps == 0 && last_evaluated_step != Some(progress.global_step) {
@@ -342,6 +368,13 @@ pub fn fit(
         if stop.load(Ordering::SeqCst) {
             return stopped(progress, &opt);
         }
+    }
+    if time_budget_reached {
+        info!(
+            "time budget reached: {:.0} s of training (max_train_seconds={}) at step {} of the {} \
+             the learning-rate schedule planned",
+            progress.train_seconds, cfg.max_train_seconds, progress.global_step, total_steps
+        );
     }
     if validation.is_some() && last_evaluated_step != Some(progress.global_step) && !stopped_early {
         let epoch = progress.epoch;
@@ -363,14 +396,20 @@ pub fn fit(
             cfg.early_stopping_patience
         );
     }
-    Ok(summary(Outcome::Finished, progress, resumed_from, started))
+    clock(&mut progress);
+    Ok(summary(
+        Outcome::Finished,
+        progress,
+        resumed_from,
+        time_budget_reached,
+    ))
 }
 
 fn summary(
     outcome: Outcome,
     p: Progress,
     resumed_from: Option<PathBuf>,
-    started: Instant,
+    time_budget_reached: bool,
 ) -> TrainSummary {
     TrainSummary {
         outcome,
@@ -379,7 +418,8 @@ fn summary(
         best_step: p.best_step,
         history: p.history,
         resumed_from,
-        train_seconds: started.elapsed().as_secs_f64(),
+        train_seconds: p.train_seconds,
+        time_budget_reached,
     }
 }
 

@@ -75,12 +75,14 @@ fn both_sdk_encodings_parse_to_the_same_struct() {
         "do_lower_case": "False", "bio_constraints": "True", "head": "softmax",
         "mixed_precision": "bf16", "warmup_proportion": "0.06", "seed": "7",
         "hidden_dropout_prob": "0.0", "init_checkpoint": "None", "max_steps": "1e3",
+        "max_train_seconds": "1800",
         "pretrained_model_uri": "s3://bucket/albert_base_zh.zip"
     });
     let sdk3 = json!({
         "do_lower_case": "false", "bio_constraints": "true", "head": "\"softmax\"",
         "mixed_precision": "\"bf16\"", "warmup_proportion": "0.06", "seed": "7",
         "hidden_dropout_prob": "0.0", "init_checkpoint": "null", "max_steps": "1000",
+        "max_train_seconds": "1.8e3",
         "pretrained_model_uri": "\"s3://bucket/albert_base_zh.zip\""
     });
     let a = parse(sdk2).unwrap();
@@ -89,6 +91,7 @@ fn both_sdk_encodings_parse_to_the_same_struct() {
     assert_eq!(a.head, Head::Softmax);
     assert_eq!(a.mixed_precision, MixedPrecision::Bf16);
     assert_eq!(a.max_steps, 1000);
+    assert_eq!(a.max_train_seconds, 1800.0);
     assert_eq!(a.init_checkpoint, None);
 }
 
@@ -147,6 +150,7 @@ fn each_bad_type_names_key_value_and_expected_type() {
         ("device", "tpu", "one of \"auto\", \"cpu\", \"cuda\""),
         ("task_name", "cls", "one of \"ner\""),
         ("eval_steps", "[1, 2]", "an integer ≥ 0"),
+        ("max_train_seconds", "-60", "a number of seconds ≥ 0"),
     ];
     for (key, value, expected) in cases {
         let err = parse(json!({ key: value })).unwrap_err();

@@ -40,6 +40,7 @@ pub const KNOWN: &[&str] = &[
     "bio_constraints",
     "keep_checkpoints",
     "max_steps",
+    "max_train_seconds",
     "pretrained_model_uri",
     "device",
     "hidden_dropout_prob",

@@ -76,6 +76,10 @@ pub struct Hyperparameters {
     pub keep_checkpoints: usize,
     /// 0 = train for `num_train_epochs`.
     pub max_steps: usize,
+    /// Stop training (then evaluate, keep the best model and score the test data) once this many
+    /// seconds have gone into it, counted across spot restarts; 0 = no limit. Ends the job well
+    /// before SageMaker's `max_run` kills it.
+    pub max_train_seconds: f64,
     /// `s3://` URI or local path of pretrained weights.
     pub pretrained_model_uri: Option<String>,
     pub device: Device,
@@ -126,6 +130,7 @@ impl Default for Hyperparameters {
             bio_constraints: true,
             keep_checkpoints: 2,
             max_steps: 0,
+            max_train_seconds: 0.0,
             pretrained_model_uri: None,
             device: Device::Auto,
             hidden_dropout_prob: None,
@@ -258,6 +263,10 @@ impl Hyperparameters {
             "bio_constraints" => set(&mut self.bio_constraints, raw.bool()?),
             "keep_checkpoints" => set(&mut self.keep_checkpoints, raw.usize(1)?),
             "max_steps" => set(&mut self.max_steps, raw.usize(0)?),
+            "max_train_seconds" => set(
+                &mut self.max_train_seconds,
+                raw.float(non_negative, "a number of seconds ≥ 0")?,
+            ),
             "pretrained_model_uri" => self.pretrained_model_uri = raw.string(),
             "device" => set(&mut self.device, choice(raw)?),
             "hidden_dropout_prob" => {

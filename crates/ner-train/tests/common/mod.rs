@@ -1,0 +1,115 @@
+//! A micro ALBERT+CRF and a few tagged sentences, small enough to train in a test.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use albert_model::{AlbertConfig, Head, NerTagger, TaggerSpec};
+use ner_data::{LabelSet, Sentence, Tokenizer};
+use ner_train::{fit, EvalSet, Precision, Prepared, TrainConfig, TrainOutputs, TrainSummary};
+use tch::nn::VarStore;
+use tch::Device;
+
+const MICRO: &str = r#"{"hidden_size": 32, "embedding_size": 16, "intermediate_size": 64,
+  "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 21128,
+  "max_position_embeddings": 64, "type_vocab_size": 2, "hidden_act": "gelu",
+  "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "initializer_range": 0.02}"#;
+
+fn sentences(n: usize) -> Vec<Sentence> {
+    let text = ["张三在北京工作", "李四去上海", "王五是中国人"];
+    let tags = [
+        "B-PER I-PER O B-LOC I-LOC O O",
+        "B-PER I-PER O B-LOC I-LOC",
+        "B-PER I-PER O B-LOC I-LOC O",
+    ];
+    (0..n)
+        .map(|i| Sentence {
+            chars: text[i % 3].chars().collect(),
+            tags: tags[i % 3].split(' ').map(str::to_string).collect(),
+            line: i + 1,
+        })
+        .collect()
+}
+
+pub struct Setup {
+    pub spec: TaggerSpec,
+    pub labels: LabelSet,
+    pub train: Prepared,
+    pub valid: EvalSet,
+    pub cfg: TrainConfig,
+}
+
+/// Three optimiser steps of batch 4, evaluated after each, no periodic checkpoints.
+pub fn setup() -> Setup {
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../albert_config/vocab.txt");
+    let tokenizer = Tokenizer::from_vocab_file(&vocab, true).unwrap();
+    let train_sentences = sentences(12);
+    let labels = LabelSet::from_sentences(&train_sentences);
+    let prepare = |s: &[Sentence]| Prepared::new(s, &tokenizer, &labels, 32, 8).unwrap();
+    let train = prepare(&train_sentences);
+    let valid_sentences = sentences(6);
+    let valid = EvalSet {
+        prepared: prepare(&valid_sentences),
+        sentences: valid_sentences,
+    };
+    let spec = TaggerSpec {
+        albert: AlbertConfig::from_json_str_detect(MICRO, None).unwrap(),
+        labels: labels.labels().to_vec(),
+        head: Head::Crf,
+    };
+    let cfg = TrainConfig {
+        num_train_epochs: 1.0,
+        max_steps: 3,
+        max_train_seconds: 0.0,
+        train_batch_size: 4,
+        eval_batch_size: 2,
+        learning_rate: 1e-3,
+        head_lr_multiplier: 10.0,
+        weight_decay: 0.01,
+        warmup_proportion: 0.0,
+        max_grad_norm: 1.0,
+        gradient_accumulation_steps: 1,
+        seed: 7,
+        precision: Precision::Fp32,
+        device: Device::Cpu,
+        logging_steps: 0,
+        eval_steps: 1,
+        early_stopping_patience: 0,
+        checkpoint_steps: 0,
+        keep_checkpoints: 2,
+        bio_constraints: true,
+    };
+    Setup {
+        spec,
+        labels,
+        train,
+        valid,
+        cfg,
+    }
+}
+
+/// Trains a freshly initialised tagger (same seed each time), checkpointing and resuming in `dir`.
+pub fn run(s: &Setup, dir: &Path, stop: &AtomicBool) -> TrainSummary {
+    let mut vs = VarStore::new(Device::Cpu);
+    tch::manual_seed(1);
+    let tagger = NerTagger::new(&vs.root(), &s.spec);
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../albert_config/vocab.txt");
+    let outputs = TrainOutputs {
+        model_dir: dir.join("model"),
+        checkpoint_dir: Some(dir.join("checkpoints")),
+        tensorboard_dir: None,
+        eval_dir: None,
+        vocab_path: vocab,
+    };
+    fit(
+        &tagger,
+        &mut vs,
+        &s.spec,
+        &s.labels,
+        &s.train,
+        Some(&s.valid),
+        &s.cfg,
+        &outputs,
+        stop,
+    )
+    .unwrap()
+}
