@@ -337,6 +337,10 @@ pub fn fit(
                 last_evaluated_step = Some(step);
                 clock(&mut progress);
             }
+            // Before the periodic checkpoint: the stop writes this step's checkpoint itself.
+            if stop.load(Ordering::SeqCst) {
+                return stopped(progress, &opt);
+            }
             if let Some(dir) = &out.checkpoint_dir {
                 if cfg.checkpoint_steps > 0
                     && step.is_multiple_of(cfg.checkpoint_steps)
@@ -345,9 +349,6 @@ pub fn fit(
                     let path = checkpoint::save(dir, vs, &opt, &progress, cfg.keep_checkpoints)?;
                     info!("checkpoint written: {}", path.display());
                 }
-            }
-            if stop.load(Ordering::SeqCst) {
-                return stopped(progress, &opt);
             }
             if stopped_early || step >= total_steps {
                 break 'epochs;
