@@ -8,7 +8,7 @@ albert-ner runs as SageMaker would run it (a base directory with the three chann
 The peer trains for `--time-budget` at a constant learning rate (it has no schedule and no dev selection),
 then decodes the test set. Peak RSS is each process tree's maximum resident set (wait4).
 
-Usage: scripts/bench_msra_budget.py [--seconds 1800] [--lr 1e-3] [--batch 16] [--head-mult 10]
+Usage: scripts/bench_msra_budget.py [--seconds 1800] [--lr 5e-4] [--batch 16] [--head-mult 10]
                                     [--max-steps 7500] [--eval-steps 1500] [--skip-peer] [--shared ../shared]
 Needs `make build` (target/release/train) and the project venv. Takes about twice --seconds.
 """
@@ -101,7 +101,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=os.environ.get("ALBERT_NER_SHARED", os.path.join(ROOT, "..", "shared")))
     ap.add_argument("--seconds", type=float, default=1800)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--head-mult", type=float, default=10)
     ap.add_argument("--max-steps", type=int, default=7500, help="albert-ner's schedule length (warm-up + decay)")
