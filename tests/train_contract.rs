@@ -69,6 +69,10 @@ fn the_sagemaker_articles_hyperparameters_run_unchanged() {
         first_lines.contains("from scratch"),
         "the first lines must say training starts from scratch:\n{first_lines}"
     );
+    assert!(
+        first_lines.contains("learning_rate=0.00002 is a rate for fine-tuning pretrained weights"),
+        "a fine-tuning rate from scratch gets the measured advice:\n{first_lines}"
+    );
     assert!(out.contains("entity_f1="), "evaluation lines expected");
     assert_model(&job);
     let config: serde_json::Value = serde_json::from_str(&job.read("model/config.json")).unwrap();
@@ -141,6 +145,10 @@ fn outputs_metrics_predictions_and_tensorboard() {
         .lines()
         .any(|l| l.contains(" test: ") && l.contains("entity_f1=")));
     assert!(!out.contains('\r'), "no carriage returns in logs");
+    assert!(
+        !out.contains("is a rate for fine-tuning"),
+        "lr 0.001 from scratch needs no advice"
+    );
     // One line per evaluation, with per-type scores.
     let evals = job.read("output/data/eval_results.jsonl");
     assert_eq!(evals.lines().count(), 2);

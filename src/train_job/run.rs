@@ -49,6 +49,14 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
     let source = ModelSource::resolve(paths, &hp, &channels, &scratch)?;
     info!("model: {}", source.origin);
+    if source.weights.is_none() && hp.learning_rate < 1e-4 {
+        warn!(
+            "learning_rate={} is a rate for fine-tuning pretrained weights; from scratch a tiny ALBERT \
+             learnt MSRA best at 5e-4 with crf_learning_rate_multiplier=10 (README, \"Accuracy for a \
+             wall-clock budget\")",
+            hp.learning_rate
+        );
+    }
     let (precision, why) = Precision::resolve(mixed_precision(&hp), device);
     info!("device: {device:?}; precision: {why}");
     paths.create_output_dirs()?;
