@@ -171,6 +171,12 @@ fn outputs_metrics_predictions_and_tensorboard() {
     assert_eq!(events.len(), 1, "one TensorBoard event file");
     let metrics: serde_json::Value = serde_json::from_str(&job.read("model/metrics.json")).unwrap();
     assert!(metrics["test"]["entity"]["micro"]["f1"].is_number());
+    // The test line names the weights it scored: the best by validation, not the last step.
+    let scored = format!(
+        " test: epoch={} step={} ",
+        metrics["best_epoch"], metrics["best_step"]
+    );
+    assert!(out.contains(&scored), "no `{scored}` in:\n{out}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ pub fn test(
     labels: &LabelSet,
     set: &EvalSet,
     cfg: &TrainConfig,
-    step: usize,
+    summary: &TrainSummary,
     paths: &SageMakerPaths,
     stop: &AtomicBool,
 ) -> Result<Option<Value>> {
@@ -30,9 +30,10 @@ pub fn test(
         return Ok(None);
     };
     let (scores, token) = (&scored.entity, &scored.token);
+    let (epoch, step) = summary.saved_model_epoch_and_step();
     let line = EvalLine {
         split: "test",
-        epoch: 0,
+        epoch,
         step,
         precision: scores.micro.precision,
         recall: scores.micro.recall,
@@ -81,6 +82,7 @@ pub fn write_model_files(
         "time_budget_reached": s.time_budget_reached,
         "best_validation_entity_f1": s.best_f1,
         "best_step": s.best_step,
+        "best_epoch": s.best_epoch,
         "validation_history": s.history,
         "test": test,
         "resumed_from": s.resumed_from,

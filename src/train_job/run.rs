@@ -200,7 +200,7 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
                 &data.labels,
                 &set,
                 &cfg,
-                summary.global_step,
+                &summary,
                 paths,
                 stop,
             )?

@@ -26,6 +26,9 @@ pub struct Progress {
     pub batch_in_epoch: usize,
     pub best_f1: Option<f64>,
     pub best_step: Option<usize>,
+    /// 1-based epoch of `best_step`.
+    #[serde(default)]
+    pub best_epoch: Option<usize>,
     pub evals_without_improvement: usize,
     /// fp16 dynamic loss scale (1.0 when unused).
     pub loss_scale: f64,
@@ -37,6 +40,17 @@ pub struct Progress {
     /// Seconds spent in training and validation so far, for `max_train_seconds` across restarts.
     #[serde(default)]
     pub train_seconds: f64,
+}
+
+impl Progress {
+    /// 0-based epoch in which the last optimiser step fell: at an epoch's end `epoch` already
+    /// counts the next one.
+    pub fn epoch_of_last_step(&self) -> usize {
+        match self.batch_in_epoch {
+            0 => self.epoch.saturating_sub(1),
+            _ => self.epoch,
+        }
+    }
 }
 
 /// Writes a checkpoint for `progress` atomically and prunes old ones.
@@ -145,4 +159,21 @@ fn restore(vs: &mut VarStore, backup: &[(String, tch::Tensor)]) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn the_last_step_of_an_epoch_belongs_to_it_not_to_the_next() {
+        let at = |epoch, batch_in_epoch| Progress {
+            epoch,
+            batch_in_epoch,
+            ..Progress::default()
+        };
+        assert_eq!(at(0, 3).epoch_of_last_step(), 0, "mid-epoch");
+        assert_eq!(at(2, 0).epoch_of_last_step(), 1, "epoch 1 just ended");
+        assert_eq!(at(0, 0).epoch_of_last_step(), 0, "nothing done yet");
+    }
 }

@@ -94,12 +94,27 @@ pub struct TrainSummary {
     pub global_step: usize,
     pub best_f1: Option<f64>,
     pub best_step: Option<usize>,
+    /// 1-based epoch of `best_step`.
+    pub best_epoch: Option<usize>,
+    /// 1-based epoch of the last optimiser step (0 before the first).
+    pub last_epoch: usize,
     pub history: Vec<serde_json::Value>,
     pub resumed_from: Option<PathBuf>,
     /// Seconds spent in training and validation, including runs this one resumed.
     pub train_seconds: f64,
     /// Training ended on `max_train_seconds` rather than on its step count or early stopping.
     pub time_budget_reached: bool,
+}
+
+impl TrainSummary {
+    /// (1-based epoch, step) of the weights the model directory holds: the best by validation
+    /// F1, or the last step's when nothing was validated.
+    pub fn saved_model_epoch_and_step(&self) -> (usize, usize) {
+        match (self.best_epoch, self.best_step) {
+            (Some(epoch), Some(step)) => (epoch, step),
+            _ => (self.last_epoch, self.global_step),
+        }
+    }
 }
 
 /// Trains `tagger` (whose variables live in `vs`) on `train`, selecting on `validation`.
@@ -229,11 +244,7 @@ pub fn fit(
             "evaluating step {} first: its evaluation was interrupted",
             progress.global_step
         );
-        // Interrupted at an epoch's end, the checkpoint already counts the next epoch.
-        let epoch = match progress.batch_in_epoch {
-            0 => progress.epoch.saturating_sub(1),
-            _ => progress.epoch,
-        };
+        let epoch = progress.epoch_of_last_step();
         match evaluator.run(&mut progress, epoch, tb.as_mut())? {
             EvalOutcome::Interrupted => return stopped(progress, &opt),
             outcome => stopped_early = outcome == EvalOutcome::EarlyStop,
@@ -417,6 +428,12 @@ fn summary(
         global_step: p.global_step,
         best_f1: p.best_f1,
         best_step: p.best_step,
+        best_epoch: p.best_epoch,
+        last_epoch: if p.global_step == 0 {
+            0
+        } else {
+            p.epoch_of_last_step() + 1
+        },
         history: p.history,
         resumed_from,
         train_seconds: p.train_seconds,
@@ -524,6 +541,7 @@ impl Evaluator<'_> {
         if improved {
             progress.best_f1 = Some(scores.micro.f1);
             progress.best_step = Some(step);
+            progress.best_epoch = Some(epoch + 1);
             progress.evals_without_improvement = 0;
             save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
             info!(

@@ -29,6 +29,7 @@ fn the_budget_ends_training_with_an_evaluated_saved_model() {
         .collect();
     assert_eq!(steps, [1], "the last weights are evaluated once");
     assert_eq!(summary.best_step, Some(1));
+    assert_eq!(summary.saved_model_epoch_and_step(), (1, 1));
     assert!(dir.path().join("model/model.safetensors").exists());
     assert!(summary.train_seconds > 0.0);
 }
