@@ -389,7 +389,7 @@ pub fn fit(
         );
     }
     if validation.is_some() && last_evaluated_step != Some(progress.global_step) && !stopped_early {
-        let epoch = progress.epoch;
+        let epoch = progress.epoch_of_last_step();
         evaluator.run(&mut progress, epoch, tb.as_mut())?;
         if stop.load(Ordering::SeqCst) {
             return stopped(progress, &opt);
