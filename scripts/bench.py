@@ -66,6 +66,49 @@ def peer_config(cfg, workdir):
     return path
 
 
+def train_flops_per_sample(cfg, seq_len, labels=7):
+    """Matrix-product FLOPs of one training sample at a fixed length: forward (embedding projection, every
+    layer's Q/K/V/output and feed-forward products, attention scores and mixing, classifier) times 3 for the
+    backward pass, the usual estimate."""
+    with open(os.path.join(ROOT, "albert_config", f"albert_config_{cfg}.json")) as f:
+        c = json.load(f)
+    e, h, i, n = c["embedding_size"], c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    per_token = 2 * e * h + n * (2 * (4 * h * h + 2 * h * i) + 4 * seq_len * h) + 2 * h * labels
+    return 3 * per_token * seq_len
+
+
+def matmul_gflops(cfg, batch, seq_len, threads):
+    """The best fp32 matrix-product rate libtorch reaches on this machine at the model's layer shapes
+    (Q/K/V, feed-forward in and out): the fastest of 20 repetitions, the fastest shape."""
+    with open(os.path.join(ROOT, "albert_config", f"albert_config_{cfg}.json")) as f:
+        c = json.load(f)
+    m, h, i = batch * seq_len, c["hidden_size"], c["intermediate_size"]
+    code = f"""
+import time, torch
+torch.set_num_threads({threads})
+best = 0.0
+for k, n in (({h}, {3 * h}), ({h}, {i}), ({i}, {h})):
+    a, b = torch.randn({m}, k), torch.randn(k, n)
+    for _ in range(3): a @ b
+    for _ in range(20):
+        t = time.perf_counter(); a @ b; best = max(best, 2 * {m} * k * n / (time.perf_counter() - t) / 1e9)
+print(best)
+"""
+    return float(subprocess.run([PY, "-c", code], check=True, capture_output=True, text=True).stdout)
+
+
+def print_ceiling(cfg, batch, threads, figures):
+    """Both tools' training rate as a share of what this machine's matrix products allow: at a fixed length
+    the two run the same products, so this bounds any speed-up."""
+    flops = train_flops_per_sample(cfg, 128)
+    peak = matmul_gflops(cfg, batch, 128, threads)
+    print(f"  ceiling: ~{flops / 1e9:.2f} GFLOP per sample; best fp32 matmul here {peak:.0f} GFLOP/s "
+          f"-> at most {peak * 1e9 / flops:.1f} samples/s if nothing else took any time")
+    for tool in ("ours", "peer"):
+        rate = figures["train_samples_per_s"][tool]
+        print(f"  {tool}: {rate * flops / 1e9:.0f} GFLOP/s, {rate * flops / 1e9 / peak:.0%} of the matmul rate")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=os.environ.get("ALBERT_NER_SHARED", os.path.join(ROOT, "..", "shared")))
@@ -99,6 +142,7 @@ def main():
                     f"train+decode {cfg} batch {batch} seq 128 (fixed length)",
                     [OURS, *common, "--lengths", "fixed"],
                     [PY, peer, "--mode", "bench", *peer_args(common, peer_cfg)], a.reps, train_keys)
+                print_ceiling(cfg, batch, a.threads, results[f"{cfg}/b{batch}/fixed128"])
             if a.only in (None, "real") and os.path.exists(msra):
                 common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
                           "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256"]
