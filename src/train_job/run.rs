@@ -195,15 +195,7 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
                 prepared: prepare(&sentences)?,
                 sentences,
             };
-            results::test(
-                &best,
-                &data.labels,
-                &set,
-                &cfg,
-                &summary,
-                paths,
-                stop,
-            )?
+            results::test(&best, &data.labels, &set, &cfg, &summary, paths, stop)?
         }
         None => None,
     };
