@@ -9,6 +9,7 @@ Needs `make build` (target/release/bench) and the project venv (torch, transform
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,18 @@ def peer_config(cfg, workdir):
     path = os.path.join(workdir, f"peer_albert_config_{cfg}.json")
     with open(path, "w") as f:
         json.dump(c, f)
+    return path
+
+
+def fixed_length_test_file(workdir, n, length):
+    """Sentences of exactly `length` random CJK characters for the peer to decode. Without a test file it decodes
+    its own 20-100 character sentences, trimmed to each batch's longest, while ours decode `length`: not the
+    same shapes."""
+    rng = random.Random(7)
+    path = os.path.join(workdir, f"fixed_{length}.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(n):
+            f.write("".join(f"{chr(0x4E00 + rng.randrange(3000))} O\n" for _ in range(length)) + "\n")
     return path
 
 
@@ -129,6 +142,7 @@ def main():
     train_keys = [("train_samples_per_s", "higher"), ("step_ms_median", "lower"),
                   ("infer_sents_per_s", "higher"), ("peak_rss_mb", "lower")]
     workdir = tempfile.mkdtemp(prefix="albert-ner-bench-")
+    fixed_test = fixed_length_test_file(workdir, 256, 126)
     for cfg in configs:
         peer_cfg = peer_config(cfg, workdir)
         steps, warm = (20, 3) if cfg == "tiny" else (4, 1)
@@ -141,7 +155,8 @@ def main():
                 results[f"{cfg}/b{batch}/fixed128"] = compare(
                     f"train+decode {cfg} batch {batch} seq 128 (fixed length)",
                     [OURS, *common, "--lengths", "fixed"],
-                    [PY, peer, "--mode", "bench", *peer_args(common, peer_cfg)], a.reps, train_keys)
+                    [PY, peer, "--mode", "bench", *peer_args(common, peer_cfg), "--test", fixed_test],
+                    a.reps, train_keys)
                 print_ceiling(cfg, batch, a.threads, results[f"{cfg}/b{batch}/fixed128"])
             if a.only in (None, "real") and os.path.exists(msra):
                 common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),

@@ -164,7 +164,12 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
         "loss_first": losses.first(), "loss_last": losses.last(), "peak_rss_train_mb": peak_train,
     });
     if a.infer_sents > 0 {
-        let infer: Vec<Sentence> = sentences.iter().take(a.infer_sents).cloned().collect();
+        // At a fixed length every decoded sentence is exactly as long as the trained ones.
+        let infer: Vec<Sentence> = if a.lengths == "real" {
+            sentences.iter().take(a.infer_sents).cloned().collect()
+        } else {
+            synthetic(a.infer_sents, a.seq_len - 2, a.seed as u64 + 1)
+        };
         let prepared = Prepared::new(&infer, &tokenizer, &labels, a.seq_len, 32)?;
         let settings = ner_train::PredictSettings {
             device,
