@@ -108,11 +108,12 @@ pub struct TrainSummary {
 
 impl TrainSummary {
     /// (1-based epoch, step) of the weights the model directory holds: the best by validation
-    /// F1, or the last step's when nothing was validated.
+    /// F1, or the last step's when nothing was validated. The epoch is 0 when unknown (a run
+    /// resumed from a checkpoint older than `Progress::best_epoch`).
     pub fn saved_model_epoch_and_step(&self) -> (usize, usize) {
-        match (self.best_epoch, self.best_step) {
-            (Some(epoch), Some(step)) => (epoch, step),
-            _ => (self.last_epoch, self.global_step),
+        match self.best_step {
+            Some(step) => (self.best_epoch.unwrap_or(0), step),
+            None => (self.last_epoch, self.global_step),
         }
     }
 }
@@ -610,4 +611,38 @@ fn append_jsonl(path: &std::path::Path, value: &serde_json::Value) -> Result<(),
         .open(path)
         .map_err(|e| TrainError::io(path, e))?;
     writeln!(f, "{value}").map_err(|e| TrainError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Outcome, TrainSummary};
+
+    fn summary(best: Option<(Option<usize>, usize)>) -> TrainSummary {
+        TrainSummary {
+            outcome: Outcome::Finished,
+            global_step: 30,
+            best_f1: best.map(|_| 0.5),
+            best_step: best.map(|(_, step)| step),
+            best_epoch: best.and_then(|(epoch, _)| epoch),
+            last_epoch: 3,
+            history: Vec::new(),
+            resumed_from: None,
+            train_seconds: 1.0,
+            time_budget_reached: false,
+        }
+    }
+
+    #[test]
+    fn the_saved_model_is_the_best_one_when_there_is_one() {
+        assert_eq!(
+            summary(Some((Some(2), 20))).saved_model_epoch_and_step(),
+            (2, 20)
+        );
+        assert_eq!(summary(None).saved_model_epoch_and_step(), (3, 30));
+        // Resumed from a checkpoint that predates `best_epoch`: the step is still the best one's.
+        assert_eq!(
+            summary(Some((None, 20))).saved_model_epoch_and_step(),
+            (0, 20)
+        );
+    }
 }
