@@ -26,9 +26,6 @@ pub struct Progress {
     pub batch_in_epoch: usize,
     pub best_f1: Option<f64>,
     pub best_step: Option<usize>,
-    /// 1-based epoch of `best_step`.
-    #[serde(default)]
-    pub best_epoch: Option<usize>,
     pub evals_without_improvement: usize,
     /// fp16 dynamic loss scale (1.0 when unused).
     pub loss_scale: f64,

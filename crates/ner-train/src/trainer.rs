@@ -108,8 +108,8 @@ pub struct TrainSummary {
 
 impl TrainSummary {
     /// (1-based epoch, step) of the weights the model directory holds: the best by validation
-    /// F1, or the last step's when nothing was validated. The epoch is 0 when unknown (a run
-    /// resumed from a checkpoint older than `Progress::best_epoch`).
+    /// F1, or the last step's when nothing was validated. The epoch is 0 when unknown (no
+    /// validation record for the best step).
     pub fn saved_model_epoch_and_step(&self) -> (usize, usize) {
         match self.best_step {
             Some(step) => (self.best_epoch.unwrap_or(0), step),
@@ -418,6 +418,15 @@ pub fn fit(
     ))
 }
 
+/// The 1-based epoch the validation record of `step` names.
+fn recorded_epoch(history: &[serde_json::Value], step: usize) -> Option<usize> {
+    history
+        .iter()
+        .find(|r| r["step"].as_u64() == Some(step as u64))
+        .and_then(|r| r["epoch"].as_u64())
+        .map(|e| e as usize)
+}
+
 fn summary(
     outcome: Outcome,
     p: Progress,
@@ -429,7 +438,9 @@ fn summary(
         global_step: p.global_step,
         best_f1: p.best_f1,
         best_step: p.best_step,
-        best_epoch: p.best_epoch,
+        best_epoch: p
+            .best_step
+            .and_then(|step| recorded_epoch(&p.history, step)),
         last_epoch: if p.global_step == 0 {
             0
         } else {
@@ -542,7 +553,6 @@ impl Evaluator<'_> {
         if improved {
             progress.best_f1 = Some(scores.micro.f1);
             progress.best_step = Some(step);
-            progress.best_epoch = Some(epoch + 1);
             progress.evals_without_improvement = 0;
             save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
             info!(
@@ -639,7 +649,7 @@ mod tests {
             (2, 20)
         );
         assert_eq!(summary(None).saved_model_epoch_and_step(), (3, 30));
-        // Resumed from a checkpoint that predates `best_epoch`: the step is still the best one's.
+        // No validation record names the best step's epoch: the step is still the best one's.
         assert_eq!(
             summary(Some((None, 20))).saved_model_epoch_and_step(),
             (0, 20)
