@@ -53,12 +53,17 @@ def peer_args(common, peer_cfg):
     return out
 
 
+def albert_config(cfg):
+    """The committed albert_zh config `cfg` (tiny, base) as a dict."""
+    with open(os.path.join(ROOT, "albert_config", f"albert_config_{cfg}.json")) as f:
+        return json.load(f)
+
+
 def peer_config(cfg, workdir):
     """The peer's config file for `cfg`: the same albert_zh JSON we read, with its activation spelt the way HF
     reads it. albert_zh's "gelu" is TF BERT's tanh approximation (our parser maps it to gelu_new); HF would read
     "gelu" as the erf form, a cheaper function than the one we compute, so the comparison would not be equal."""
-    with open(os.path.join(ROOT, "albert_config", f"albert_config_{cfg}.json")) as f:
-        c = json.load(f)
+    c = albert_config(cfg)
     if c.get("hidden_act") == "gelu":
         c["hidden_act"] = "gelu_new"
     path = os.path.join(workdir, f"peer_albert_config_{cfg}.json")
@@ -83,8 +88,7 @@ def train_flops_per_sample(cfg, seq_len, labels=7):
     """Matrix-product FLOPs of one training sample at a fixed length: forward (embedding projection, every
     layer's Q/K/V/output and feed-forward products, attention scores and mixing, classifier) times 3 for the
     backward pass, the usual estimate."""
-    with open(os.path.join(ROOT, "albert_config", f"albert_config_{cfg}.json")) as f:
-        c = json.load(f)
+    c = albert_config(cfg)
     e, h, i, n = c["embedding_size"], c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
     per_token = 2 * e * h + n * (2 * (4 * h * h + 2 * h * i) + 4 * seq_len * h) + 2 * h * labels
     return 3 * per_token * seq_len
@@ -93,8 +97,7 @@ def train_flops_per_sample(cfg, seq_len, labels=7):
 def matmul_gflops(cfg, batch, seq_len, threads):
     """The best fp32 matrix-product rate libtorch reaches on this machine at the model's layer shapes
     (Q/K/V, feed-forward in and out): the fastest of 20 repetitions, the fastest shape."""
-    with open(os.path.join(ROOT, "albert_config", f"albert_config_{cfg}.json")) as f:
-        c = json.load(f)
+    c = albert_config(cfg)
     m, h, i = batch * seq_len, c["hidden_size"], c["intermediate_size"]
     code = f"""
 import time, torch
