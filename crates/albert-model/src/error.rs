@@ -60,6 +60,13 @@ pub enum ModelError {
     },
     #[error("{file}: {message}")]
     Checkpoint { file: PathBuf, message: String },
+    /// A TF checkpoint whose variables do not all fit the model: every problem, found at once.
+    #[error("{file}: the {layout} checkpoint does not fit its config: {}", problems.join("; "))]
+    LoadPlan {
+        file: PathBuf,
+        layout: String,
+        problems: Vec<String>,
+    },
 }
 
 /// Crate-wide result alias.

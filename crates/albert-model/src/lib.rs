@@ -45,6 +45,6 @@ pub use crf::{Crf, TransitionConstraints};
 pub use error::{ModelError, Result};
 pub use model::AlbertModel;
 pub use params::{names_by_group, ParamGroup};
-pub use pretrained::{LoadReport, PretrainedWeights, WeightsFormat};
+pub use pretrained::{LoadReport, PretrainedWeights, TfLayout, WeightsFormat};
 pub use save::{load_model, save_model, CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
 pub use tagger::{Head, NerTagger, TaggerSpec};

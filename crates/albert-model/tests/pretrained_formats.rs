@@ -4,7 +4,7 @@
 
 mod common;
 
-use albert_model::{Activation, Head, ModelError, PretrainedWeights, WeightsFormat};
+use albert_model::{Activation, Head, ModelError, PretrainedWeights, TfLayout, WeightsFormat};
 use common::*;
 use tch::nn;
 
@@ -127,7 +127,12 @@ fn albert_zh_directory_folds_into_hf_layout() {
         "albert_zh gelu is the tanh form"
     );
     assert_eq!(w.vocab_path(), Some(dir.join("vocab.txt").as_path()));
-    let report = check(dir, "zh", "heads_zh.safetensors", WeightsFormat::AlbertZhTf);
+    let report = check(
+        dir,
+        "zh",
+        "heads_zh.safetensors",
+        WeightsFormat::Tf(TfLayout::Brightmart),
+    );
     for s in [
         "global_step",
         "bert/pooler/dense/kernel",
@@ -149,7 +154,7 @@ fn albert_zh_zip_index_and_prefix() {
         zip.clone(),
         "zh",
         "heads_zh.safetensors",
-        WeightsFormat::AlbertZhTf,
+        WeightsFormat::Tf(TfLayout::Brightmart),
     );
     let w = PretrainedWeights::open(&zip).unwrap();
     assert_eq!(w.vocab_path(), None);
@@ -164,13 +169,13 @@ fn albert_zh_zip_index_and_prefix() {
         fixtures().join("albert_zh/albert_model.ckpt.index"),
         "zh",
         "heads_zh.safetensors",
-        WeightsFormat::AlbertZhTf,
+        WeightsFormat::Tf(TfLayout::Brightmart),
     );
     check(
         fixtures().join("albert_zh/albert_model.ckpt"),
         "zh",
         "heads_zh.safetensors",
-        WeightsFormat::AlbertZhTf,
+        WeightsFormat::Tf(TfLayout::Brightmart),
     );
 }
 
@@ -330,21 +335,35 @@ fn albert_zh_preln_and_missing_config_are_refused() {
 }
 
 #[test]
-fn albert_zh_mis_shaped_tensor_names_tf_tensor() {
+fn albert_zh_mis_shaped_tensors_are_all_named_before_any_data_is_read() {
     // A config claiming a larger intermediate size than the checkpoint holds.
     let mut raw = albert_model::AlbertConfig::from_json_file(
         fixtures().join("albert_zh/albert_config_tiny.json"),
     )
     .unwrap();
     raw.intermediate_size = 38;
-    let w = PretrainedWeights::open_with_config(fixtures().join("albert_zh"), Some(raw)).unwrap();
-    let mut vs = nn::VarStore::new(tch::Device::Cpu);
-    let _t = tagger(&vs, &spec(w.config().clone(), Head::Crf));
-    let err = w.load_into(&mut vs).unwrap_err();
+    let err =
+        PretrainedWeights::open_with_config(fixtures().join("albert_zh"), Some(raw)).unwrap_err();
+    let ModelError::LoadPlan { problems, .. } = &err else {
+        panic!("not a plan error: {err}");
+    };
+    let layer = "bert/encoder/layer_shared/";
+    for expected in [
+        format!(
+            "`{layer}intermediate/dense/kernel` has shape [32, 37] in the file, [32, 38] expected"
+        ),
+        format!("`{layer}intermediate/dense/bias` has shape [37] in the file, [38] expected"),
+        format!("`{layer}output/dense/kernel` has shape [37, 32] in the file, [38, 32] expected"),
+    ] {
+        assert!(
+            problems.contains(&expected),
+            "{expected} not in {problems:?}"
+        );
+    }
+    assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(
-        matches!(&err, ModelError::ShapeMismatch { tensor, found, expected, .. }
-            if tensor == "bert/encoder/layer_shared/intermediate/dense/kernel" && found == &vec![32, 37] && expected == &vec![32, 38]),
-        "{err}"
+        err.to_string().contains("brightmart"),
+        "the layout is named: {err}"
     );
 }
 

@@ -66,6 +66,17 @@ pub struct Checkpoint {
     entries: BTreeMap<String, Entry>,
 }
 
+/// The variables an `.index` file lists, without its data shards: enough to detect a layout and
+/// plan a load (or to inspect a checkpoint whose shards are still downloading).
+pub fn read_index(index_file: &Path) -> Result<Vec<Variable>, CheckpointError> {
+    let data = std::fs::read(index_file).map_err(|e| CheckpointError::Io {
+        path: index_file.display().to_string(),
+        source: e,
+    })?;
+    let bundle = bundle::parse_index(&data, &index_file.display().to_string())?;
+    Ok(bundle.entries.into_values().map(|e| e.var).collect())
+}
+
 impl Checkpoint {
     /// `path`: a directory holding exactly one `*.index` (an error listing them if several), the
     /// `.index` file itself (or a `.data-*` shard), the prefix (`dir/albert_model.ckpt`), or a `.zip`

@@ -3,14 +3,19 @@
 //! * HF directories as `save_pretrained` writes them: `config.json` + `model.safetensors` or
 //!   `pytorch_model.bin` (torch.save zip), keys with or without the `albert.` prefix, from `AlbertModel`,
 //!   `AlbertForPreTraining`, `AlbertForTokenClassification`, ….
-//! * albert_zh (brightmart) TensorFlow checkpoints — a directory, `.index` file, prefix or the release
-//!   `.zip` — folded into HF's layout (see `albert_zh.rs` and docs/ARCHITECTURE.md).
+//! * TensorFlow ALBERT checkpoints — a directory, `.index` file, prefix or the release `.zip` — in
+//!   brightmart's albert_zh layout (folded into HF's), Google's layout, or Google's names without
+//!   factorised embeddings; the layout is detected from the names (see `tf_layout.rs`, `tf.rs` and
+//!   docs/ARCHITECTURE.md).
 //!
 //! Only the encoder (`albert.*`) is ever loaded: the classifier and CRF are new for every task. Tensors
 //! the model has no use for (pooler, MLM/SOP heads, optimizer slots, step counters, an old task head)
 //! are skipped and listed in the [`LoadReport`]; anything else unknown, missing or mis-shaped is an error.
 
-mod albert_zh;
+mod tf;
+mod tf_layout;
+
+pub use tf_layout::{plan as plan_tf_load, LoadPlan, Mismatch, TfLayout};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,7 +31,8 @@ use crate::loading::Assigner;
 pub enum WeightsFormat {
     HfSafetensors,
     HfPytorchBin,
-    AlbertZhTf,
+    /// A TensorFlow checkpoint in one of the known layouts.
+    Tf(TfLayout),
 }
 
 /// What a load did, for the caller to log: which variables got pretrained values and which checkpoint
@@ -93,7 +99,7 @@ pub struct PretrainedWeights {
     /// The configuration of the model these weights load into (for albert_zh, after folding).
     config: AlbertConfig,
     vocab: Option<Vocab>,
-    tf: Option<albert_zh::AlbertZhCheckpoint>,
+    tf: Option<tf::TfCheckpoint>,
 }
 
 impl fmt::Debug for PretrainedWeights {
@@ -150,10 +156,10 @@ impl PretrainedWeights {
                     .into(),
             });
         }
-        let ckpt = albert_zh::AlbertZhCheckpoint::open(path, config)?;
+        let ckpt = tf::TfCheckpoint::open(path, config)?;
         let vocab = ckpt.vocab()?;
         Ok(PretrainedWeights {
-            format: WeightsFormat::AlbertZhTf,
+            format: WeightsFormat::Tf(ckpt.layout()),
             path: path.to_path_buf(),
             config: ckpt.effective_config().clone(),
             vocab,

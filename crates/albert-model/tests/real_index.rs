@@ -1,0 +1,84 @@
+//! The indexes of three public Chinese ALBERT releases (fixtures/real-index, see its PROVENANCE.md):
+//! each parses, its layout is detected from the names, and its load plan accounts for every variable
+//! under the config that shipped with it. The data shards are not here, so nothing is loaded.
+
+use std::path::{Path, PathBuf};
+
+use albert_model::pretrained::{plan_tf_load, TfLayout};
+use albert_model::AlbertConfig;
+
+fn release(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/real-index")
+        .join(name)
+}
+
+fn config_in(dir: &Path) -> AlbertConfig {
+    let json = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    AlbertConfig::from_json_file(json).unwrap()
+}
+
+#[test]
+fn every_real_release_plans_completely() {
+    for (name, layout, variables, skipped) in [
+        ("brightmart_albert_tiny", TfLayout::Brightmart, 31, 9),
+        ("google_albert_tiny_zh", TfLayout::Google, 97, 97 - 23),
+        (
+            "google_albert_tiny_zh_no_projection",
+            TfLayout::GoogleUnfactorised,
+            30,
+            9,
+        ),
+    ] {
+        let dir = release(name);
+        let vars = tf_checkpoint::read_index(&dir.join("albert_model.ckpt.index")).unwrap();
+        assert_eq!(vars.len(), variables, "{name}");
+        assert_eq!(
+            TfLayout::detect(vars.iter().map(|v| v.name.as_str())),
+            Some(layout),
+            "{name}"
+        );
+        let raw = config_in(&dir);
+        let plan = plan_tf_load(layout, &vars, &raw)
+            .unwrap_or_else(|problems| panic!("{name}: {problems:?}"));
+        assert_eq!(plan.skipped.len(), skipped, "{name}: {:?}", plan.skipped);
+        assert_eq!(plan.steps.len() + plan.skipped.len(), vars.len(), "{name}");
+        // The model built from the plan's config has exactly the planned encoder variables.
+        let model_config = layout.model_config(&raw);
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _model = albert_model::AlbertModel::new(&(vs.root() / "albert"), &model_config);
+        let from_file = plan.steps.len() - usize::from(layout == TfLayout::Brightmart);
+        let synthesised = if plan.identity_projection { 2 } else { 0 };
+        assert_eq!(
+            vs.variables().len(),
+            from_file + synthesised,
+            "{name}: every model variable is planned"
+        );
+    }
+}
+
+#[test]
+fn the_google_release_skips_slots_heads_and_the_step() {
+    let dir = release("google_albert_tiny_zh");
+    let vars = tf_checkpoint::read_index(&dir.join("albert_model.ckpt.index")).unwrap();
+    let plan = plan_tf_load(TfLayout::Google, &vars, &config_in(&dir)).unwrap();
+    for skipped in [
+        "global_step",
+        "bert/pooler/dense/kernel",
+        "cls/predictions/output_bias",
+        "bert/encoder/transformer/group_0/inner_group_0/LayerNorm_1/gamma/adam_m",
+    ] {
+        assert!(plan.skipped.iter().any(|s| s == skipped), "{skipped}");
+    }
+    // Planned under the wrong config, every mismatch is listed at once.
+    let wrong = AlbertConfig {
+        intermediate_size: 1000,
+        ..config_in(&dir)
+    };
+    let problems = plan_tf_load(TfLayout::Google, &vars, &wrong).unwrap_err();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+}
