@@ -1,6 +1,7 @@
 //! Reading the job's channels into sentences, with the label set and a validation split.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use ner_data::{read_file_with, DataFormat, LabelSet, ReadOptions, Sentence, Tokenizer};
@@ -25,14 +26,18 @@ fn format_of(choice: FormatChoice) -> DataFormat {
 }
 
 /// Reads and checks every split. Labels come from `labels_file` or the training data; evaluation
-/// data with a label the model cannot produce is an error naming file, line and label.
+/// data with a label the model cannot produce is an error naming file, line and label. `None` when
+/// `stop` (SIGTERM) was raised while reading.
 pub fn load(
     hp: &Hyperparameters,
     channels: &DataChannels,
     tokenizer: &Tokenizer,
-) -> Result<JobData> {
+    stop: &AtomicBool,
+) -> Result<Option<JobData>> {
     let format = format_of(hp.data_format);
-    let train_files = read_split("training", &channels.train, format)?;
+    let Some(train_files) = read_split("training", &channels.train, format, stop)? else {
+        return Ok(None);
+    };
     let labels = match &hp.labels_file {
         Some(p) => {
             let p = super::model_setup::resolve_relative(p);
@@ -41,11 +46,17 @@ pub fn load(
         None => LabelSet::from_sentences(&concat(&train_files)),
     };
     let validation_files = match (&channels.validation, hp.do_eval) {
-        (Some(files), true) => Some(read_split("validation", files, format)?),
+        (Some(files), true) => match read_split("validation", files, format, stop)? {
+            Some(read) => Some(read),
+            None => return Ok(None),
+        },
         _ => None,
     };
     let test_files = match (&channels.test, hp.do_predict) {
-        (Some(files), true) => Some(read_split("test", files, format)?),
+        (Some(files), true) => match read_split("test", files, format, stop)? {
+            Some(read) => Some(read),
+            None => return Ok(None),
+        },
         _ => None,
     };
     for (_, (sentences, report)) in train_files
@@ -94,36 +105,48 @@ pub fn load(
         }
     }
     info!("labels ({}): {}", labels.len(), labels.labels().join(" "));
-    Ok(JobData {
+    Ok(Some(JobData {
         labels,
         train,
         validation,
         test,
-    })
+    }))
 }
 
 type ReadFile = (PathBuf, (Vec<Sentence>, ner_data::ReadReport));
 
-fn read_split(split: &str, files: &[PathBuf], format: DataFormat) -> Result<Vec<ReadFile>> {
-    files
-        .iter()
-        .map(|f| {
-            // CLUENER nests a few entities (a company inside a book title); BIO cannot, so the inner one
-            // is dropped and counted in the report.
-            let options = ReadOptions {
-                drop_overlapping: true,
-                ..Default::default()
-            };
-            let read = read_file_with(f, format, options)
-                .with_context(|| format!("reading the {split} data"))?;
-            if read.1.warnings.is_empty() {
-                info!("read {}", read.1);
-            } else {
-                warn!("read {}", read.1);
-            }
-            Ok((f.clone(), read))
-        })
-        .collect()
+/// The files of one split, or `None` when `stop` is raised between two files.
+fn read_split(
+    split: &str,
+    files: &[PathBuf],
+    format: DataFormat,
+    stop: &AtomicBool,
+) -> Result<Option<Vec<ReadFile>>> {
+    let mut read_files = Vec::with_capacity(files.len());
+    for f in files {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        read_files.push(read_one(split, f, format)?);
+    }
+    Ok(Some(read_files))
+}
+
+fn read_one(split: &str, f: &Path, format: DataFormat) -> Result<ReadFile> {
+    // CLUENER nests a few entities (a company inside a book title); BIO cannot, so the inner one
+    // is dropped and counted in the report.
+    let options = ReadOptions {
+        drop_overlapping: true,
+        ..Default::default()
+    };
+    let read =
+        read_file_with(f, format, options).with_context(|| format!("reading the {split} data"))?;
+    if read.1.warnings.is_empty() {
+        info!("read {}", read.1);
+    } else {
+        warn!("read {}", read.1);
+    }
+    Ok((f.to_path_buf(), read))
 }
 
 fn concat(files: &[ReadFile]) -> Vec<Sentence> {

@@ -129,3 +129,46 @@ pub fn device(choice: DeviceChoice) -> Result<tch::Device> {
         DeviceChoice::Auto => DeviceRequest::Auto,
     })
 }
+
+/// Bytes per parameter that training holds: fp32 weights, gradients and AdamW's two moments.
+const TRAINING_BYTES_PER_PARAMETER: f64 = 16.0;
+
+/// Refuses a config whose training state cannot fit in this machine's memory, before libtorch
+/// tries (and aborts on) the allocation. On a GPU the weights still pass through host memory when
+/// the model is saved, so the host bound applies to them there.
+pub fn check_fits_in_memory(config: &AlbertConfig, device: tch::Device) -> Result<()> {
+    let Some(available) = available_memory_bytes() else {
+        return Ok(());
+    };
+    let parameters = config.parameter_count();
+    let needed = match device {
+        tch::Device::Cpu => parameters * TRAINING_BYTES_PER_PARAMETER,
+        _ => parameters * 4.0,
+    };
+    if needed > available as f64 {
+        anyhow::bail!(
+            "the model config is too large for this machine: {parameters:.3e} parameters need {:.1} GB \
+             for training but {:.1} GB of memory is available (vocab_size={}, embedding_size={}, \
+             hidden_size={}, intermediate_size={}, num_hidden_groups={}, inner_group_num={}, \
+             max_position_embeddings={})",
+            needed / 1e9,
+            available as f64 / 1e9,
+            config.vocab_size,
+            config.embedding_size,
+            config.hidden_size,
+            config.intermediate_size,
+            config.num_hidden_groups,
+            config.inner_group_num,
+            config.max_position_embeddings
+        );
+    }
+    Ok(())
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes; `None` where it cannot be read.
+fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

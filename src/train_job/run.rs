@@ -49,6 +49,7 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
     let source = ModelSource::resolve(paths, &hp, &channels, &scratch)?;
     info!("model: {}", source.origin);
+    model_setup::check_fits_in_memory(&source.config, device)?;
     if source.weights.is_none() && hp.learning_rate < 1e-4 {
         warn!(
             "learning_rate={} is a rate for fine-tuning pretrained weights; from scratch a tiny ALBERT \
@@ -60,6 +61,10 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     let (precision, why) = Precision::resolve(mixed_precision(&hp), device);
     info!("device: {device:?}; precision: {why}");
     paths.create_output_dirs()?;
+    paths.check_writable()?;
+    for partial in paths.remove_partial_files()? {
+        info!("removed a half-written file: {}", partial.display());
+    }
 
     let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.do_lower_case)
         .with_context(|| format!("vocab_file {}", source.vocab.display()))?;
@@ -71,7 +76,10 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
             source.config.vocab_size
         );
     }
-    let data = data::load(&hp, &channels, &tokenizer)?;
+    let Some(data) = data::load(&hp, &channels, &tokenizer, stop)? else {
+        info!("stopped by SIGTERM while reading the data: nothing to save yet");
+        return Ok(Finished::Stopped);
+    };
     if hp.max_seq_length as i64 > source.config.max_position_embeddings {
         bail!(
             "max_seq_length={} exceeds the model's max_position_embeddings={}",
@@ -187,6 +195,15 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
         ))
     );
 
+    // Never a success without a model: the trainer keeps one, and this proves it.
+    if !albert_model::holds_model(&paths.model_dir) {
+        bail!(
+            "training ended without a complete model in {} (model.safetensors, config.json, vocab.txt); \
+             this is a bug in albert-ner: the checkpoints in {} are intact",
+            paths.model_dir.display(),
+            paths.checkpoint_dir.display()
+        );
+    }
     // Score and tag the test data with the model as saved, so what is reported is what ships.
     let test = match data.test {
         Some(sentences) => {

@@ -261,6 +261,26 @@ impl AlbertConfig {
         Ok(())
     }
 
+    /// Number of encoder parameters this config allocates (as f64: an absurd config must not
+    /// overflow the count that exists to refuse it).
+    pub fn parameter_count(&self) -> f64 {
+        let [v, e, h, i, p, t] = [
+            self.vocab_size,
+            self.embedding_size,
+            self.hidden_size,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ]
+        .map(|x| x as f64);
+        let embeddings = (v + p + t) * e + 2.0 * e;
+        let projection = e * h + h;
+        let attention = 4.0 * (h * h + h) + 2.0 * h;
+        let ffn = h * i + i + i * h + h + 2.0 * h;
+        let layers = (self.num_hidden_groups * self.inner_group_num) as f64;
+        embeddings + projection + layers * (attention + ffn)
+    }
+
     /// Dropout applied to encoder output before the tagging classifier (HF's token-classification rule).
     pub fn classifier_dropout(&self) -> f64 {
         self.classifier_dropout_prob
@@ -308,6 +328,25 @@ mod tests {
             assert_eq!(c.embedding_size, 128);
             assert_eq!(c.vocab_size, 21128);
         }
+    }
+
+    #[test]
+    fn parameter_count_matches_the_allocated_model() {
+        let config = AlbertConfig {
+            vocab_size: 100,
+            embedding_size: 8,
+            hidden_size: 16,
+            intermediate_size: 32,
+            num_attention_heads: 2,
+            num_hidden_layers: 3,
+            num_hidden_groups: 1,
+            max_position_embeddings: 40,
+            ..AlbertConfig::default()
+        };
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _model = crate::AlbertModel::new(&(vs.root() / "albert"), &config);
+        let allocated: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
+        assert_eq!(config.parameter_count(), allocated as f64);
     }
 
     #[test]

@@ -46,5 +46,7 @@ pub use error::{ModelError, Result};
 pub use model::AlbertModel;
 pub use params::{names_by_group, ParamGroup};
 pub use pretrained::{LoadReport, PretrainedWeights, TfLayout, WeightsFormat};
-pub use save::{load_model, save_model, CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
+pub use save::{
+    holds_model, load_model, save_model, CONFIG_FILE, MODEL_FILES, VOCAB_FILE, WEIGHTS_FILE,
+};
 pub use tagger::{Head, NerTagger, TaggerSpec};

@@ -15,6 +15,14 @@ use crate::tagger::{Head, NerTagger, TaggerSpec};
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
+/// The files that make a model directory loadable; [`save_model`] writes them all.
+pub const MODEL_FILES: [&str; 3] = [WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE];
+
+/// Whether `dir` holds every file of a model.
+pub fn holds_model(dir: &Path) -> bool {
+    MODEL_FILES.iter().all(|f| dir.join(f).is_file())
+}
+
 /// Extra `config.json` key recording the head; HF ignores unknown keys.
 pub const HEAD_KEY: &str = "ner_head";
 

@@ -4,6 +4,10 @@
 //! written into a hidden temporary directory and renamed into place, so a reader never sees half of one;
 //! the last `keep` complete checkpoints are kept. On start the newest loadable one wins and any that fail
 //! to load are skipped with a warning (SageMaker may sync a partial upload back from S3).
+//!
+//! `DIR/best-model/` holds a copy of the best model by validation F1 (the model files plus
+//! `best.json`). SageMaker restores the checkpoint directory on a new spot instance but not
+//! `/opt/ml/model`, so without this copy a best model older than the newest checkpoint would be lost.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,10 +15,17 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 
+use albert_model::{holds_model, MODEL_FILES};
+
 use crate::adamw::AdamW;
 use crate::error::TrainError;
 
 const PREFIX: &str = "step-";
+/// Prefix of a checkpoint being written; a leftover one is a crashed write.
+const TMP_PREFIX: &str = ".tmp-";
+/// The best model's copy, beside the step checkpoints.
+pub const BEST_DIR: &str = "best-model";
+const BEST_META: &str = "best.json";
 
 /// Where training stands, enough to continue exactly where it stopped.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -60,7 +71,7 @@ pub fn save(
 ) -> Result<PathBuf, TrainError> {
     fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     let name = format!("{PREFIX}{:09}", progress.global_step);
-    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+    let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     let model = tmp.join("model.safetensors");
@@ -144,6 +155,122 @@ fn load(ckpt: &Path, vs: &mut VarStore, opt: &mut AdamW) -> Result<Progress, Tra
         return Err(e);
     }
     Ok(progress)
+}
+
+/// Removes what a crashed run left half-written in `dir` (temporary checkpoint folders), so that
+/// they are neither mistaken for data nor synced to S3. Returns what was removed.
+pub fn remove_partial(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut removed = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            let path = entry.path();
+            let gone = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            gone.map_err(|e| TrainError::io(&path, e))?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+/// What `best.json` records of the kept best model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct BestMeta {
+    step: usize,
+    entity_f1: f64,
+}
+
+/// Copies the model just saved in `model_dir` (the best so far, at `step`) into `dir/best-model`,
+/// replacing the previous best by a rename.
+pub fn save_best(
+    dir: &Path,
+    model_dir: &Path,
+    step: usize,
+    entity_f1: f64,
+) -> Result<PathBuf, TrainError> {
+    let tmp = dir.join(format!("{TMP_PREFIX}{BEST_DIR}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+    for f in MODEL_FILES {
+        let (from, to) = (model_dir.join(f), tmp.join(f));
+        fs::copy(&from, &to).map_err(|e| TrainError::io(&from, e))?;
+    }
+    let meta = tmp.join(BEST_META);
+    let json = serde_json::to_vec_pretty(&BestMeta { step, entity_f1 }).expect("meta serialises");
+    fs::write(&meta, json).map_err(|e| TrainError::io(&meta, e))?;
+    for f in MODEL_FILES.iter().chain([&BEST_META]) {
+        let p = tmp.join(f);
+        fs::File::open(&p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| TrainError::io(&p, e))?;
+    }
+    let dest = dir.join(BEST_DIR);
+    if dest.exists() {
+        fs::remove_dir_all(&dest).map_err(|e| TrainError::io(&dest, e))?;
+    }
+    fs::rename(&tmp, &dest).map_err(|e| TrainError::io(&dest, e))?;
+    Ok(dest)
+}
+
+/// The step of the complete best-model copy in `dir`, if there is one.
+pub fn best_step(dir: &Path) -> Option<usize> {
+    let best = dir.join(BEST_DIR);
+    let meta: BestMeta = serde_json::from_slice(&fs::read(best.join(BEST_META)).ok()?).ok()?;
+    MODEL_FILES
+        .iter()
+        .all(|f| best.join(f).is_file())
+        .then_some(meta.step)
+}
+
+/// What [`recover_best`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BestRecovery {
+    /// No best model yet: nothing to recover.
+    NoneYet,
+    /// `dir/best-model` was copied into the model directory.
+    Restored { step: usize },
+    /// No copy of the best step, but the model directory already holds a model (a restart on the
+    /// same machine, from checkpoints of a version that kept no copy): kept as it is.
+    KeptInPlace { step: usize },
+    /// The best model is nowhere: the best score is forgotten, so the next evaluation's model is
+    /// saved and the job still ends with one.
+    Lost { step: usize },
+}
+
+/// After a resume: puts the best model that `progress` names back into `model_dir`, which starts
+/// empty on a new instance. When it cannot be found, `progress` forgets it.
+pub fn recover_best(
+    dir: &Path,
+    model_dir: &Path,
+    progress: &mut Progress,
+) -> Result<BestRecovery, TrainError> {
+    let Some(step) = progress.best_step else {
+        return Ok(BestRecovery::NoneYet);
+    };
+    if best_step(dir) == Some(step) {
+        fs::create_dir_all(model_dir).map_err(|e| TrainError::io(model_dir, e))?;
+        let best = dir.join(BEST_DIR);
+        for f in MODEL_FILES {
+            let (from, to) = (best.join(f), model_dir.join(f));
+            let tmp = model_dir.join(format!(".{f}.tmp"));
+            fs::copy(&from, &tmp).map_err(|e| TrainError::io(&tmp, e))?;
+            fs::rename(&tmp, &to).map_err(|e| TrainError::io(&to, e))?;
+        }
+        return Ok(BestRecovery::Restored { step });
+    }
+    if holds_model(model_dir) {
+        return Ok(BestRecovery::KeptInPlace { step });
+    }
+    progress.best_f1 = None;
+    progress.best_step = None;
+    progress.evals_without_improvement = 0;
+    Ok(BestRecovery::Lost { step })
 }
 
 fn restore(vs: &mut VarStore, backup: &[(String, tch::Tensor)]) {

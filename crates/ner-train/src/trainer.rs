@@ -152,6 +152,9 @@ pub fn fit(
     };
     let mut resumed_from = None;
     if let Some(dir) = &out.checkpoint_dir {
+        for partial in checkpoint::remove_partial(dir)? {
+            info!("removed a half-written checkpoint: {}", partial.display());
+        }
         let skip = |p: &std::path::Path, e: &TrainError| {
             warn!("skipping checkpoint {}: {e}", p.display());
         };
@@ -166,6 +169,10 @@ pub fn fit(
             );
             progress = p;
             resumed_from = Some(path);
+            log_recovery(
+                checkpoint::recover_best(dir, &out.model_dir, &mut progress)?,
+                dir,
+            );
         }
     }
     let vs: &VarStore = vs;
@@ -418,6 +425,25 @@ pub fn fit(
     ))
 }
 
+fn log_recovery(recovery: checkpoint::BestRecovery, dir: &std::path::Path) {
+    use checkpoint::BestRecovery::*;
+    match recovery {
+        NoneYet => {}
+        Restored { step } => info!(
+            "best model so far (step {step}) restored from {}",
+            dir.join(checkpoint::BEST_DIR).display()
+        ),
+        KeptInPlace { step } => {
+            info!("best model so far (step {step}) kept in the model directory")
+        }
+        Lost { step } => warn!(
+            "the best model so far (step {step}) is neither in {} nor in the model directory: \
+             the next evaluation's model will be kept",
+            dir.join(checkpoint::BEST_DIR).display()
+        ),
+    }
+}
+
 /// The 1-based epoch the validation record of `step` names.
 fn recorded_epoch(history: &[serde_json::Value], step: usize) -> Option<usize> {
     history
@@ -555,6 +581,9 @@ impl Evaluator<'_> {
             progress.best_step = Some(step);
             progress.evals_without_improvement = 0;
             save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
+            if let Some(dir) = &out.checkpoint_dir {
+                checkpoint::save_best(dir, &out.model_dir, step, scores.micro.f1)?;
+            }
             info!(
                 "new best entity F1 {:.4} at step {step}: model saved to {}",
                 scores.micro.f1,

@@ -48,6 +48,11 @@ fn truncate(text: &str, max: usize) -> String {
 /// An error chain laid out for the failure file: the root cause on the first line, then each
 /// context it happened in, innermost first. Works with `anyhow` (pass `err.chain()`) without this
 /// crate depending on it.
+///
+/// A bare OS or parse message ("Permission denied (os error 13)") tells a user nothing of where,
+/// so the first line is the innermost message that still ends with the root cause (typically
+/// "writing /opt/ml/model/x: Permission denied"), and when even that names no path, the innermost
+/// context that does is put in front of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureReport {
     cause: String,
@@ -62,9 +67,22 @@ impl FailureReport {
         D: fmt::Display,
     {
         let mut messages: Vec<String> = chain.into_iter().map(|m| m.to_string()).collect();
-        let cause = messages
+        let mut cause = messages
             .pop()
             .unwrap_or_else(|| "unknown error".to_string());
+        // Outer messages that only add a prefix to the cause become the cause.
+        while messages
+            .last()
+            .is_some_and(|outer| outer.ends_with(cause.as_str()))
+        {
+            cause = messages.pop().expect("checked above");
+        }
+        if !names_a_path(&cause) {
+            if let Some(i) = messages.iter().rposition(|m| names_a_path(m)) {
+                let context = messages.remove(i);
+                cause = format!("{context}: {cause}");
+            }
+        }
         let mut contexts = Vec::with_capacity(messages.len());
         let mut inner = cause.clone();
         for outer in messages.into_iter().rev() {
@@ -96,6 +114,11 @@ impl FailureReport {
     pub fn cause(&self) -> &str {
         &self.cause
     }
+}
+
+/// Whether a message mentions a file or directory (an absolute or relative path with a slash).
+fn names_a_path(message: &str) -> bool {
+    message.contains('/')
 }
 
 impl fmt::Display for FailureReport {
@@ -141,8 +164,32 @@ mod tests {
         ]);
         assert_eq!(
             report.to_string(),
-            "No such file\ncontext: reading /w/model.ckpt.index\ncontext: loading pretrained weights"
+            "reading /w/model.ckpt.index: No such file\ncontext: loading pretrained weights"
         );
-        assert_eq!(report.cause(), "No such file");
+        assert_eq!(
+            report.cause(),
+            "reading /w/model.ckpt.index: No such file",
+            "the cause's line names the path"
+        );
+    }
+
+    #[test]
+    fn a_bare_os_message_is_led_by_the_path_it_happened_at() {
+        let report = FailureReport::from_chain([
+            "saving results",
+            "writing /opt/ml/model/metrics.json",
+            "Permission denied (os error 13)",
+        ]);
+        assert_eq!(
+            report.to_string(),
+            "writing /opt/ml/model/metrics.json: Permission denied (os error 13)\ncontext: saving results"
+        );
+        // Already whole: unchanged.
+        let whole =
+            FailureReport::from_chain(["no training data: /opt/ml/input/data/training is missing"]);
+        assert_eq!(
+            whole.to_string(),
+            "no training data: /opt/ml/input/data/training is missing"
+        );
     }
 }

@@ -91,15 +91,57 @@ impl SageMakerPaths {
     /// Creates the directories the job writes to (model, output data, TensorBoard, checkpoints);
     /// never anything under `input/`.
     pub fn create_output_dirs(&self) -> Result<(), ContractError> {
-        for dir in [
+        for dir in self.output_dirs() {
+            std::fs::create_dir_all(dir).map_err(|e| ContractError::io("creating", dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Proves now, before any training, that the job can write where it must: a read-only or
+    /// full `model/` found after hours of training loses the work. Each directory gets a small
+    /// probe file, written, synced and removed.
+    pub fn check_writable(&self) -> Result<(), ContractError> {
+        use std::io::Write;
+        for dir in self.output_dirs() {
+            let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+            let written = std::fs::File::create(&probe)
+                .and_then(|mut f| f.write_all(&[0; 4096]).and_then(|()| f.sync_all()));
+            let _ = std::fs::remove_file(&probe);
+            written.map_err(|e| ContractError::io("cannot write to", dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes `.NAME.tmp` files (what every atomic write here leaves when killed before its
+    /// rename) from `model/` and `output/data/`, so a crashed run's leftovers are not uploaded.
+    /// Returns what was removed.
+    pub fn remove_partial_files(&self) -> Result<Vec<PathBuf>, ContractError> {
+        let mut removed = Vec::new();
+        for dir in [&self.model_dir, &self.output_data_dir] {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let partial = name.starts_with('.') && name.ends_with(".tmp");
+                if partial && entry.file_type().is_ok_and(|t| t.is_file()) {
+                    let path = entry.path();
+                    std::fs::remove_file(&path)
+                        .map_err(|e| ContractError::io("removing", &path, e))?;
+                    removed.push(path);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    fn output_dirs(&self) -> [&PathBuf; 4] {
+        [
             &self.model_dir,
             &self.output_data_dir,
             &self.tensorboard_dir,
             &self.checkpoint_dir,
-        ] {
-            std::fs::create_dir_all(dir).map_err(|e| ContractError::io("creating", dir, e))?;
-        }
-        Ok(())
+        ]
     }
 
     /// resourceconfig.json, absent outside SageMaker.

@@ -1,0 +1,218 @@
+//! `train` against the faults a hostile user (or a spot market) finds: restarts on a new instance,
+//! unwritable outputs, crashed writes. Each test failed before its fix.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{check, fast, stdout, Job};
+
+const MODEL_FILES: [&str; 3] = ["model.safetensors", "config.json", "vocab.txt"];
+
+fn assert_model(job: &Job) {
+    for f in MODEL_FILES {
+        assert!(job.exists(&format!("model/{f}")), "model/{f} missing");
+    }
+}
+
+/// The failure file's first line, after checking the job failed.
+fn failed(job: &Job, o: &std::process::Output) -> String {
+    check(o, !o.status.success(), "the job should fail");
+    let failure = job.read("output/failure");
+    assert!(
+        !failure.contains("panicked") && !failure.contains("a bug in albert-ner"),
+        "not a user's failure reason: {failure}"
+    );
+    failure.lines().next().unwrap().to_string()
+}
+
+/// Checkpoints every 2 steps (all kept), evaluation every 2 steps.
+fn checkpointed(n_test: usize) -> Job {
+    let job = Job::new(24, 8, n_test);
+    job.hyperparameters(&fast(&[
+        ("num_train_epochs", "2"),
+        ("train_batch_size", "4"),
+        ("eval_steps", "2"),
+        ("save_checkpoints_steps", "2"),
+        ("keep_checkpoints", "100"),
+    ]));
+    job
+}
+
+fn newest_checkpoint(job: &Job) -> std::path::PathBuf {
+    let mut steps: Vec<_> = fs::read_dir(job.base().join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("step-")
+        })
+        .collect();
+    steps.sort();
+    steps.pop().expect("a checkpoint")
+}
+
+/// What a new spot instance sees: the checkpoint directory restored from S3, everything else empty;
+/// the newest checkpoint names a best model (step `best_step`, F1 1.0) that no later evaluation beats.
+fn move_to_a_new_instance(job: &Job, best_step: usize) {
+    for dir in ["model", "output"] {
+        fs::remove_dir_all(job.base().join(dir)).unwrap();
+    }
+    let state = newest_checkpoint(job).join("state.json");
+    let mut progress: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&state).unwrap()).unwrap();
+    progress["best_f1"] = 1.0.into();
+    progress["best_step"] = best_step.into();
+    fs::write(&state, progress.to_string()).unwrap();
+}
+
+fn kept_best_step(job: &Job) -> usize {
+    let meta: serde_json::Value =
+        serde_json::from_str(&job.read("checkpoints/best-model/best.json")).unwrap();
+    meta["step"].as_u64().unwrap() as usize
+}
+
+#[test]
+fn a_spot_restart_on_a_new_instance_keeps_the_best_model() {
+    for n_test in [8, 0] {
+        let job = checkpointed(n_test);
+        let o = job.train();
+        check(&o, o.status.success(), "the first run finishes");
+        assert!(
+            job.base().join("checkpoints/best-model").is_dir(),
+            "the best model is kept among the checkpoints"
+        );
+        let best_step = kept_best_step(&job);
+        let best_weights =
+            fs::read(job.base().join("checkpoints/best-model/model.safetensors")).unwrap();
+        assert_eq!(
+            best_weights,
+            fs::read(job.base().join("model/model.safetensors")).unwrap(),
+            "the kept copy is the model the job wrote"
+        );
+        move_to_a_new_instance(&job, best_step);
+
+        let o = job.train();
+        check(
+            &o,
+            o.status.success(),
+            "the restart on a new instance finishes",
+        );
+        let out = stdout(&o);
+        assert!(out.contains("resuming from checkpoint"), "{out}");
+        assert!(
+            out.contains(&format!("best model so far (step {best_step}) restored")),
+            "{out}"
+        );
+        assert_model(&job);
+        assert_eq!(
+            fs::read(job.base().join("model/model.safetensors")).unwrap(),
+            best_weights,
+            "the model shipped is the best one (test channel: {n_test} sentences)"
+        );
+        if n_test > 0 {
+            assert!(job.exists("output/data/test_results.json"));
+        }
+    }
+}
+
+#[test]
+fn checkpoints_without_a_copy_of_the_best_model_still_end_with_one() {
+    // Checkpoints written before the best model was kept with them.
+    let job = checkpointed(8);
+    let o = job.train();
+    check(&o, o.status.success(), "the first run finishes");
+    let best_step = kept_best_step(&job);
+    fs::remove_dir_all(job.base().join("checkpoints/best-model")).unwrap();
+    move_to_a_new_instance(&job, best_step);
+
+    let o = job.train();
+    check(&o, o.status.success(), "the restart finishes with a model");
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "the best model so far (step {best_step}) is neither"
+        )),
+        "the log says the best model was lost: {out}"
+    );
+    assert_model(&job);
+    assert!(job.exists("output/data/test_results.json"));
+}
+
+#[test]
+fn half_written_files_of_a_crashed_run_are_removed_at_start() {
+    let job = Job::new(12, 4, 0);
+    job.hyperparameters(&fast(&[]));
+    job.write("model/.model.safetensors.tmp", "half a model");
+    job.write("output/data/.test_results.json.tmp", "{");
+    job.write(
+        "checkpoints/.tmp-step-000000004-4242/model.safetensors",
+        "half",
+    );
+    job.write("checkpoints/.tmp-best-model-4242/model.safetensors", "half");
+    let o = job.train();
+    check(&o, o.status.success(), "the job runs");
+    for left in [
+        "model/.model.safetensors.tmp",
+        "output/data/.test_results.json.tmp",
+        "checkpoints/.tmp-step-000000004-4242",
+        "checkpoints/.tmp-best-model-4242",
+    ] {
+        assert!(!job.exists(left), "{left} is still there");
+    }
+    assert_model(&job);
+}
+
+#[test]
+fn an_unwritable_model_directory_fails_before_training() {
+    let job = Job::new(12, 4, 0);
+    job.hyperparameters(&fast(&[]));
+    // procfs refuses to create files even for root, which chmod cannot make a directory do.
+    fs::create_dir_all(job.base()).unwrap();
+    std::os::unix::fs::symlink(Path::new("/proc/1/fdinfo"), job.base().join("model")).unwrap();
+    let o = job.train();
+    let cause = failed(&job, &o);
+    let model = job.base().join("model");
+    assert!(
+        cause.contains(&model.display().to_string()) && cause.contains("cannot write to"),
+        "the first line names the directory and the cause: {cause}"
+    );
+    assert!(
+        !stdout(&o).contains("train: epoch="),
+        "found before training: {}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn an_os_error_names_its_path_on_the_failure_files_first_line() {
+    // Results cannot be renamed into place: the OS message alone ("Is a directory") names nothing.
+    let job = Job::new(12, 4, 4);
+    job.hyperparameters(&fast(&[]));
+    fs::create_dir_all(job.base().join("output/data/test_predictions.txt/x")).unwrap();
+    let o = job.train();
+    let cause = failed(&job, &o);
+    let target = job.base().join("output/data/test_predictions.txt");
+    assert!(
+        cause.contains(&target.display().to_string()) && cause.contains("os error"),
+        "path and cause on the first line: {cause}"
+    );
+    assert_model(&job);
+}
+
+#[test]
+fn a_config_too_large_for_memory_is_refused_before_allocating() {
+    let job = Job::new(12, 4, 0);
+    let huge = common::MICRO_CONFIG.replace("\"hidden_size\": 64", "\"hidden_size\": 1200000");
+    fs::write(job.workdir().join("huge.json"), huge).unwrap();
+    job.hyperparameters(&fast(&[("bert_config_file", "huge.json")]));
+    let o = job.train();
+    let cause = failed(&job, &o);
+    assert!(
+        cause.contains("too large for this machine") && cause.contains("hidden_size=1200000"),
+        "the cause names the sizes: {cause}"
+    );
+}
