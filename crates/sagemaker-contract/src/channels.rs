@@ -113,9 +113,6 @@ fn named_splits(dir: &Path) -> Result<Option<NamedSplits>, ContractError> {
         test: Vec::new(),
     };
     for path in sorted_entries(dir)? {
-        if !path.is_file() {
-            continue;
-        }
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_lowercase())
@@ -123,11 +120,17 @@ fn named_splits(dir: &Path) -> Result<Option<NamedSplits>, ContractError> {
         let Some((stem, _)) = name.split_once('.') else {
             continue;
         };
-        match stem {
-            "train" => splits.train.push(path),
-            "dev" | "valid" | "val" | "validation" => splits.validation.push(path),
-            "test" => splits.test.push(path),
-            _ => {}
+        let (split, list) = match stem {
+            "train" => ("training", &mut splits.train),
+            "dev" | "valid" | "val" | "validation" => ("validation", &mut splits.validation),
+            "test" => ("test", &mut splits.test),
+            _ => continue,
+        };
+        if path.is_dir() {
+            return Err(ContractError::SplitIsDirectory { path, split });
+        }
+        if path.is_file() {
+            list.push(path);
         }
     }
     if splits.train.is_empty() && splits.validation.is_empty() && splits.test.is_empty() {
@@ -154,18 +157,56 @@ fn channel_files(channel: &str, dir: &Path) -> Result<Vec<PathBuf>, ContractErro
     Ok(files)
 }
 
-/// All regular non-hidden files under `dir`, recursively, sorted by path.
+/// Deepest directory nesting walked inside a channel.
+pub const MAX_CHANNEL_DEPTH: usize = 16;
+
+/// All regular non-hidden files under `dir`, recursively, sorted by path. Symlinks are followed,
+/// but each real file and directory (by device and inode) is read once, so a link back up
+/// (`loop -> .`, `sub/up -> ..`) neither repeats data nor recurses forever.
 pub fn data_files(dir: &Path) -> Result<Vec<PathBuf>, ContractError> {
-    let mut files = Vec::new();
-    for path in sorted_entries(dir)? {
-        if path.is_dir() {
-            files.extend(data_files(&path)?);
-        } else if path.is_file() {
-            files.push(path);
-        }
+    let mut walk = Walk::default();
+    if let Some(id) = file_id(dir) {
+        walk.seen.insert(id);
     }
-    files.sort();
-    Ok(files)
+    walk.dir(dir, 0)?;
+    walk.files.sort();
+    Ok(walk.files)
+}
+
+#[derive(Default)]
+struct Walk {
+    seen: std::collections::HashSet<(u64, u64)>,
+    files: Vec<PathBuf>,
+}
+
+impl Walk {
+    fn dir(&mut self, dir: &Path, depth: usize) -> Result<(), ContractError> {
+        if depth > MAX_CHANNEL_DEPTH {
+            return Err(ContractError::TooDeep {
+                dir: dir.to_path_buf(),
+                max: MAX_CHANNEL_DEPTH,
+            });
+        }
+        for path in sorted_entries(dir)? {
+            // A dangling link or a vanished entry has no id: nothing to read.
+            let Some(id) = file_id(&path) else { continue };
+            if !self.seen.insert(id) {
+                continue;
+            }
+            if path.is_dir() {
+                self.dir(&path, depth + 1)?;
+            } else if path.is_file() {
+                self.files.push(path);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// (device, inode) of what `path` points to.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// A weights directory, or the single zip in it. A lone subdirectory (an S3 prefix such as

@@ -58,6 +58,27 @@ pub enum ContractError {
         suggestions: Vec<String>,
     },
 
+    /// resourceconfig.json's `current_host` is not one of its `hosts`: the role cannot be decided.
+    #[error(
+        "resourceconfig.json: current_host {current:?} is not in hosts {hosts:?}; the file is \
+         inconsistent, so this host cannot tell whether it trains"
+    )]
+    UnknownHost { current: String, hosts: Vec<String> },
+
+    /// A directory named like a split file (`train.txt/`): reading it whole would be a guess.
+    #[error(
+        "{path} is a directory, but its name says it is the {split} file; put the data file there \
+         (or rename the directory)"
+    )]
+    SplitIsDirectory { path: PathBuf, split: &'static str },
+
+    /// Directories nested deeper than any real channel (a symlink chain, most likely).
+    #[error(
+        "{dir} is more than {max} directories deep inside its channel; data channels hold files, \
+         not such trees (is a symlink pointing back up?)"
+    )]
+    TooDeep { dir: PathBuf, max: usize },
+
     /// A hyperparameter whose value does not fit its type or range.
     #[error("hyperparameter `{key}` has value {value:?}, expected {expected}")]
     BadHyperparameter {

@@ -34,6 +34,15 @@ impl HostRole {
         resource: Option<&ResourceConfig>,
         input: Option<&InputDataConfig>,
     ) -> Result<Self, ContractError> {
+        if let Some(r) = resource {
+            let known = r.current_host.is_empty() || r.hosts.contains(&r.current_host);
+            if !known {
+                return Err(ContractError::UnknownHost {
+                    current: r.current_host.clone(),
+                    hosts: r.hosts.clone(),
+                });
+            }
+        }
         let Some(resource) = resource.filter(|r| r.hosts.len() > 1) else {
             return Ok(HostRole::Single);
         };
@@ -107,6 +116,15 @@ mod tests {
             HostRole::decide(Some(&one), None).unwrap(),
             HostRole::Single
         );
+    }
+
+    #[test]
+    fn a_current_host_missing_from_hosts_is_refused() {
+        for hosts in [&["algo-1", "algo-2"][..], &["algo-1"][..]] {
+            let err = HostRole::decide(Some(&resource("algo-3", hosts)), None).unwrap_err();
+            assert!(matches!(err, ContractError::UnknownHost { .. }), "{err}");
+            assert!(err.to_string().contains("\"algo-3\""), "{err}");
+        }
     }
 
     #[test]

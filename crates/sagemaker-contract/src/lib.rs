@@ -28,8 +28,8 @@ mod paths;
 mod pretrained;
 
 pub use channels::{
-    data_files, refuse_pipe_mode, DataChannels, PRETRAINED_CHANNEL, TEST_CHANNEL, TRAINING_CHANNEL,
-    VALIDATION_CHANNEL,
+    data_files, refuse_pipe_mode, DataChannels, MAX_CHANNEL_DEPTH, PRETRAINED_CHANNEL,
+    TEST_CHANNEL, TRAINING_CHANNEL, VALIDATION_CHANNEL,
 };
 pub use configs::{ChannelConfig, CheckpointConfig, InputDataConfig, ResourceConfig};
 pub use error::ContractError;

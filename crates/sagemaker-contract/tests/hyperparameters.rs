@@ -222,3 +222,60 @@ fn load_reads_the_file_and_warns_about_output_dir() {
     assert!(text.contains("hyperparameters.json"), "{text}");
     let _: Map<String, Value> = Map::new();
 }
+
+#[test]
+fn a_key_given_twice_is_refused_naming_it() {
+    let base = tempfile::tempdir().unwrap();
+    let paths = SageMakerPaths::from_base(base.path()).unwrap();
+    std::fs::create_dir_all(paths.hyperparameters_file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &paths.hyperparameters_file,
+        r#"{"learning_rate": "1e-4", "seed": "1", "learning_rate": "5e-4"}"#,
+    )
+    .unwrap();
+    let text = Hyperparameters::load(&paths).unwrap_err().to_string();
+    assert!(
+        text.contains("hyperparameters.json")
+            && text.contains("`learning_rate` is given twice")
+            && text.contains("1e-4")
+            && text.contains("5e-4"),
+        "{text}"
+    );
+}
+
+#[test]
+fn null_values_take_the_default_with_a_warning() {
+    for null in [json!(null), json!("None"), json!("null")] {
+        let mut map = Map::new();
+        map.insert("train_batch_size".into(), null);
+        let hp = parse(Value::Object(map)).unwrap();
+        assert_eq!(
+            hp.train_batch_size,
+            Hyperparameters::default().train_batch_size
+        );
+        assert!(
+            hp.warnings
+                .iter()
+                .any(|w| w.contains("`train_batch_size`") && w.contains("default")),
+            "{:?}",
+            hp.warnings
+        );
+    }
+}
+
+#[test]
+fn absurd_epoch_counts_are_refused() {
+    let err = parse(json!({ "num_train_epochs": "1e30" }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("num_train_epochs") && err.contains("1e30"),
+        "{err}"
+    );
+    assert_eq!(
+        parse(json!({ "num_train_epochs": "1000000" }))
+            .unwrap()
+            .num_train_epochs,
+        1e6
+    );
+}

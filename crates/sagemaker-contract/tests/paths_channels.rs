@@ -206,6 +206,63 @@ fn without_split_names_every_file_is_data() {
 }
 
 #[test]
+fn symlink_loops_read_each_file_once() {
+    use std::os::unix::fs::symlink;
+    let (_base, paths) = setup();
+    let training = paths.channel_dir("training");
+    touch(&training.join("part-1.txt"));
+    touch(&training.join("sub/part-2.txt"));
+    // Two loops at once used to hang the walk; one read every file ~41 times.
+    symlink(".", training.join("loop")).unwrap();
+    symlink("..", training.join("sub/up")).unwrap();
+    // A second name for a real file is still one file.
+    symlink("part-1.txt", training.join("alias.txt")).unwrap();
+    // A dangling link is nothing to read.
+    symlink("nowhere", training.join("dangling.txt")).unwrap();
+    let channels = DataChannels::resolve(&paths, None).unwrap();
+    assert_eq!(channels.train.len(), 2, "{:?}", channels.train);
+}
+
+#[test]
+fn a_tree_deeper_than_any_channel_is_refused_naming_it() {
+    let (_base, paths) = setup();
+    let training = paths.channel_dir("training");
+    let deep = (0..=sagemaker_contract::MAX_CHANNEL_DEPTH + 1)
+        .fold(training.clone(), |p, i| p.join(format!("d{i}")));
+    touch(&deep.join("part.txt"));
+    let err = DataChannels::resolve(&paths, None).unwrap_err();
+    assert!(matches!(err, ContractError::TooDeep { .. }), "{err}");
+    assert!(
+        err.to_string().contains("input/data/training/d0/d1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_directory_named_like_a_split_file_is_refused() {
+    let (_base, paths) = setup();
+    let training = paths.channel_dir("training");
+    touch(&training.join("train.txt/part-0.txt"));
+    touch(&training.join("dev.txt"));
+    let err = DataChannels::resolve(&paths, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ContractError::SplitIsDirectory {
+                split: "training",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("training/train.txt is a directory"),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_or_empty_training_names_the_directory() {
     let (_base, paths) = setup();
     let err = DataChannels::resolve(&paths, None).unwrap_err();

@@ -92,6 +92,52 @@ pub struct Hyperparameters {
     pub warnings: Vec<String>,
 }
 
+/// More epochs than any fine-tuning needs; beyond it the step count and the schedule's rates
+/// stop meaning anything (1e30 epochs gave u64::MAX steps at a learning rate of ~1e-22).
+const MAX_EPOCHS: f64 = 1e6;
+
+/// The top-level object of hyperparameters.json, in file order with repeats kept, so that a key
+/// given twice is an error rather than "the last one wins".
+struct Entries(Vec<(String, Value)>);
+
+impl Entries {
+    fn into_map(self) -> Result<Map<String, Value>, String> {
+        let mut map = Map::new();
+        for (key, value) in self.0 {
+            if let Some(first) = map.get(&key) {
+                return Err(format!(
+                    "hyperparameter `{key}` is given twice ({first} and {value}); give it once"
+                ));
+            }
+            map.insert(key, value);
+        }
+        Ok(map)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of hyperparameter names to values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = m.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
 impl Default for Hyperparameters {
     fn default() -> Self {
         Self {
@@ -145,15 +191,14 @@ impl Hyperparameters {
     /// against the model directory.
     pub fn load(paths: &SageMakerPaths) -> Result<Self, ContractError> {
         let file = &paths.hyperparameters_file;
-        let map = match crate::json_file::read_optional::<Value>(file)? {
+        let map = match crate::json_file::read_optional::<Entries>(file)? {
             None => Map::new(),
-            Some(Value::Object(map)) => map,
-            Some(_) => {
-                return Err(ContractError::BadConfig {
+            Some(entries) => entries
+                .into_map()
+                .map_err(|message| ContractError::BadConfig {
                     path: file.clone(),
-                    message: "expected a JSON object of hyperparameter names to values".into(),
-                })
-            }
+                    message,
+                })?,
         };
         let mut hp = Self::from_map(&map)?;
         if let Some(out) = &hp.output_dir {
@@ -172,6 +217,7 @@ impl Hyperparameters {
     /// `_tuning_objective_metric`) are skipped; TensorFlow-only flags are skipped with a warning.
     pub fn from_map(map: &Map<String, Value>) -> Result<Self, ContractError> {
         let mut hp = Self::default();
+        let defaults = hp.resolved_json();
         for (key, value) in map {
             if keys::is_platform_key(key) {
                 continue;
@@ -181,7 +227,16 @@ impl Hyperparameters {
                     .push(format!("hyperparameter `{key}` is ignored: {why}"));
                 continue;
             }
-            hp.set(key, &Raw::new(key, value))?;
+            let raw = Raw::new(key, value);
+            // Null for an optional setting means "not given"; for one with a value it hides a mistake.
+            let default = defaults.get(key).filter(|d| !d.is_null());
+            if let (true, Some(default)) = (raw.is_unset(), default) {
+                hp.warnings.push(format!(
+                    "hyperparameter `{key}` is {}: its default {default} is used",
+                    raw.original()
+                ));
+            }
+            hp.set(key, &raw)?;
         }
         hp.validate()?;
         Ok(hp)
@@ -225,7 +280,10 @@ impl Hyperparameters {
             ),
             "num_train_epochs" => set(
                 &mut self.num_train_epochs,
-                raw.float(non_negative, "a number ≥ 0")?,
+                raw.float(
+                    |v| (0.0..=MAX_EPOCHS).contains(&v),
+                    "a number from 0 to 1000000",
+                )?,
             ),
             "warmup_proportion" => set(
                 &mut self.warmup_proportion,

@@ -34,6 +34,16 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// Python `None` or JSON `null`: the default is used.
+    pub(crate) fn is_unset(&self) -> bool {
+        self.text.is_none()
+    }
+
+    /// The value as the user wrote it.
+    pub(crate) fn original(&self) -> &str {
+        &self.original
+    }
+
     fn bad(&self, expected: &str) -> ContractError {
         ContractError::BadHyperparameter {
             key: self.key.to_string(),
