@@ -49,6 +49,7 @@ pub enum OutputFormat {
 
 /// Runs `predict` with parsed arguments, writing to `out`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
+    check_args(args)?;
     let device = crate::device::select(args.device.parse()?)?;
     let (_vs, tagger, spec, vocab) = load_model(&args.model_dir, device)
         .with_context(|| format!("loading the model from {}", args.model_dir.display()))?;
@@ -65,6 +66,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         );
     }
     let lines = read_lines(&args.input)?;
+    if matches!(args.format, OutputFormat::Bio) {
+        refuse_blank_lines(&lines, &args.input)?;
+    }
     let sentences: Vec<Sentence> = lines
         .iter()
         .enumerate()
@@ -93,7 +97,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     let settings = PredictSettings {
         device,
         precision: Precision::Fp32,
-        batch_size: args.batch_size.max(1),
+        batch_size: args.batch_size,
         bio_constraints: args.bio_constraints,
         with_loss: false,
     };
@@ -127,6 +131,41 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// The settings `train` would refuse as hyperparameters are refused here too.
+fn check_args(args: &Args) -> Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size 0: give at least 1 sentence window per batch");
+    }
+    if args.max_seq_length < 3 {
+        bail!(
+            "--max-seq-length {}: a window needs [CLS], [SEP] and at least one piece",
+            args.max_seq_length
+        );
+    }
+    let content = args.max_seq_length - 2;
+    if args.window_stride >= content {
+        bail!(
+            "--window-stride {} must be smaller than a window's content (--max-seq-length - 2 = {content})",
+            args.window_stride
+        );
+    }
+    Ok(())
+}
+
+/// `char TAG` output separates sentences by blank lines, so an empty sentence has no block of its
+/// own and every later sentence would pair with the wrong input line.
+fn refuse_blank_lines(lines: &[String], input: &str) -> Result<()> {
+    if let Some(i) = lines.iter().position(|l| l.trim().is_empty()) {
+        let name = if input == "-" { "<stdin>" } else { input };
+        bail!(
+            "{name}:{}: the line is blank; `--format bio` cannot keep an empty sentence in its place \
+             (use --format jsonl, which writes one line per input line, or remove blank lines)",
+            i + 1
+        );
+    }
     Ok(())
 }
 

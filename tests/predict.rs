@@ -21,6 +21,12 @@ fn trained() -> Job {
 }
 
 fn predict(job: &Job, format: &str, input: &str, extra: &[&str]) -> String {
+    let o = run_predict(job, format, input, extra);
+    check(&o, o.status.success(), "predict");
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn run_predict(job: &Job, format: &str, input: &str, extra: &[&str]) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_predict"))
         .args([
             "--model-dir",
@@ -40,9 +46,7 @@ fn predict(job: &Job, format: &str, input: &str, extra: &[&str]) -> String {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let o = child.wait_with_output().unwrap();
-    check(&o, o.status.success(), "predict");
-    String::from_utf8(o.stdout).unwrap()
+    child.wait_with_output().unwrap()
 }
 
 #[test]
@@ -85,7 +89,7 @@ fn every_character_gets_a_tag_and_long_lines_are_not_truncated() {
 fn jsonl_entities_match_the_bio_tags() {
     let job = trained();
     let input = "中国人民银行行长易纲在北京表示。\n\n张三去了上海。\n";
-    let bio = predict(&job, "bio", input, &[]);
+    let bio = predict(&job, "bio", &input.replace("\n\n", "\n"), &[]);
     let jsonl = predict(&job, "jsonl", input, &[]);
     let lines: Vec<&str> = jsonl.lines().collect();
     assert_eq!(
@@ -119,4 +123,43 @@ fn jsonl_entities_match_the_bio_tags() {
         let b_count = tags.iter().filter(|t| t.starts_with("B-")).count();
         assert!(starts.len() >= b_count, "every B- starts an entity");
     }
+}
+
+#[test]
+fn settings_train_refuses_and_blank_lines_in_bio_output_are_refused() {
+    let job = trained();
+    let refused = |format: &str, input: &str, extra: &[&str], says: &str| {
+        let o = run_predict(&job, format, input, extra);
+        check(&o, !o.status.success(), "refused");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    refused("bio", "张三\n", &["--batch-size", "0"], "--batch-size 0");
+    refused(
+        "bio",
+        "张三\n",
+        &["--max-seq-length", "32", "--window-stride", "40"],
+        "--window-stride 40",
+    );
+    // A blank or whitespace-only line has no block of its own in `char TAG` output.
+    refused(
+        "bio",
+        "张三\n  \n李四\n",
+        &[],
+        "<stdin>:2: the line is blank",
+    );
+    refused("bio", "张三\n\n李四\n", &[], "<stdin>:2:");
+    // JSON lines keep every line in its place, whitespace-only ones included.
+    let jsonl = predict(&job, "jsonl", "张三\n \u{3000}\n李四\n", &[]);
+    let texts: Vec<String> = jsonl
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(texts, ["张三", " \u{3000}", "李四"]);
 }

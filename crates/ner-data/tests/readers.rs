@@ -218,3 +218,40 @@ fn overlapping_entities_refused_or_first_kept() {
     let e = err("cluener_nested.json");
     assert!(e.contains(":1:") && e.contains("overlaps"), "{e}");
 }
+
+fn read_text(text: &str) -> Result<usize, String> {
+    ner_data::read_bytes(
+        Path::new("mem.txt"),
+        text.as_bytes(),
+        DataFormat::Auto,
+        ReadOptions::default(),
+    )
+    .map(|(s, _)| s.len())
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_tab_is_never_read_as_the_character() {
+    let e = read_text("张 B-PER\n\t\tO\n").unwrap_err();
+    assert!(
+        e.contains("mem.txt:2:") && e.contains("starts with a tab"),
+        "{e}"
+    );
+    // A space character still is one (real corpora tag spaces).
+    assert_eq!(read_text("张 B-PER\n  O\n"), Ok(1));
+}
+
+#[test]
+fn errors_quote_a_bounded_excerpt_of_a_huge_line() {
+    let tail = "x".repeat(200_000);
+    for text in [
+        format!("张 B-PER\n三 O {tail}\n"),
+        format!("张 X-{tail}\n"),
+        // Not JSON: the line is quoted in the error.
+        format!("{{\"text\": \"{tail}\"\n"),
+    ] {
+        let e = read_text(&text).unwrap_err();
+        assert!(e.len() < 400, "{} bytes: {}", e.len(), &e[..400]);
+        assert!(e.contains("more characters"), "{e}");
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{Lines, ReadOptions, Sentence};
+use super::{excerpt, Lines, ReadOptions, Sentence};
 use crate::error::DataError;
 use crate::report::{ReadReport, WarningKind};
 use crate::scheme::{detect_scheme, parse_tag, to_bio, TagScheme};
@@ -55,7 +55,7 @@ pub(super) fn read(
             return Err(DataError::UnknownTag {
                 path: path.to_path_buf(),
                 line: number,
-                value: tag.to_string(),
+                value: excerpt(tag),
                 reason: reason.to_string(),
             });
         }
@@ -123,10 +123,16 @@ fn split_line<'a>(path: &Path, number: usize, line: &'a str) -> Result<(char, &'
     let malformed = |reason: &str| DataError::Malformed {
         path: path.to_path_buf(),
         line: number,
-        value: line.to_string(),
+        value: excerpt(line),
         reason: reason.to_string(),
     };
     let c = line.chars().next().ok_or_else(|| malformed("empty line"))?;
+    if c == '\t' {
+        // A tab is a column separator, never text: the character column is missing.
+        return Err(malformed(
+            "the line starts with a tab, so its character is missing (expected `CHAR TAG`)",
+        ));
+    }
     let rest = &line[c.len_utf8()..];
     if rest.trim().is_empty() {
         return Err(malformed("no tag (expected `CHAR TAG`)"));

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::{check_type, tag_span, Lines, ReadOptions, Sentence};
+use super::{check_type, excerpt, tag_span, Lines, ReadOptions, Sentence};
 use crate::error::DataError;
 use crate::report::{ReadReport, WarningKind};
 
@@ -32,10 +32,10 @@ pub(super) fn read(
                     return Err(DataError::Unlabeled {
                         path: path.to_path_buf(),
                         line: number,
-                        value: truncate(line),
+                        value: excerpt(line),
                     });
                 }
-                report.warn(WarningKind::Unlabeled, number, truncate(line));
+                report.warn(WarningKind::Unlabeled, number, excerpt(line));
             }
             Some(Value::Object(_)) => {
                 // Re-read the labels in file order: which of two overlapping entities is kept
@@ -44,7 +44,7 @@ pub(super) fn read(
                     bad(
                         path,
                         number,
-                        &truncate(line),
+                        &excerpt(line),
                         &format!("label type must map entity texts to span lists ({e})"),
                     )
                 })?;
@@ -134,17 +134,9 @@ fn bad(path: &Path, line: usize, value: &str, reason: &str) -> DataError {
     DataError::BadEntity {
         path: path.to_path_buf(),
         line,
-        value: value.to_string(),
+        value: excerpt(value),
         reason: reason.to_string(),
     }
-}
-
-pub(super) fn truncate(line: &str) -> String {
-    let mut s: String = line.chars().take(80).collect();
-    if s.len() < line.len() {
-        s.push('…');
-    }
-    s
 }
 
 /// The label part of a CLUENER line, maps kept in file order.

@@ -237,6 +237,22 @@ pub(crate) fn check_type(path: &Path, line: usize, kind: &str) -> Result<(), Dat
     Ok(())
 }
 
+/// Longest part of a line an error or warning quotes, in characters.
+pub(crate) const EXCERPT_CHARS: usize = 80;
+
+/// What a message quotes of a line: the line itself, or its first [`EXCERPT_CHARS`] characters and
+/// the length of the rest (a 200,000-character line must not be copied into every log).
+pub(crate) fn excerpt(line: &str) -> String {
+    let mut chars = line.char_indices();
+    match chars.nth(EXCERPT_CHARS) {
+        None => line.to_string(),
+        Some((cut, _)) => {
+            let rest = line[cut..].chars().count();
+            format!("{}… ({rest} more characters)", &line[..cut])
+        }
+    }
+}
+
 pub(crate) fn path_buf(path: &Path) -> PathBuf {
     path.to_path_buf()
 }

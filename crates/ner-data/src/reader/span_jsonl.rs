@@ -5,8 +5,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::cluener::truncate;
-use super::{check_type, tag_span, Lines, ReadOptions, Sentence};
+use super::{check_type, excerpt, tag_span, Lines, ReadOptions, Sentence};
 use crate::error::DataError;
 use crate::report::{ReadReport, WarningKind};
 
@@ -29,10 +28,10 @@ pub(super) fn read(
                     return Err(DataError::Unlabeled {
                         path: path.to_path_buf(),
                         line: number,
-                        value: truncate(line),
+                        value: excerpt(line),
                     });
                 }
-                report.warn(WarningKind::Unlabeled, number, truncate(line));
+                report.warn(WarningKind::Unlabeled, number, excerpt(line));
             }
             Some(Value::Array(entities)) => {
                 for e in entities {
@@ -120,7 +119,7 @@ pub(super) fn parse_object(
     let malformed = |reason: String| DataError::Malformed {
         path: path.to_path_buf(),
         line: number,
-        value: truncate(line),
+        value: excerpt(line),
         reason,
     };
     let value: Value =
@@ -133,7 +132,7 @@ pub(super) fn parse_object(
         .and_then(Value::as_str)
         .ok_or_else(|| malformed("missing string field \"text\"".into()))?;
     if text.is_empty() {
-        report.warn(WarningKind::EmptyText, number, truncate(line));
+        report.warn(WarningKind::EmptyText, number, excerpt(line));
         return Ok(None);
     }
     Ok(Some((text.chars().collect(), obj)))
