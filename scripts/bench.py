@@ -3,8 +3,9 @@
 in the same run, alternating the two so machine load hits both alike. Prints medians and ratios.
 
 Usage: scripts/bench.py [--shared ../shared] [--reps 3] [--configs tiny,base] [--batches 16,64] [--quick]
-                        [--only train|real|viterbi]
-Needs `make build` (target/release/bench) and the project venv (torch, transformers, pytorch-crf).
+                        [--only train|real|viterbi] [--device cpu|cuda] [--ours BIN] [--python PY]
+Needs `make build` (target/release/bench) and the project venv (torch, transformers, pytorch-crf); on a GPU
+machine scripts/gpu-check.sh passes its own binary, interpreter and --device cuda.
 """
 import argparse
 import json
@@ -21,8 +22,10 @@ OURS = os.path.join(ROOT, "target", "release", "bench")
 
 
 def run_json(cmd, env=None):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=ROOT).stdout
-    return json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if p.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd)} exited {p.returncode}:\n{p.stderr[-3000:]}")
+    return json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
 
 
 def median(rows, key):
@@ -94,7 +97,7 @@ def train_flops_per_sample(cfg, seq_len, labels=7):
     return 3 * per_token * seq_len
 
 
-def matmul_gflops(cfg, batch, seq_len, threads):
+def matmul_gflops(cfg, batch, seq_len, threads, py):
     """The best fp32 matrix-product rate libtorch reaches on this machine at the model's layer shapes
     (Q/K/V, feed-forward in and out): the fastest of 20 repetitions, the fastest shape."""
     c = albert_config(cfg)
@@ -110,14 +113,14 @@ for k, n in (({h}, {3 * h}), ({h}, {i}), ({i}, {h})):
         t = time.perf_counter(); a @ b; best = max(best, 2 * {m} * k * n / (time.perf_counter() - t) / 1e9)
 print(best)
 """
-    return float(subprocess.run([PY, "-c", code], check=True, capture_output=True, text=True).stdout)
+    return float(subprocess.run([py, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
-def print_ceiling(cfg, batch, threads, figures):
-    """Both tools' training rate as a share of what this machine's matrix products allow: at a fixed length
-    the two run the same products, so this bounds any speed-up."""
+def print_ceiling(cfg, batch, threads, figures, py):
+    """Both tools' training rate as a share of what this machine's CPU matrix products allow: at a fixed
+    length the two run the same products, so this bounds any speed-up."""
     flops = train_flops_per_sample(cfg, 128)
-    peak = matmul_gflops(cfg, batch, 128, threads)
+    peak = matmul_gflops(cfg, batch, 128, threads, py)
     print(f"  ceiling: ~{flops / 1e9:.2f} GFLOP per sample; best fp32 matmul here {peak:.0f} GFLOP/s "
           f"-> at most {peak * 1e9 / flops:.1f} samples/s if nothing else took any time")
     for tool in ("ours", "peer"):
@@ -135,6 +138,9 @@ def main():
     ap.add_argument("--batches", default="16,64", help="comma-separated batch sizes")
     ap.add_argument("--only", choices=["train", "real", "viterbi"])
     ap.add_argument("--json-out")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda, for both tools")
+    ap.add_argument("--ours", default=OURS, help="our bench binary")
+    ap.add_argument("--python", default=PY, help="the interpreter that runs the peer")
     a = ap.parse_args()
     peer = os.path.join(a.shared, "bench", "peers", "hf_albert_crf.py")
     if not os.path.exists(peer):
@@ -154,20 +160,23 @@ def main():
         for batch in [int(b) for b in a.batches.split(",")]:
             if a.only in (None, "train"):
                 common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
-                          "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256"]
+                          "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256",
+                          "--device", a.device]
                 results[f"{cfg}/b{batch}/fixed128"] = compare(
-                    f"train+decode {cfg} batch {batch} seq 128 (fixed length)",
-                    [OURS, *common, "--lengths", "fixed"],
-                    [PY, peer, "--mode", "bench", *peer_args(common, peer_cfg), "--test", fixed_test],
+                    f"train+decode {cfg} batch {batch} seq 128 (fixed length, {a.device})",
+                    [a.ours, *common, "--lengths", "fixed"],
+                    [a.python, peer, "--mode", "bench", *peer_args(common, peer_cfg), "--test", fixed_test],
                     a.reps, train_keys)
-                print_ceiling(cfg, batch, a.threads, results[f"{cfg}/b{batch}/fixed128"])
+                if a.device == "cpu":
+                    print_ceiling(cfg, batch, a.threads, results[f"{cfg}/b{batch}/fixed128"], a.python)
             if a.only in (None, "real") and os.path.exists(msra):
                 common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
-                          "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256"]
+                          "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256",
+                          "--device", a.device]
                 results[f"{cfg}/b{batch}/msra"] = compare(
                     f"train+decode {cfg} batch {batch} on MSRA's real lengths (ours bucketed, peer padded to 128)",
-                    [OURS, *common, "--lengths", "real", "--data", msra],
-                    [PY, peer, "--mode", "bench", *peer_args(common, peer_cfg), "--train", msra], a.reps, train_keys)
+                    [a.ours, *common, "--lengths", "real", "--data", msra],
+                    [a.python, peer, "--mode", "bench", *peer_args(common, peer_cfg), "--train", msra], a.reps, train_keys)
     if a.only in (None, "viterbi"):
         crf_ours = os.path.join(ROOT, "target", "release", "examples", "crf_bench")
         crf_peer = os.path.join(ROOT, "crates", "albert-model", "fixtures", "crf", "bench_pytorch_crf.py")
@@ -175,7 +184,7 @@ def main():
             print("\nViterbi decode (CRF alone): ours")
             print(subprocess.run([crf_ours], capture_output=True, text=True, cwd=ROOT).stdout)
             print("pytorch-crf")
-            print(subprocess.run([PY, crf_peer], capture_output=True, text=True, cwd=ROOT).stdout)
+            print(subprocess.run([a.python, crf_peer], capture_output=True, text=True, cwd=ROOT).stdout)
         else:
             print("\n(viterbi: build the example with `cargo build --release --example crf_bench -p albert-model`)")
     if a.json_out:

@@ -9,37 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{check, fast, stderr, stdout, Job};
-
-const MODEL_FILES: [&str; 5] = [
-    "model.safetensors",
-    "config.json",
-    "vocab.txt",
-    "metrics.json",
-    "hyperparameters.json",
-];
-
-fn assert_model(job: &Job) {
-    for f in MODEL_FILES {
-        assert!(job.exists(&format!("model/{f}")), "model/{f} missing");
-    }
-}
-
-/// The failure file's first line, after checking the job failed the way SageMaker needs.
-fn failed(job: &Job, o: &std::process::Output) -> String {
-    check(o, !o.status.success(), "the job should fail");
-    let failure = job.read("output/failure");
-    assert!(
-        failure.len() <= 1024,
-        "failure file is {} bytes",
-        failure.len()
-    );
-    assert!(
-        !failure.contains("panicked"),
-        "a panic is not a failure reason: {failure}"
-    );
-    failure.lines().next().unwrap().to_string()
-}
+use common::{assert_model, check, failed, fast, stderr, stdout, Job};
 
 #[test]
 fn the_sagemaker_articles_hyperparameters_run_unchanged() {

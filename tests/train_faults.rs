@@ -6,26 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{check, fast, stdout, Job};
-
-const MODEL_FILES: [&str; 3] = ["model.safetensors", "config.json", "vocab.txt"];
-
-fn assert_model(job: &Job) {
-    for f in MODEL_FILES {
-        assert!(job.exists(&format!("model/{f}")), "model/{f} missing");
-    }
-}
-
-/// The failure file's first line, after checking the job failed.
-fn failed(job: &Job, o: &std::process::Output) -> String {
-    check(o, !o.status.success(), "the job should fail");
-    let failure = job.read("output/failure");
-    assert!(
-        !failure.contains("panicked") && !failure.contains("a bug in albert-ner"),
-        "not a user's failure reason: {failure}"
-    );
-    failure.lines().next().unwrap().to_string()
-}
+use common::{assert_model, check, failed, fast, stdout, Job};
 
 /// Checkpoints every 2 steps (all kept), evaluation every 2 steps.
 fn checkpointed(n_test: usize) -> Job {

@@ -175,6 +175,38 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// What a finished job leaves in `model/`.
+pub const MODEL_FILES: [&str; 5] = [
+    "model.safetensors",
+    "config.json",
+    "vocab.txt",
+    "metrics.json",
+    "hyperparameters.json",
+];
+
+pub fn assert_model(job: &Job) {
+    for f in MODEL_FILES {
+        assert!(job.exists(&format!("model/{f}")), "model/{f} missing");
+    }
+}
+
+/// The failure file's first line, after checking the job failed the way SageMaker needs: non-zero,
+/// at most 1024 bytes, and no panic or "bug" as the reason.
+pub fn failed(job: &Job, o: &Output) -> String {
+    check(o, !o.status.success(), "the job should fail");
+    let failure = job.read("output/failure");
+    assert!(
+        failure.len() <= 1024,
+        "failure file is {} bytes",
+        failure.len()
+    );
+    assert!(
+        !failure.contains("panicked") && !failure.contains("a bug in albert-ner"),
+        "not a user's failure reason: {failure}"
+    );
+    failure.lines().next().unwrap().to_string()
+}
+
 /// Panics with the job's output when `cond` is false.
 pub fn check(o: &Output, cond: bool, what: &str) {
     assert!(

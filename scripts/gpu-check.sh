@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The GPU check, as one prepared command for the `device` tool (see /work/.library/device/).
+#
+#   here:   scripts/gpu-check.sh prepare
+#           builds stripped release binaries (the unstripped ones are 120-140 MB; a call carries 64 MiB)
+#           and stages them, the Python peer, its config/vocabulary and the pytorch-crf wheel (the GPU
+#           machine has torch and transformers but not pytorch-crf) in .gpu-check/ (git-ignored).
+#   there:  run  command: bash scripts/gpu-check.sh run   carry: [".gpu-check"]   timeout_s: 600
+#           against that machine's torch 2.11: `train` on the committed sample with device=cuda in fp32
+#           and in bf16, `predict` on the fp32 model, and scripts/bench.py against the peer (tiny and
+#           base, seq 128, batch 64). Logs and summary.txt go to $OUT; the summary is printed last.
+#
+# Each step has its own time limit so the whole run fits one 10-minute call with time to run it again.
+# The same plumbing runs here, without a GPU, with the project venv's python3 first on PATH:
+#   GPU_CHECK_DEVICE=cpu GPU_CHECK_CONFIGS=tiny GPU_CHECK_EPOCHS=0.05 GPU_CHECK_REPS=1 GPU_CHECK_BATCHES=4 \
+#     OUT=DIR scripts/gpu-check.sh run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STAGE=.gpu-check
+DEVICE=${GPU_CHECK_DEVICE:-cuda}
+CONFIGS=${GPU_CHECK_CONFIGS:-tiny,base}
+EPOCHS=${GPU_CHECK_EPOCHS:-3}
+REPS=${GPU_CHECK_REPS:-3}
+BATCHES=${GPU_CHECK_BATCHES:-64}
+
+prepare() {
+  local shared=${ALBERT_NER_SHARED:-../shared}
+  [ -f "$shared/bench/peers/hf_albert_crf.py" ] || { echo "gpu-check: no peer under $shared" >&2; exit 1; }
+  make build
+  rm -rf "$STAGE"
+  mkdir -p "$STAGE/bin" "$STAGE/wheels" "$STAGE/shared/bench/peers" "$STAGE/shared/albert_zh"
+  for b in train predict bench; do
+    strip -o "$STAGE/bin/$b" "target/release/$b"
+  done
+  cp "$shared/bench/peers/hf_albert_crf.py" "$shared/bench/peers/ner_eval.py" "$STAGE/shared/bench/peers/"
+  cp "$shared/albert_zh/vocab.txt" "$STAGE/shared/albert_zh/"
+  .venv/bin/pip download --quiet --no-deps --only-binary=:all: -d "$STAGE/wheels" pytorch-crf==0.7.2
+  grep -qx "/$STAGE/" .git/info/exclude 2>/dev/null || echo "/$STAGE/" >> .git/info/exclude
+  du -sh "$STAGE"
+  echo "gpu-check: staged; now run it on the device with carry [\"$STAGE\"]"
+}
+
+# One training job on a copy of the committed sample; $1 names it, the rest are hyperparameters.
+train_job() {
+  local name=$1 base=$WORK/$1
+  shift
+  mkdir -p "$base/input/config"
+  cp -r local_test/test_dir/input/data "$base/input/"
+  python3 - "$base/input/config/hyperparameters.json" device="$DEVICE" num_train_epochs="$EPOCHS" "$@" <<'PY'
+import json, sys
+hp = {"bert_config_file": "albert_config/albert_config_tiny.json", "vocab_file": "albert_config/vocab.txt",
+      "max_seq_length": "128", "train_batch_size": "32", "learning_rate": "0.002",
+      "crf_learning_rate_multiplier": "10", "seed": "42"}
+hp.update(a.split("=", 1) for a in sys.argv[2:])
+json.dump(hp, open(sys.argv[1], "w"))
+PY
+  local start=$SECONDS status=0
+  SAGEMAKER_BASE_DIR="$base" timeout 150 "$STAGE/bin/train" > "$OUT/train_$name.log" 2>&1 || status=$?
+  local f1
+  f1=$(grep -o 'test: .*entity_f1=[0-9.]*' "$OUT/train_$name.log" | grep -o 'entity_f1=[0-9.]*' || true)
+  echo "train $name: exit $status, $((SECONDS - start)) s, ${f1:-no test line}; $(grep -o 'precision: [^;]*' "$OUT/train_$name.log" | head -1)" >> "$OUT/summary.txt"
+  cp "$base/model/metrics.json" "$OUT/metrics_$name.json" 2>/dev/null || true
+}
+
+run() {
+  : "${OUT:?run on the device machine, where \$OUT is set}"
+  [ -x "$STAGE/bin/train" ] || { echo "gpu-check: $STAGE/ missing: run 'scripts/gpu-check.sh prepare' and carry it" >&2; exit 1; }
+  local torch_lib
+  torch_lib=$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$STAGE"/wheels/*.whl
+  export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
+  WORK=$(mktemp -d)
+  : > "$OUT/summary.txt"
+  {
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)'
+  } >> "$OUT/summary.txt" 2>&1 || true
+
+  train_job fp32 mixed_precision=off
+  if [ "$DEVICE" = cuda ]; then train_job bf16 mixed_precision=bf16; fi
+
+  printf '王小明在北京大学读书。\n国务院总理在上海考察。\n' |
+    timeout 60 "$STAGE/bin/predict" --model-dir "$WORK/fp32/model" --device "$DEVICE" --format jsonl \
+      > "$OUT/predict.jsonl" 2> "$OUT/predict.log" &&
+    echo "predict ($DEVICE): $(wc -l < "$OUT/predict.jsonl") lines; $(head -c 300 "$OUT/predict.jsonl")" >> "$OUT/summary.txt" ||
+    echo "predict ($DEVICE): failed, see predict.log" >> "$OUT/summary.txt"
+
+  timeout 330 python3 scripts/bench.py --device "$DEVICE" --ours "$STAGE/bin/bench" --python python3 \
+    --shared "$STAGE/shared" --configs "$CONFIGS" --batches "$BATCHES" --only train --reps "$REPS" \
+    --json-out "$OUT/bench.json" > "$OUT/bench.log" 2>&1 || echo "bench: exit $?" >> "$OUT/summary.txt"
+  grep -E '^train\+decode|train_samples_per_s|step_ms_median|infer_sents_per_s' "$OUT/bench.log" >> "$OUT/summary.txt" || true
+  echo "== gpu-check summary =="
+  cat "$OUT/summary.txt"
+}
+
+case "${1:-}" in
+  prepare) prepare ;;
+  run) run ;;
+  *) echo "usage: scripts/gpu-check.sh prepare|run" >&2; exit 2 ;;
+esac
