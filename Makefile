@@ -25,6 +25,7 @@ build: venv
 	$(CARGO) build --release --bins
 
 test: venv
+	scripts/check-no-local-paths.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --release --bins

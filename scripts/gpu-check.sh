@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, as one prepared command for the `device` tool (see /work/.library/device/).
+# The GPU check, as one prepared command for the `device` tool (its README.md says how calls carry files).
 #
 #   here:   scripts/gpu-check.sh prepare
 #           builds stripped release binaries (the unstripped ones are 120-140 MB; a call carries 64 MiB)
@@ -35,7 +35,6 @@ prepare() {
   cp "$shared/bench/peers/hf_albert_crf.py" "$shared/bench/peers/ner_eval.py" "$STAGE/shared/bench/peers/"
   cp "$shared/albert_zh/vocab.txt" "$STAGE/shared/albert_zh/"
   .venv/bin/pip download --quiet --no-deps --only-binary=:all: -d "$STAGE/wheels" pytorch-crf==0.7.2
-  grep -qx "/$STAGE/" .git/info/exclude 2>/dev/null || echo "/$STAGE/" >> .git/info/exclude
   du -sh "$STAGE"
   echo "gpu-check: staged; now run it on the device with carry [\"$STAGE\"]"
 }
