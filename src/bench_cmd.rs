@@ -81,6 +81,7 @@ fn synthetic(n: usize, len: usize, seed: u64) -> Vec<Sentence> {
                 .map(|_| tags[(next() % 7) as usize].to_string())
                 .collect(),
             line: i + 1,
+            tokens: Vec::new(),
         })
         .collect()
 }

@@ -78,6 +78,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
                 tags: vec!["O".to_string(); chars.len()],
                 chars,
                 line: i + 1,
+                tokens: Vec::new(),
             }
         })
         .collect();

@@ -481,3 +481,38 @@ fn a_google_layout_checkpoint_in_the_pretrained_channel_initialises_training() {
     let config: serde_json::Value = serde_json::from_str(&job.read("model/config.json")).unwrap();
     assert_eq!(config["num_hidden_groups"], 2);
 }
+
+#[test]
+fn multi_character_tokens_train_and_their_predictions_line_up_with_the_input() {
+    let job = Job::new(20, 0, 0);
+    let mixed = "我 O\n买 O\niPhone B-ORG\n15 I-ORG\n于 O\n2024年 O\n\u{FFFD}\u{FFFD} O\n\u{2764}\u{FE0F} O\n\n\
+                 张 B-PER\n三 I-PER\n在 O\nNew-York B-LOC\n工作 O\n\n";
+    let train = job.read("input/data/training/train.txt") + "\n" + mixed;
+    job.write("input/data/training/train.txt", &train);
+    job.write("input/data/validation/dev.txt", mixed);
+    job.write("input/data/test/test.txt", mixed);
+    job.hyperparameters(&fast(&[]));
+    let o = job.train();
+    check(
+        &o,
+        o.status.success(),
+        "a file with multi-character tokens trains",
+    );
+    assert!(
+        stdout(&o).contains("tokens of several characters, one unit each (first at line"),
+        "the reader logs them: {}",
+        stdout(&o)
+    );
+    let predicted = job.read("output/data/test_predictions.txt");
+    let gold_lines: Vec<&str> = mixed.lines().collect();
+    let predicted_lines: Vec<&str> = predicted.lines().collect();
+    assert_eq!(
+        predicted_lines.len(),
+        gold_lines.len(),
+        "one line per input token:\n{predicted}"
+    );
+    for (p, g) in predicted_lines.iter().zip(&gold_lines) {
+        let token = |l: &str| l.rsplit_once(' ').map(|(t, _)| t.to_string());
+        assert_eq!(token(p), token(g), "{p:?} against {g:?}");
+    }
+}

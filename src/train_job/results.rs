@@ -42,16 +42,13 @@ pub fn test(
         token_macro_f1: Some(token.f1),
     };
     info!("{line}");
-    let mut text = String::new();
-    for (s, tags) in set.sentences.iter().zip(&scored.char_tags) {
-        for (c, t) in s.chars.iter().zip(tags) {
-            text.push(*c);
-            text.push(' ');
-            text.push_str(t);
-            text.push('\n');
-        }
-        text.push('\n');
-    }
+    // One line per token of the test file, as written there, so the file lines up with the gold.
+    let text: String = set
+        .sentences
+        .iter()
+        .zip(&scored.char_tags)
+        .map(|(s, tags)| ner_data::token_tag_lines(s, tags))
+        .collect();
     write_atomic(
         &paths.output_data_dir.join("test_predictions.txt"),
         text.as_bytes(),

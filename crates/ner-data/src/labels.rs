@@ -196,6 +196,7 @@ mod tests {
             chars: "abcd".chars().collect(),
             tags: ["B-PER", "I-PER", "O", "B-LOC"].map(String::from).to_vec(),
             line: 1,
+            tokens: Vec::new(),
         };
         let l = LabelSet::from_sentences(&[s]);
         assert_eq!(l.labels(), ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]);

@@ -54,11 +54,11 @@ pub use metrics::{
 pub use reader::{
     detect_format, read_bytes, read_file, read_file_with, DataFormat, ReadOptions, Sentence,
 };
-pub use report::{ReadReport, Warning, WarningKind};
+pub use report::{Occurrences, ReadReport, Warning, WarningKind};
 pub use scheme::TagScheme;
 pub use tokenizer::{Tokenized, Tokenizer, Unit, UnkStats};
 pub use window::{
     features, features_of_tokenized, keep_ranges, merge_windows, plan_windows, units_to_char_tags,
     Feature,
 };
-pub use writer::{char_tag_lines, cluener_line, format_sentence, span_jsonl_line};
+pub use writer::{char_tag_lines, cluener_line, format_sentence, span_jsonl_line, token_tag_lines};

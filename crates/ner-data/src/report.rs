@@ -57,6 +57,18 @@ pub struct ReadReport {
     /// Entities per type after conversion to BIO, sorted by type.
     pub entities: Vec<(String, usize)>,
     pub warnings: Vec<Warning>,
+    /// `char TAG` tokens of more than one character: not a repair, but worth seeing (a word-per-line
+    /// corpus, a lost emoji), with the first one as the example.
+    pub multi_char_tokens: Option<Occurrences>,
+}
+
+/// How often something was seen in a file, and where first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Occurrences {
+    pub count: usize,
+    /// 1-based line of the first occurrence.
+    pub first_line: usize,
+    pub example: String,
 }
 
 impl ReadReport {
@@ -69,6 +81,21 @@ impl ReadReport {
             chars: 0,
             entities: Vec::new(),
             warnings: Vec::new(),
+            multi_char_tokens: None,
+        }
+    }
+
+    /// Counts one token of several characters.
+    pub(crate) fn multi_char_token(&mut self, line: usize, token: &str) {
+        match &mut self.multi_char_tokens {
+            Some(o) => o.count += 1,
+            None => {
+                self.multi_char_tokens = Some(Occurrences {
+                    count: 1,
+                    first_line: line,
+                    example: token.to_string(),
+                })
+            }
         }
     }
 
@@ -121,6 +148,13 @@ impl std::fmt::Display for ReadReport {
         )?;
         for (t, n) in &self.entities {
             write!(f, " {t}={n}")?;
+        }
+        if let Some(o) = &self.multi_char_tokens {
+            write!(
+                f,
+                "; {} tokens of several characters, one unit each (first at line {}: {:?})",
+                o.count, o.first_line, o.example
+            )?;
         }
         for w in &self.warnings {
             write!(

@@ -56,6 +56,15 @@ pub fn parse_tag(tag: &str) -> Result<Tag<'_>, &'static str> {
     Ok(Tag::Prefixed { prefix, kind })
 }
 
+/// The tag a unit's or token's later characters take when its first takes BIO tag `tag`: `I-X`
+/// inside an entity of type X, else `O`.
+pub fn continuation(tag: &str) -> String {
+    match tag.get(2..) {
+        Some(kind) if tag.starts_with("B-") || tag.starts_with("I-") => format!("I-{kind}"),
+        _ => "O".to_string(),
+    }
+}
+
 /// Detects the scheme from the prefixes seen: M- means BMES, E-/S- without M- means BIOES.
 pub fn detect_scheme<'a>(tags: impl IntoIterator<Item = &'a str>) -> TagScheme {
     let mut scheme = TagScheme::Bio;

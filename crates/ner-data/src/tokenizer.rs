@@ -238,6 +238,49 @@ impl Tokenizer {
         Tokenized { ids, units }
     }
 
+    /// [`Self::tokenize`] that respects a `char TAG` file's tokens: runs of one-character tokens
+    /// are tokenised as text (an ASCII run across lines is one word, as before), and each longer
+    /// token becomes exactly one unit, its pieces those of its BasicTokenizer words in order.
+    pub fn tokenize_sentence(&self, s: &Sentence) -> Tokenized {
+        if s.tokens.is_empty() {
+            return self.tokenize(&s.chars);
+        }
+        let mut out = Tokenized {
+            ids: Vec::with_capacity(s.chars.len()),
+            units: Vec::with_capacity(s.tokens.len()),
+        };
+        let mut run_start = 0;
+        for token in s.tokens.iter().filter(|t| t.len() > 1) {
+            self.append(&mut out, &s.chars, run_start..token.start, false);
+            self.append(&mut out, &s.chars, token.clone(), true);
+            run_start = token.end;
+        }
+        self.append(&mut out, &s.chars, run_start..s.chars.len(), false);
+        out
+    }
+
+    /// Tokenises `chars[range]` onto `out`, as one unit when `one_unit`.
+    fn append(&self, out: &mut Tokenized, chars: &[char], range: Range<usize>, one_unit: bool) {
+        if range.is_empty() {
+            return;
+        }
+        let part = self.tokenize(&chars[range.clone()]);
+        let base = out.ids.len();
+        out.ids.extend(part.ids);
+        let shifted = part.units.into_iter().map(|u| Unit {
+            chars: u.chars.start + range.start..u.chars.end + range.start,
+            pieces: u.pieces.start + base..u.pieces.end + base,
+        });
+        if one_unit {
+            out.units.push(Unit {
+                chars: range,
+                pieces: base..out.ids.len(),
+            });
+        } else {
+            out.units.extend(shifted);
+        }
+    }
+
     /// BERT's lower-casing and accent stripping (only with `do_lower_case`).
     fn normalize(&self, chars: &[char]) -> String {
         if !self.do_lower_case {
@@ -310,7 +353,7 @@ impl Tokenizer {
         let mut chars = 0;
         let mut unknown: HashMap<String, usize> = HashMap::new();
         for s in sentences {
-            let t = self.tokenize(&s.chars);
+            let t = self.tokenize_sentence(s);
             chars += s.chars.len();
             units += t.units.len();
             for u in &t.units {

@@ -47,7 +47,7 @@ pub fn features(
 ) -> Result<Vec<Feature>, DataError> {
     let tokenized: Vec<Tokenized> = sentences
         .iter()
-        .map(|s| tokenizer.tokenize(&s.chars))
+        .map(|s| tokenizer.tokenize_sentence(s))
         .collect();
     features_of_tokenized(
         sentences,
@@ -269,10 +269,7 @@ pub fn units_to_char_tags<S: AsRef<str>>(unit_tags: &[S], units: &[Unit]) -> Vec
     for (t, u) in unit_tags.iter().zip(units) {
         let t = t.as_ref();
         out.push(t.to_string());
-        let rest = match t.get(2..) {
-            Some(kind) if t.starts_with("B-") || t.starts_with("I-") => format!("I-{kind}"),
-            _ => "O".to_string(),
-        };
+        let rest = crate::scheme::continuation(t);
         for _ in 1..u.chars.len() {
             out.push(rest.clone());
         }

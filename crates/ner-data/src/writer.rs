@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::metrics::chunks;
-use crate::reader::DataFormat;
+use crate::reader::{DataFormat, Sentence};
 
 /// One sentence as `char TAG` lines plus the blank line that ends it. A newline or carriage return
 /// inside a sentence cannot be written as a character line, so it is written as a space (which the
@@ -16,6 +16,24 @@ pub fn char_tag_lines<S: AsRef<str>>(chars: &[char], tags: &[S]) -> String {
         out.push(if c == '\n' || c == '\r' { ' ' } else { c });
         out.push(' ');
         out.push_str(t.as_ref());
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
+/// One sentence as `TOKEN TAG` lines, one per token of the file it was read from (see
+/// [`Sentence::tokens`]), each token with the tag of its first character; then the blank line.
+/// With one-character tokens this is [`char_tag_lines`].
+pub fn token_tag_lines<S: AsRef<str>>(s: &Sentence, char_tags: &[S]) -> String {
+    assert_eq!(s.chars.len(), char_tags.len(), "one tag per character");
+    let mut out = String::with_capacity(s.chars.len() * 8);
+    for token in s.token_ranges() {
+        for &c in &s.chars[token.clone()] {
+            out.push(if c == '\n' || c == '\r' { ' ' } else { c });
+        }
+        out.push(' ');
+        out.push_str(char_tags[token.start].as_ref());
         out.push('\n');
     }
     out.push('\n');

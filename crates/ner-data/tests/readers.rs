@@ -255,3 +255,98 @@ fn errors_quote_a_bounded_excerpt_of_a_huge_line() {
         assert!(e.contains("more characters"), "{e}");
     }
 }
+
+/// Tokens as real corpora have them: one character, a Latin word, a number glued to a CJK
+/// character, two U+FFFD (an emoji lost in an old conversion) and an emoji with U+FE0F.
+const MIXED_TOKENS: &str = "我 O\n买 O\niPhone B-PRODUCT\n15 I-PRODUCT\n于 O\n2024年 O\n\u{FFFD}\u{FFFD} O\n\u{2764}\u{FE0F} O\n\n北 B-LOC\n京 I-LOC\n";
+
+#[test]
+fn multi_character_tokens_are_read_as_tokens() {
+    let (s, r) = ner_data::read_bytes(
+        Path::new("mixed.txt"),
+        MIXED_TOKENS.as_bytes(),
+        DataFormat::Auto,
+        ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(s.len(), 2);
+    let text: String = s[0].chars.iter().collect();
+    assert_eq!(text, "我买iPhone15于2024年\u{FFFD}\u{FFFD}\u{2764}\u{FE0F}");
+    let tokens: Vec<String> = s[0]
+        .token_ranges()
+        .into_iter()
+        .map(|r| s[0].chars[r].iter().collect())
+        .collect();
+    assert_eq!(
+        tokens,
+        [
+            "我",
+            "买",
+            "iPhone",
+            "15",
+            "于",
+            "2024年",
+            "\u{FFFD}\u{FFFD}",
+            "\u{2764}\u{FE0F}"
+        ]
+    );
+    // The token's tag on its first character, the entity continued over the rest.
+    assert_eq!(
+        &s[0].tags[2..10],
+        [
+            "B-PRODUCT",
+            "I-PRODUCT",
+            "I-PRODUCT",
+            "I-PRODUCT",
+            "I-PRODUCT",
+            "I-PRODUCT",
+            "I-PRODUCT",
+            "I-PRODUCT"
+        ]
+    );
+    assert_eq!(s[0].tags.len(), s[0].chars.len());
+    assert!(
+        s[1].tokens.is_empty(),
+        "one-character tokens keep today's form"
+    );
+    let seen = r.multi_char_tokens.as_ref().unwrap();
+    assert_eq!(
+        (seen.count, seen.first_line, seen.example.as_str()),
+        (5, 3, "iPhone")
+    );
+    assert!(
+        r.to_string().contains("5 tokens of several characters"),
+        "{r}"
+    );
+    // Whitespace alone before the tag, or an extra column, is still an error naming the line.
+    for (bad, says) in [
+        ("我 O\n\t O\n", ":2:"),
+        ("我 O\niPhone X O\n", "extra columns"),
+    ] {
+        let e = ner_data::read_bytes(
+            Path::new("bad.txt"),
+            bad.as_bytes(),
+            DataFormat::Auto,
+            ReadOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bad.txt:2:") && e.contains(says), "{e}");
+    }
+}
+
+#[test]
+fn predictions_are_written_one_line_per_input_token() {
+    let (s, _) = ner_data::read_bytes(
+        Path::new("mixed.txt"),
+        MIXED_TOKENS.as_bytes(),
+        DataFormat::Auto,
+        ReadOptions::default(),
+    )
+    .unwrap();
+    let written: String = s
+        .iter()
+        .map(|s| ner_data::token_tag_lines(s, &s.tags))
+        .collect();
+    assert_eq!(written, MIXED_TOKENS.to_string() + "\n");
+}

@@ -116,3 +116,27 @@ fn curly_quotes_dashes_and_ellipsis_fall_back() {
     let names: Vec<&str> = t.ids.iter().map(|&i| tok.token(i).unwrap()).collect();
     assert_eq!(names, ["\"", "书", "\"", "'", "a", "'", "-", "⋯"]);
 }
+
+#[test]
+fn each_multi_character_token_is_one_unit_and_one_character_runs_tokenise_as_text() {
+    let tok = Tokenizer::from_vocab_file(&vocab(), true).unwrap();
+    let (s, _) = ner_data::read_bytes(
+        std::path::Path::new("t.txt"),
+        "1 O\n9 O\n9 O\n8 O\n年 O\niPhone O\n2024年 O\n\u{FFFD}\u{FFFD} O\n".as_bytes(),
+        ner_data::DataFormat::CharTag,
+        ner_data::ReadOptions::default(),
+    )
+    .unwrap();
+    let t = tok.tokenize_sentence(&s[0]);
+    let unit_chars: Vec<std::ops::Range<usize>> = t.units.iter().map(|u| u.chars.clone()).collect();
+    // "1998" across four lines is one BasicTokenizer word, as before; each longer token one unit.
+    assert_eq!(unit_chars, [0..4, 4..5, 5..11, 11..16, 16..18]);
+    // A token's pieces are those of its words: "2024年" is "2024" then "年".
+    let plain = tok.tokenize(&"2024年".chars().collect::<Vec<_>>());
+    assert_eq!(&t.ids[t.units[3].pieces.clone()], plain.ids.as_slice());
+    assert_eq!(t.units[4].pieces.len(), 2, "two [UNK] pieces, one unit");
+    assert!(t
+        .units
+        .windows(2)
+        .all(|w| w[0].pieces.end == w[1].pieces.start));
+}

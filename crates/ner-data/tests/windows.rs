@@ -44,6 +44,7 @@ fn sentence_with_gold(tok: &Tokenizer, chars: Vec<char>, seed: &[u8]) -> Sentenc
         chars,
         tags: t,
         line: 1,
+        tokens: Vec::new(),
     }
 }
 
@@ -107,6 +108,7 @@ fn long_sentence_is_split_not_truncated() {
         tags: vec!["O".into(); chars.len()],
         chars,
         line: 7,
+        tokens: Vec::new(),
     };
     let f = features(std::slice::from_ref(&s), tok, &labels, 128, 32).unwrap();
     assert!(f.len() >= 4);
@@ -124,6 +126,7 @@ fn unit_longer_than_window_is_an_error_naming_it() {
         tags: vec!["O".into(); chars.len()],
         chars,
         line: 3,
+        tokens: Vec::new(),
     };
     let e = features(&[s], tok, &labels, 5, 0).unwrap_err().to_string();
     assert!(e.contains("line 3") && e.contains("abcdefghij"), "{e}");

@@ -39,7 +39,7 @@ impl Prepared {
     ) -> Result<Self, ner_data::DataError> {
         let tokenized: Vec<Tokenized> = sentences
             .iter()
-            .map(|s| tokenizer.tokenize(&s.chars))
+            .map(|s| tokenizer.tokenize_sentence(s))
             .collect();
         let features = ner_data::features_of_tokenized(
             sentences,

@@ -1,9 +1,12 @@
-//! The `char TAG` reader (CoNLL-like, one character per line).
+//! The `char TAG` reader (CoNLL-like, one token per line).
 //!
-//! A line is split by taking its *first character* as the token, whatever it is, and then requiring
-//! a space or tab and the tag. Splitting on whitespace instead would lose lines whose character is
-//! itself a space (`"  O"`) or a full-width space (`"\u{3000} O"`), which real corpora contain.
+//! A token is usually one character, but may be more (`iPhone`, `2024年`, `❤️`, a word-per-line
+//! corpus): the token is what comes before the last run of spaces or tabs. A line whose *first
+//! character* is whitespace tags that character (`"  O"` is a space, `"\u{3000} O"` a full-width space),
+//! as real corpora contain them; splitting on whitespace would lose those lines. A token never holds a
+//! space or tab itself: that would be an extra column.
 
+use std::ops::Range;
 use std::path::Path;
 
 use super::{excerpt, Lines, ReadOptions, Sentence};
@@ -11,19 +14,23 @@ use crate::error::DataError;
 use crate::report::{ReadReport, WarningKind};
 use crate::scheme::{detect_scheme, parse_tag, to_bio, TagScheme};
 
+/// A sentence as read: one tag per token, before BIO conversion and expansion to characters.
+#[derive(Default)]
+struct TokenLines {
+    tokens: Vec<String>,
+    tags: Vec<String>,
+    line: usize,
+}
+
 pub(super) fn read(
     path: &Path,
     mut lines: Lines<'_>,
     report: &mut ReadReport,
     _options: ReadOptions,
 ) -> Result<Vec<Sentence>, DataError> {
-    let mut sentences = Vec::new();
-    let mut current = Sentence {
-        chars: Vec::new(),
-        tags: Vec::new(),
-        line: 0,
-    };
-    // Blank lines seen since the last character line (or since the start of the file).
+    let mut sentences: Vec<TokenLines> = Vec::new();
+    let mut current = TokenLines::default();
+    // Blank lines seen since the last token line (or since the start of the file).
     let mut blanks = 0usize;
     let mut first_blank = 0usize;
     let mut seen_any = false;
@@ -33,15 +40,8 @@ pub(super) fn read(
                 first_blank = number;
             }
             blanks += 1;
-            if !current.chars.is_empty() {
-                sentences.push(std::mem::replace(
-                    &mut current,
-                    Sentence {
-                        chars: Vec::new(),
-                        tags: Vec::new(),
-                        line: 0,
-                    },
-                ));
+            if !current.tokens.is_empty() {
+                sentences.push(std::mem::take(&mut current));
             }
             continue;
         }
@@ -50,7 +50,7 @@ pub(super) fn read(
         }
         blanks = 0;
         seen_any = true;
-        let (c, tag) = split_line(path, number, line)?;
+        let (token, tag) = split_line(path, number, line)?;
         if let Err(reason) = parse_tag(tag) {
             return Err(DataError::UnknownTag {
                 path: path.to_path_buf(),
@@ -59,13 +59,16 @@ pub(super) fn read(
                 reason: reason.to_string(),
             });
         }
-        if current.chars.is_empty() {
+        if token.chars().nth(1).is_some() {
+            report.multi_char_token(number, token);
+        }
+        if current.tokens.is_empty() {
             current.line = number;
         }
-        current.chars.push(c);
+        current.tokens.push(token.to_string());
         current.tags.push(tag.to_string());
     }
-    if !current.chars.is_empty() {
+    if !current.tokens.is_empty() {
         sentences.push(current);
     }
     if seen_any && blanks > 1 {
@@ -100,7 +103,7 @@ pub(super) fn read(
             report.warn(
                 WarningKind::OrphanInside,
                 s.line + i,
-                format!("{} {}", s.chars[i], original),
+                format!("{} {}", s.tokens[i], original),
             );
         }
         if let Some(b) = before {
@@ -115,11 +118,42 @@ pub(super) fn read(
     if let Some((line, example)) = first_converted {
         report.warn_n(WarningKind::SchemeConverted, converted, line, example);
     }
-    Ok(sentences)
+    Ok(sentences.into_iter().map(into_chars).collect())
 }
 
-/// Splits `CHAR SEP TAG` where CHAR is exactly one character (possibly whitespace).
-fn split_line<'a>(path: &Path, number: usize, line: &'a str) -> Result<(char, &'a str), DataError> {
+/// Spreads each token's BIO tag over its characters: the first takes it, the others continue the
+/// entity (`I-X`) or stay `O`, the rule predictions follow too. Token ranges are kept only when
+/// some token is longer than one character.
+fn into_chars(s: TokenLines) -> Sentence {
+    let mut chars = Vec::new();
+    let mut tags = Vec::new();
+    let mut tokens: Vec<Range<usize>> = Vec::with_capacity(s.tokens.len());
+    for (token, tag) in s.tokens.iter().zip(&s.tags) {
+        let start = chars.len();
+        chars.extend(token.chars());
+        tags.push(tag.clone());
+        let rest = crate::scheme::continuation(tag);
+        tags.extend(std::iter::repeat_n(rest, chars.len() - start - 1));
+        tokens.push(start..chars.len());
+    }
+    if tokens.len() == chars.len() {
+        tokens.clear();
+    }
+    Sentence {
+        chars,
+        tags,
+        line: s.line,
+        tokens,
+    }
+}
+
+/// Splits `TOKEN SEP TAG`: a whitespace first character is a token of its own, anything else runs
+/// to the last run of spaces or tabs.
+fn split_line<'a>(
+    path: &Path,
+    number: usize,
+    line: &'a str,
+) -> Result<(&'a str, &'a str), DataError> {
     let malformed = |reason: &str| DataError::Malformed {
         path: path.to_path_buf(),
         line: number,
@@ -128,23 +162,35 @@ fn split_line<'a>(path: &Path, number: usize, line: &'a str) -> Result<(char, &'
     };
     let c = line.chars().next().ok_or_else(|| malformed("empty line"))?;
     if c == '\t' {
-        // A tab is a column separator, never text: the character column is missing.
+        // A tab is a column separator, never text: the token column is missing.
         return Err(malformed(
-            "the line starts with a tab, so its character is missing (expected `CHAR TAG`)",
+            "the line starts with a tab, so its token is missing (expected `TOKEN TAG`)",
         ));
     }
-    let rest = &line[c.len_utf8()..];
+    let (token, rest) = if c.is_whitespace() {
+        line.split_at(c.len_utf8())
+    } else {
+        let trimmed = line.trim_end_matches([' ', '\t']);
+        match trimmed.rfind([' ', '\t']) {
+            Some(sep) => {
+                let token = trimmed[..sep].trim_end_matches([' ', '\t']);
+                (token, &line[token.len()..])
+            }
+            None => (trimmed, ""),
+        }
+    };
     if rest.trim().is_empty() {
-        return Err(malformed("no tag (expected `CHAR TAG`)"));
+        return Err(malformed("no tag (expected `TOKEN TAG`)"));
     }
     if !rest.starts_with([' ', '\t']) {
         return Err(malformed(
-            "expected one character, a space or tab, then the tag",
+            "expected the token, a space or tab, then the tag",
         ));
     }
     let tag = rest.trim_matches([' ', '\t']);
-    if tag.contains([' ', '\t']) {
-        return Err(malformed("extra columns (expected `CHAR TAG`)"));
+    let token_has_columns = !c.is_whitespace() && token.contains([' ', '\t']);
+    if tag.contains([' ', '\t']) || token_has_columns {
+        return Err(malformed("extra columns (expected `TOKEN TAG`)"));
     }
-    Ok((c, tag))
+    Ok((token, tag))
 }

@@ -124,6 +124,7 @@ pub(super) fn read(
             chars,
             tags,
             line: number,
+            tokens: Vec::new(),
         });
     }
     lines.finish(report);

@@ -15,13 +15,31 @@ use crate::report::{ReadReport, WarningKind};
 
 /// One sentence: characters (Unicode scalar values, the unit every offset in every format is
 /// counted in) and one BIO tag per character.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sentence {
     pub chars: Vec<char>,
     /// BIO, one per char.
     pub tags: Vec<String>,
     /// 1-based line where it starts, so later stages can point back into the file.
     pub line: usize,
+    /// The file's tokens as character ranges, one per `char TAG` line, when some line held more
+    /// than one character (`iPhone`, `2024年`, an emoji with its variation selector): each such
+    /// token is one unit with its tag on the first piece, and predictions are written per token.
+    /// Empty when every token is one character, or for raw text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<std::ops::Range<usize>>,
+}
+
+impl Sentence {
+    /// The tokens as written in the file (each character one token unless [`Self::tokens`] says
+    /// otherwise), as character ranges.
+    pub fn token_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        if self.tokens.is_empty() {
+            (0..self.chars.len()).map(|i| i..i + 1).collect()
+        } else {
+            self.tokens.clone()
+        }
+    }
 }
 
 /// Which reader to use. `Auto` looks at the first non-empty line, which is enough because the

@@ -96,6 +96,7 @@ pub(super) fn read(
             chars,
             tags,
             line: number,
+            tokens: Vec::new(),
         });
     }
     lines.finish(report);

@@ -26,6 +26,7 @@ fn sentences(n: usize) -> Vec<Sentence> {
             chars: text[i % 3].chars().collect(),
             tags: tags[i % 3].split(' ').map(str::to_string).collect(),
             line: i + 1,
+            tokens: Vec::new(),
         })
         .collect()
 }
