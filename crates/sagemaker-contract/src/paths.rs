@@ -103,7 +103,10 @@ impl SageMakerPaths {
     pub fn check_writable(&self) -> Result<(), ContractError> {
         use std::io::Write;
         for dir in self.output_dirs() {
-            let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+            // Named like a half-written file of both conventions (`.tmp-*` in checkpoints/,
+            // `.*.tmp` elsewhere), so a probe left by a killed run is cleaned up next start and
+            // never read as data.
+            let probe = dir.join(format!(".tmp-write-probe-{}.tmp", std::process::id()));
             let written = std::fs::File::create(&probe)
                 .and_then(|mut f| f.write_all(&[0; 4096]).and_then(|()| f.sync_all()));
             let _ = std::fs::remove_file(&probe);
