@@ -48,7 +48,7 @@ fn multibyte_messages_around_the_limit_are_cut_on_char_boundaries() {
 }
 
 #[test]
-fn anyhow_chain_puts_the_cause_first() {
+fn anyhow_chain_puts_the_cause_with_its_path_first() {
     let io = std::io::Error::new(std::io::ErrorKind::NotFound, "没有那个文件或目录");
     let err = anyhow::Error::new(io)
         .context("reading vocab file albert_config/vocab.txt")
@@ -56,7 +56,8 @@ fn anyhow_chain_puts_the_cause_first() {
     let report = FailureReport::from_chain(err.chain());
     assert_eq!(
         report.to_string(),
-        "没有那个文件或目录\ncontext: reading vocab file albert_config/vocab.txt\ncontext: building the tokenizer"
+        "reading vocab file albert_config/vocab.txt: 没有那个文件或目录\ncontext: building the tokenizer",
+        "the OS message is led by the path it concerns"
     );
 
     let err = sagemaker_contract::ContractError::NoTrainingData {
