@@ -181,7 +181,10 @@ fn an_os_error_names_its_path_on_the_failure_files_first_line() {
         cause.contains(&target.display().to_string()) && cause.contains("os error"),
         "path and cause on the first line: {cause}"
     );
-    assert_model(&job);
+    // The model was written before the results: it is still there.
+    for f in ["model.safetensors", "config.json", "vocab.txt"] {
+        assert!(job.exists(&format!("model/{f}")), "model/{f} missing");
+    }
 }
 
 #[test]
