@@ -200,3 +200,55 @@ fn a_config_too_large_for_memory_is_refused_before_allocating() {
         "the cause names the sizes: {cause}"
     );
 }
+
+#[test]
+fn sigterm_while_reading_data_exits_143_before_training() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // Enough files that reading them takes seconds, so the signal lands mid-way.
+    let job = Job::new(0, 0, 0);
+    let sentence = "张 B-PER\n三 I-PER\n在 O\n北 B-LOC\n京 I-LOC\n";
+    for i in 0..20_000 {
+        job.write(&format!("input/data/training/part-{i:05}.txt"), sentence);
+    }
+    job.hyperparameters(&fast(&[]));
+    let mut child = job
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Drain stdout on a thread: a full pipe would block the job's logging.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    for line in rx.iter() {
+        let first_file = line.contains(" read ") && line.contains("part-");
+        log.push(line);
+        if first_file {
+            break;
+        }
+    }
+    unsafe { kill(child.id() as i32, 15) };
+    let status = child.wait().unwrap();
+    log.extend(rx.iter());
+    let log = log.join("\n");
+    assert_eq!(status.code(), Some(143), "{log}");
+    assert!(
+        log.contains("stopped by SIGTERM while reading the data"),
+        "{log}"
+    );
+    assert!(!log.contains("training:"), "no training started: {log}");
+    assert!(!job.exists("output/failure"), "a stop is not a failure");
+}
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}

@@ -219,15 +219,22 @@ fn overlapping_entities_refused_or_first_kept() {
     assert!(e.contains(":1:") && e.contains("overlaps"), "{e}");
 }
 
-fn read_text(text: &str) -> Result<usize, String> {
+/// Reads `text` as a file named `name`.
+fn read_named(
+    name: &str,
+    text: &str,
+) -> Result<(Vec<ner_data::Sentence>, ner_data::ReadReport), String> {
     ner_data::read_bytes(
-        Path::new("mem.txt"),
+        Path::new(name),
         text.as_bytes(),
         DataFormat::Auto,
         ReadOptions::default(),
     )
-    .map(|(s, _)| s.len())
     .map_err(|e| e.to_string())
+}
+
+fn read_text(text: &str) -> Result<usize, String> {
+    read_named("mem.txt", text).map(|(s, _)| s.len())
 }
 
 #[test]
@@ -262,13 +269,7 @@ const MIXED_TOKENS: &str = "我 O\n买 O\niPhone B-PRODUCT\n15 I-PRODUCT\n于 O\
 
 #[test]
 fn multi_character_tokens_are_read_as_tokens() {
-    let (s, r) = ner_data::read_bytes(
-        Path::new("mixed.txt"),
-        MIXED_TOKENS.as_bytes(),
-        DataFormat::Auto,
-        ReadOptions::default(),
-    )
-    .unwrap();
+    let (s, r) = read_named("mixed.txt", MIXED_TOKENS).unwrap();
     assert_eq!(s.len(), 2);
     let text: String = s[0].chars.iter().collect();
     assert_eq!(text, "我买iPhone15于2024年\u{FFFD}\u{FFFD}\u{2764}\u{FE0F}");
@@ -323,27 +324,14 @@ fn multi_character_tokens_are_read_as_tokens() {
         ("我 O\n\t O\n", ":2:"),
         ("我 O\niPhone X O\n", "extra columns"),
     ] {
-        let e = ner_data::read_bytes(
-            Path::new("bad.txt"),
-            bad.as_bytes(),
-            DataFormat::Auto,
-            ReadOptions::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = read_named("bad.txt", bad).unwrap_err();
         assert!(e.contains("bad.txt:2:") && e.contains(says), "{e}");
     }
 }
 
 #[test]
 fn predictions_are_written_one_line_per_input_token() {
-    let (s, _) = ner_data::read_bytes(
-        Path::new("mixed.txt"),
-        MIXED_TOKENS.as_bytes(),
-        DataFormat::Auto,
-        ReadOptions::default(),
-    )
-    .unwrap();
+    let (s, _) = read_named("mixed.txt", MIXED_TOKENS).unwrap();
     let written: String = s
         .iter()
         .map(|s| ner_data::token_tag_lines(s, &s.tags))
