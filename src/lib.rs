@@ -4,5 +4,6 @@
 pub mod bench_cmd;
 pub mod device;
 pub mod logging;
+pub mod memory_check;
 pub mod predict_cmd;
 pub mod train_job;

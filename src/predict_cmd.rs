@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use albert_model::load_model;
+use albert_model::{load_model, AlbertConfig};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use ner_data::{LabelSet, Sentence, Tokenizer};
@@ -51,6 +51,11 @@ pub enum OutputFormat {
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     check_args(args)?;
     let device = crate::device::select(args.device.parse()?)?;
+    let config_path = args.model_dir.join(albert_model::CONFIG_FILE);
+    let config = AlbertConfig::from_json_file(&config_path)
+        .with_context(|| format!("loading the model from {}", args.model_dir.display()))?;
+    crate::memory_check::check_fits_in_memory(&config, crate::memory_check::Use::Inference)
+        .with_context(|| format!("{}", config_path.display()))?;
     let (_vs, tagger, spec, vocab) = load_model(&args.model_dir, device)
         .with_context(|| format!("loading the model from {}", args.model_dir.display()))?;
     let labels = LabelSet::from_labels(&spec.labels, &args.model_dir.join("config.json"))?;

@@ -163,3 +163,21 @@ fn settings_train_refuses_and_blank_lines_in_bio_output_are_refused() {
         .collect();
     assert_eq!(texts, ["张三", " \u{3000}", "李四"]);
 }
+
+#[test]
+fn a_model_too_large_for_memory_is_refused_before_loading() {
+    let job = trained();
+    let config = job.base().join("model/config.json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    value["hidden_size"] = 1_200_000.into();
+    std::fs::write(&config, value.to_string()).unwrap();
+    let o = run_predict(&job, "jsonl", "张三\n", &[]);
+    check(&o, !o.status.success(), "refused");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        err.contains("config.json") && err.contains("too large for this machine"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

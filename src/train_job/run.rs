@@ -49,7 +49,10 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
     let source = ModelSource::resolve(paths, &hp, &channels, &scratch)?;
     info!("model: {}", source.origin);
-    model_setup::check_fits_in_memory(&source.config, device)?;
+    crate::memory_check::check_fits_in_memory(
+        &source.config,
+        crate::memory_check::Use::Training(device),
+    )?;
     if source.weights.is_none() && hp.learning_rate < 1e-4 {
         warn!(
             "learning_rate={} is a rate for fine-tuning pretrained weights; from scratch a tiny ALBERT \
