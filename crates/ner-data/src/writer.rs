@@ -12,14 +12,24 @@ use crate::reader::{DataFormat, Sentence};
 pub fn char_tag_lines<S: AsRef<str>>(chars: &[char], tags: &[S]) -> String {
     assert_eq!(chars.len(), tags.len(), "one tag per character");
     let mut out = String::with_capacity(chars.len() * 8);
-    for (&c, t) in chars.iter().zip(tags) {
-        out.push(if c == '\n' || c == '\r' { ' ' } else { c });
-        out.push(' ');
-        out.push_str(t.as_ref());
-        out.push('\n');
+    for (c, t) in chars.iter().zip(tags) {
+        push_line(&mut out, std::slice::from_ref(c), t.as_ref());
     }
     out.push('\n');
     out
+}
+
+/// One `TOKEN TAG` line. A newline or carriage return cannot be written inside a line, so it is
+/// written as a space (which the reader reads back as one character, keeping every offset).
+fn push_line(out: &mut String, token: &[char], tag: &str) {
+    out.extend(
+        token
+            .iter()
+            .map(|&c| if c == '\n' || c == '\r' { ' ' } else { c }),
+    );
+    out.push(' ');
+    out.push_str(tag);
+    out.push('\n');
 }
 
 /// One sentence as `TOKEN TAG` lines, one per token of the file it was read from (see
@@ -29,12 +39,11 @@ pub fn token_tag_lines<S: AsRef<str>>(s: &Sentence, char_tags: &[S]) -> String {
     assert_eq!(s.chars.len(), char_tags.len(), "one tag per character");
     let mut out = String::with_capacity(s.chars.len() * 8);
     for token in s.token_ranges() {
-        for &c in &s.chars[token.clone()] {
-            out.push(if c == '\n' || c == '\r' { ' ' } else { c });
-        }
-        out.push(' ');
-        out.push_str(char_tags[token.start].as_ref());
-        out.push('\n');
+        push_line(
+            &mut out,
+            &s.chars[token.clone()],
+            char_tags[token.start].as_ref(),
+        );
     }
     out.push('\n');
     out

@@ -80,12 +80,10 @@ pub fn save(
     let state = tmp.join("state.json");
     let json = serde_json::to_vec_pretty(progress).expect("Progress serialises");
     fs::write(&state, json).map_err(|e| TrainError::io(&state, e))?;
-    for f in ["model.safetensors", "optimizer.safetensors", "state.json"] {
-        let p = tmp.join(f);
-        fs::File::open(&p)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| TrainError::io(&p, e))?;
-    }
+    sync_files(
+        &tmp,
+        &["model.safetensors", "optimizer.safetensors", "state.json"],
+    )?;
     let dest = dir.join(&name);
     let _ = fs::remove_dir_all(&dest);
     fs::rename(&tmp, &dest).map_err(|e| TrainError::io(&dest, e))?;
@@ -204,12 +202,8 @@ pub fn save_best(
     let meta = tmp.join(BEST_META);
     let json = serde_json::to_vec_pretty(&BestMeta { step, entity_f1 }).expect("meta serialises");
     fs::write(&meta, json).map_err(|e| TrainError::io(&meta, e))?;
-    for f in MODEL_FILES.iter().chain([&BEST_META]) {
-        let p = tmp.join(f);
-        fs::File::open(&p)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| TrainError::io(&p, e))?;
-    }
+    sync_files(&tmp, &MODEL_FILES)?;
+    sync_files(&tmp, &[BEST_META])?;
     let dest = dir.join(BEST_DIR);
     if dest.exists() {
         fs::remove_dir_all(&dest).map_err(|e| TrainError::io(&dest, e))?;
@@ -222,10 +216,18 @@ pub fn save_best(
 pub fn best_step(dir: &Path) -> Option<usize> {
     let best = dir.join(BEST_DIR);
     let meta: BestMeta = serde_json::from_slice(&fs::read(best.join(BEST_META)).ok()?).ok()?;
-    MODEL_FILES
-        .iter()
-        .all(|f| best.join(f).is_file())
-        .then_some(meta.step)
+    holds_model(&best).then_some(meta.step)
+}
+
+/// Flushes `files` in `dir` to disk before the directory is renamed into place.
+fn sync_files(dir: &Path, files: &[&str]) -> Result<(), TrainError> {
+    for f in files {
+        let p = dir.join(f);
+        fs::File::open(&p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| TrainError::io(&p, e))?;
+    }
+    Ok(())
 }
 
 /// What [`recover_best`] found.
