@@ -252,3 +252,99 @@ fn sigterm_while_reading_data_exits_143_before_training() {
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
+
+/// What a case is called, how it spoils a job, and what the failure's first line must say.
+type RefusedInput = (&'static str, fn(&Job), &'static [&'static str]);
+
+/// Each newly refused input, given as a user would give it: the job fails and the failure file's
+/// first line names the cause and the file, key or value.
+#[test]
+fn each_newly_refused_input_fails_with_its_cause_first() {
+    let cases: [RefusedInput; 5] = [
+        (
+            "a current_host outside hosts",
+            |job| {
+                job.write(
+                    "input/config/resourceconfig.json",
+                    r#"{"current_host": "algo-3", "hosts": ["algo-1", "algo-2"]}"#,
+                )
+            },
+            &["resourceconfig.json", "\"algo-3\""],
+        ),
+        (
+            "a directory named train.txt",
+            |job| {
+                fs::remove_file(job.base().join("input/data/training/train.txt")).unwrap();
+                job.write("input/data/training/train.txt/part-0.txt", "张 B-PER\n");
+            },
+            &["training/train.txt is a directory"],
+        ),
+        (
+            "a hyperparameter given twice",
+            |job| {
+                job.write(
+                    "input/config/hyperparameters.json",
+                    r#"{"bert_config_file": "micro.json", "seed": "1", "seed": "2"}"#,
+                )
+            },
+            &["hyperparameters.json", "`seed` is given twice"],
+        ),
+        (
+            "1e30 epochs",
+            |job| job.hyperparameters(&fast(&[("num_train_epochs", "1e30")])),
+            &["num_train_epochs", "1e30"],
+        ),
+        (
+            "a tab where the token should be",
+            |job| job.write("input/data/training/train.txt", "张 B-PER\n\t\tO\n"),
+            &["train.txt:2:", "starts with a tab"],
+        ),
+    ];
+    for (what, make_bad, says) in cases {
+        let job = Job::new(8, 4, 0);
+        job.hyperparameters(&fast(&[]));
+        make_bad(&job);
+        let cause = failed(&job, &job.train());
+        for s in says {
+            assert!(cause.contains(s), "{what}: {s:?} not in {cause:?}");
+        }
+    }
+    // Channels deeper than any real one (a symlink chain, most likely).
+    let job = Job::new(0, 0, 0);
+    job.hyperparameters(&fast(&[]));
+    let deep = (0..=sagemaker_contract::MAX_CHANNEL_DEPTH + 1)
+        .fold("input/data/training".to_string(), |p, i| {
+            format!("{p}/d{i}")
+        });
+    job.write(&format!("{deep}/part.txt"), "张 B-PER\n");
+    let cause = failed(&job, &job.train());
+    assert!(
+        cause.contains("training/d0/d1") && cause.contains("directories deep"),
+        "{cause}"
+    );
+}
+
+#[test]
+fn a_checkpoint_that_does_not_fit_its_config_lists_every_mismatch_first() {
+    let job = Job::new(8, 4, 0);
+    let fixture = Path::new(common::REPO).join("crates/albert-model/fixtures/google_tiny");
+    for entry in fs::read_dir(&fixture).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let mut text = fs::read(&path).unwrap();
+        if name == "albert_config.json" {
+            let mut config: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            config["intermediate_size"] = 40.into();
+            text = config.to_string().into_bytes();
+        }
+        job.write_bytes(&format!("input/data/pretrained/{name}"), &text);
+    }
+    job.hyperparameters(&[("max_seq_length", "32"), ("window_stride", "8")]);
+    let cause = failed(&job, &job.train());
+    assert!(
+        cause.contains("input/data/pretrained")
+            && cause.contains("Google ALBERT")
+            && cause.contains("ffn_1/intermediate/dense/kernel` has shape [32, 37] in the file, [32, 40] expected"),
+        "{cause}"
+    );
+}
