@@ -20,6 +20,7 @@ help:
 
 venv:
 	@scripts/setup-venv.sh
+	@scripts/setup-gloo-headers.sh
 
 build: venv
 	$(CARGO) build --release --bins

@@ -1,0 +1,174 @@
+// A C interface to libtorch's own c10d: a TCPStore rendezvous and a Gloo (CPU) or NCCL (CUDA) backend,
+// with the few collectives data-parallel training needs. Every function catches C++ exceptions and
+// returns them as a malloc'd message (freed with ner_dist_free_error), so no exception crosses into Rust.
+//
+// The Gloo-facing code is kept to what c10d's headers declare and the library implements out of line:
+// ProcessGroupGloo's constructor, Options::create_default, and the Backend virtuals. gloo's own headers
+// (Debian's libgloo-dev, not the exact gloo torch was built with) are only parsed, never relied on
+// for a layout, except the object's size, which is padded below.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef NER_DIST_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+namespace {
+
+struct Group {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> backend;
+};
+
+char* copy_message(const char* what) {
+  char* out = static_cast<char*>(std::malloc(std::strlen(what) + 1));
+  if (out != nullptr) std::strcpy(out, what);
+  return out;
+}
+
+// Runs f, turning an exception into a message in *err and -1.
+template <typename F>
+int guarded(char** err, F&& f) {
+  try {
+    f();
+    return 0;
+  } catch (const c10::Error& e) {
+    *err = copy_message(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    *err = copy_message(e.what());
+  } catch (...) {
+    *err = copy_message("unknown C++ exception");
+  }
+  return -1;
+}
+
+// ProcessGroupGloo built in this translation unit with headroom: should the gloo headers parsed here
+// declare a smaller object than the library's, the library's constructor still writes inside the
+// allocation. Freed by the library's virtual deleting destructor, which calls the global operator delete.
+c10::intrusive_ptr<c10d::Backend> make_gloo(const c10::intrusive_ptr<c10d::Store>& store, int rank,
+                                            int size, std::chrono::milliseconds timeout) {
+  auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
+  constexpr size_t kHeadroom = 4096;
+  void* memory = ::operator new(sizeof(c10d::ProcessGroupGloo) + kHeadroom);
+  std::memset(memory, 0, sizeof(c10d::ProcessGroupGloo) + kHeadroom);
+  c10d::ProcessGroupGloo* group = nullptr;
+  try {
+    group = new (memory) c10d::ProcessGroupGloo(store, rank, size, options);
+  } catch (...) {
+    ::operator delete(memory);
+    throw;
+  }
+  return c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(group);
+}
+
+c10::intrusive_ptr<c10d::Backend> make_nccl(const c10::intrusive_ptr<c10d::Store>& store, int rank,
+                                            int size, std::chrono::milliseconds timeout) {
+#ifdef NER_DIST_NCCL
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
+#else
+  (void)store, (void)rank, (void)size, (void)timeout;
+  throw std::runtime_error(
+      "this build of albert-ner has no NCCL backend (built without CUDA headers); use a CPU device or "
+      "the image built with NCCL");
+#endif
+}
+
+void wait(const c10::intrusive_ptr<c10d::Work>& work) {
+  if (!work->wait()) throw std::runtime_error("collective did not complete");
+}
+
+}  // namespace
+
+extern "C" {
+
+// Joins the group of `world` processes whose rank 0 serves the TCPStore at master:port. backend: 0
+// Gloo, 1 NCCL. Every wait (connecting, each collective) gives up after timeout_ms.
+void* ner_dist_new(const char* master, int port, int rank, int world, int64_t timeout_ms, int backend,
+                   char** err) {
+  Group* out = nullptr;
+  guarded(err, [&] {
+    std::chrono::milliseconds timeout(timeout_ms);
+    c10d::TCPStoreOptions opts;
+    opts.port = static_cast<std::uint16_t>(port);
+    opts.isServer = rank == 0;
+    opts.numWorkers = world;
+    opts.waitWorkers = true;
+    opts.timeout = timeout;
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(master), opts);
+    auto store = c10::make_intrusive<c10d::PrefixStore>("albert-ner", tcp);
+    auto group = std::make_unique<Group>();
+    group->store = store;
+    group->backend = backend == 1 ? make_nccl(store, rank, world, timeout)
+                                  : make_gloo(store, rank, world, timeout);
+    out = group.release();
+  });
+  return out;
+}
+
+void ner_dist_free(void* group) { delete static_cast<Group*>(group); }
+
+void ner_dist_free_error(char* err) { std::free(err); }
+
+// In-place sum of `tensor` over every rank.
+int ner_dist_all_reduce_sum(void* group, at::Tensor* tensor, char** err) {
+  return guarded(err, [&] {
+    std::vector<at::Tensor> tensors{*tensor};
+    c10d::AllreduceOptions opts;
+    opts.reduceOp = c10d::ReduceOp::SUM;
+    wait(static_cast<Group*>(group)->backend->allreduce(tensors, opts));
+  });
+}
+
+// In-place max of `tensor` over every rank.
+int ner_dist_all_reduce_max(void* group, at::Tensor* tensor, char** err) {
+  return guarded(err, [&] {
+    std::vector<at::Tensor> tensors{*tensor};
+    c10d::AllreduceOptions opts;
+    opts.reduceOp = c10d::ReduceOp::MAX;
+    wait(static_cast<Group*>(group)->backend->allreduce(tensors, opts));
+  });
+}
+
+// Copies rank `root`'s `tensor` into every other rank's.
+int ner_dist_broadcast(void* group, at::Tensor* tensor, int root, char** err) {
+  return guarded(err, [&] {
+    std::vector<at::Tensor> tensors{*tensor};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = root;
+    wait(static_cast<Group*>(group)->backend->broadcast(tensors, opts));
+  });
+}
+
+int ner_dist_barrier(void* group, char** err) {
+  return guarded(err, [&] { wait(static_cast<Group*>(group)->backend->barrier()); });
+}
+
+// Stores `value` under `key` in the rendezvous store (what a failing rank leaves for the others).
+int ner_dist_store_set(void* group, const char* key, const char* value, char** err) {
+  return guarded(err, [&] {
+    std::string v(value);
+    static_cast<Group*>(group)->store->set(key, std::vector<uint8_t>(v.begin(), v.end()));
+  });
+}
+
+// Reads `key` if it is set (*found = 0 otherwise); the value is malloc'd into *value.
+int ner_dist_store_get(void* group, const char* key, int* found, char** value, char** err) {
+  return guarded(err, [&] {
+    auto& store = static_cast<Group*>(group)->store;
+    *found = store->check({key}) ? 1 : 0;
+    if (*found) {
+      auto bytes = store->get(key);
+      std::string s(bytes.begin(), bytes.end());
+      *value = copy_message(s.c_str());
+    }
+  });
+}
+}

@@ -1,0 +1,37 @@
+use std::time::Duration;
+
+/// What can go wrong joining or using a process group.
+#[derive(Debug, thiserror::Error)]
+pub enum DistError {
+    #[error(
+        "rank {rank} could not join the process group at {master}:{port} within {timeout:?}: {message}"
+    )]
+    Connect {
+        master: String,
+        port: u16,
+        rank: usize,
+        timeout: Duration,
+        message: String,
+    },
+    #[error("the master host {host} did not resolve within {waited:?}: {message}")]
+    Resolve {
+        host: String,
+        waited: Duration,
+        message: String,
+    },
+    #[error("{op} failed on rank {rank} of {world_size}: {message}")]
+    Collective {
+        op: &'static str,
+        rank: usize,
+        world_size: usize,
+        message: String,
+    },
+    #[error("environment variable {var}={value:?}: {message}")]
+    Env {
+        var: &'static str,
+        value: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Tensor(#[from] tch::TchError),
+}

@@ -1,0 +1,296 @@
+//! A c10d process group: libtorch's TCPStore rendezvous and its Gloo or NCCL backend.
+
+use std::ffi::CString;
+use std::net::ToSocketAddrs;
+use std::os::raw::{c_char, c_int, c_void};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use tch::{Device, Kind, Tensor};
+use tracing::warn;
+
+use crate::error::DistError;
+use crate::ffi;
+
+/// Which c10d backend carries the collectives: what DDP picks for the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Gloo,
+    Nccl,
+}
+
+impl Backend {
+    /// NCCL for CUDA tensors, Gloo for CPU ones.
+    pub fn for_device(device: Device) -> Self {
+        match device {
+            Device::Cuda(_) => Backend::Nccl,
+            _ => Backend::Gloo,
+        }
+    }
+}
+
+/// Where and how a process joins its group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendezvous {
+    /// Host serving the TCPStore (rank 0's host).
+    pub master_addr: String,
+    pub master_port: u16,
+    pub rank: usize,
+    pub world_size: usize,
+    /// How long joining and every collective may wait before failing.
+    pub timeout: Duration,
+}
+
+/// One process's membership of a group; every collective must be called by every rank in the same
+/// order, as with `torch.distributed`.
+pub struct ProcessGroup {
+    raw: NonNull<c_void>,
+    rank: usize,
+    world_size: usize,
+    backend: Backend,
+}
+
+// The group is used by one thread at a time; c10d's backends are safe to move between threads.
+unsafe impl Send for ProcessGroup {}
+
+impl ProcessGroup {
+    /// Joins the group: rank 0 serves the store, the others connect (libtorch retries until the
+    /// timeout). Waits first, with retries, for the master's name to resolve: on a multi-host job the
+    /// other hosts' DNS entries can appear late.
+    pub fn join(rdv: &Rendezvous, backend: Backend) -> Result<Self, DistError> {
+        wait_until_resolvable(&rdv.master_addr, rdv.master_port, rdv.timeout)?;
+        let master = CString::new(rdv.master_addr.as_str()).map_err(|_| DistError::Env {
+            var: "MASTER_ADDR",
+            value: rdv.master_addr.clone(),
+            message: "contains a NUL byte".into(),
+        })?;
+        let mut err: *mut c_char = std::ptr::null_mut();
+        let raw = unsafe {
+            ffi::ner_dist_new(
+                master.as_ptr(),
+                rdv.master_port as c_int,
+                rdv.rank as c_int,
+                rdv.world_size as c_int,
+                rdv.timeout.as_millis() as i64,
+                match backend {
+                    Backend::Gloo => 0,
+                    Backend::Nccl => 1,
+                },
+                &mut err,
+            )
+        };
+        match NonNull::new(raw) {
+            Some(raw) => Ok(Self {
+                raw,
+                rank: rdv.rank,
+                world_size: rdv.world_size,
+                backend,
+            }),
+            None => Err(DistError::Connect {
+                master: rdv.master_addr.clone(),
+                port: rdv.master_port,
+                rank: rdv.rank,
+                timeout: rdv.timeout,
+                message: unsafe { ffi::take_message(err) },
+            }),
+        }
+    }
+
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    pub fn world_size(&self) -> usize {
+        self.world_size
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// In-place sum over every rank.
+    pub fn all_reduce_sum(&self, tensor: &mut Tensor) -> Result<(), DistError> {
+        self.call("all_reduce(sum)", |g, err| unsafe {
+            ffi::ner_dist_all_reduce_sum(g, tensor.as_mut_ptr(), err)
+        })
+    }
+
+    /// In-place maximum over every rank.
+    pub fn all_reduce_max(&self, tensor: &mut Tensor) -> Result<(), DistError> {
+        self.call("all_reduce(max)", |g, err| unsafe {
+            ffi::ner_dist_all_reduce_max(g, tensor.as_mut_ptr(), err)
+        })
+    }
+
+    /// Overwrites every rank's `tensor` with rank `root`'s.
+    pub fn broadcast(&self, tensor: &mut Tensor, root: usize) -> Result<(), DistError> {
+        self.call("broadcast", |g, err| unsafe {
+            ffi::ner_dist_broadcast(g, tensor.as_mut_ptr(), root as c_int, err)
+        })
+    }
+
+    /// Returns once every rank has called it.
+    pub fn barrier(&self) -> Result<(), DistError> {
+        self.call("barrier", |g, err| unsafe { ffi::ner_dist_barrier(g, err) })
+    }
+
+    /// Sums a set of tensors (of any shapes and kinds) over every rank, a few large messages rather
+    /// than one per tensor: tensors of one kind are flattened into buckets of about `bucket_bytes`.
+    pub fn all_reduce_sum_all(
+        &self,
+        tensors: &mut [Tensor],
+        bucket_bytes: usize,
+    ) -> Result<(), DistError> {
+        self.bucketed(tensors, bucket_bytes, |flat| self.all_reduce_sum(flat))
+    }
+
+    /// Broadcasts a set of tensors from `root`, bucketed as in [`ProcessGroup::all_reduce_sum_all`].
+    pub fn broadcast_all(
+        &self,
+        tensors: &mut [Tensor],
+        root: usize,
+        bucket_bytes: usize,
+    ) -> Result<(), DistError> {
+        self.bucketed(tensors, bucket_bytes, |flat| self.broadcast(flat, root))
+    }
+
+    fn bucketed(
+        &self,
+        tensors: &mut [Tensor],
+        bucket_bytes: usize,
+        mut op: impl FnMut(&mut Tensor) -> Result<(), DistError>,
+    ) -> Result<(), DistError> {
+        for bucket in buckets(tensors, bucket_bytes) {
+            let parts: Vec<Tensor> = bucket.iter().map(|&i| tensors[i].reshape([-1])).collect();
+            let mut flat = Tensor::cat(&parts, 0);
+            op(&mut flat)?;
+            let sizes: Vec<i64> = parts.iter().map(|p| p.numel() as i64).collect();
+            for (&i, piece) in bucket.iter().zip(flat.split_with_sizes(&sizes, 0)) {
+                let shape = tensors[i].size();
+                tch::no_grad(|| tensors[i].copy_(&piece.reshape(&shape)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves `value` under `key` in the rendezvous store, for the other ranks to read.
+    pub fn store_set(&self, key: &str, value: &str) -> Result<(), DistError> {
+        let (k, v) = (cstring(key), cstring(value));
+        self.call("store set", |g, err| unsafe {
+            ffi::ner_dist_store_set(g, k.as_ptr(), v.as_ptr(), err)
+        })
+    }
+
+    /// The value under `key`, if some rank set it.
+    pub fn store_get(&self, key: &str) -> Result<Option<String>, DistError> {
+        let k = cstring(key);
+        let mut found: c_int = 0;
+        let mut value: *mut c_char = std::ptr::null_mut();
+        self.call("store get", |g, err| unsafe {
+            ffi::ner_dist_store_get(g, k.as_ptr(), &mut found, &mut value, err)
+        })?;
+        Ok((found != 0).then(|| unsafe { ffi::take_message(value) }))
+    }
+
+    fn call(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(*mut c_void, *mut *mut c_char) -> c_int,
+    ) -> Result<(), DistError> {
+        let mut err: *mut c_char = std::ptr::null_mut();
+        if f(self.raw.as_ptr(), &mut err) == 0 {
+            return Ok(());
+        }
+        Err(DistError::Collective {
+            op,
+            rank: self.rank,
+            world_size: self.world_size,
+            message: unsafe { ffi::take_message(err) },
+        })
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        unsafe { ffi::ner_dist_free(self.raw.as_ptr()) }
+    }
+}
+
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', " ")).expect("NUL bytes replaced")
+}
+
+/// Index groups of `tensors`: same kind and device within a group, in order, each up to about
+/// `bucket_bytes` (a larger tensor gets a bucket of its own).
+fn buckets(tensors: &[Tensor], bucket_bytes: usize) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut bytes = 0usize;
+    let mut key: Option<(Kind, Device)> = None;
+    for (i, t) in tensors.iter().enumerate() {
+        let k = (t.kind(), t.device());
+        let size = t.numel() * t.kind().elt_size_in_bytes();
+        if !current.is_empty() && (key != Some(k) || bytes + size > bucket_bytes) {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        key = Some(k);
+        current.push(i);
+        bytes += size;
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Resolves `host` (retrying every second) until it does or `timeout` passes.
+fn wait_until_resolvable(host: &str, port: u16, timeout: Duration) -> Result<(), DistError> {
+    let started = Instant::now();
+    let mut warned = false;
+    loop {
+        match (host, port).to_socket_addrs().map(Iterator::count) {
+            Ok(n) if n > 0 => return Ok(()),
+            result => {
+                let message = match result {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "no address".into(),
+                };
+                if started.elapsed() >= timeout {
+                    return Err(DistError::Resolve {
+                        host: host.into(),
+                        waited: started.elapsed(),
+                        message,
+                    });
+                }
+                if !warned {
+                    warn!("master host {host} does not resolve yet ({message}); retrying");
+                    warned = true;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_split_by_kind_and_size() {
+        let t = |n: i64, kind| Tensor::zeros([n], (kind, Device::Cpu));
+        let tensors = [
+            t(10, Kind::Float),
+            t(10, Kind::Float),
+            t(30, Kind::Float),
+            t(4, Kind::Int64),
+            t(1, Kind::Float),
+        ];
+        // 80 bytes per bucket: 40 + 40, then 120 alone, then the i64 one, then the next float.
+        assert_eq!(
+            buckets(&tensors, 80),
+            vec![vec![0, 1], vec![2], vec![3], vec![4]]
+        );
+    }
+}
