@@ -89,6 +89,38 @@ impl AdamW {
         self.step
     }
 
+    /// Sets the number of updates (a replica taking rank 0's state).
+    pub fn set_step_count(&mut self, step: i64) {
+        self.step = step;
+    }
+
+    /// The moment estimates (shallow handles: writing into them writes the state), in slot order.
+    pub fn moments(&self) -> Vec<Tensor> {
+        self.slots
+            .iter()
+            .flat_map(|s| [s.exp_avg.shallow_clone(), s.exp_avg_sq.shallow_clone()])
+            .collect()
+    }
+
+    /// Every parameter's gradient (shallow handles), in slot order; see [`AdamW::define_missing_grads`].
+    pub fn grads(&self) -> Vec<Tensor> {
+        self.slots.iter().map(|s| s.param.grad()).collect()
+    }
+
+    /// Gives a zero gradient to every parameter that has none yet, so that every replica holds the
+    /// same set of gradients to reduce (a replica with an empty shard did no backward pass).
+    pub fn define_missing_grads(&mut self) {
+        let missing: Vec<Tensor> = self
+            .slots
+            .iter()
+            .filter(|s| !s.param.grad().defined())
+            .map(|s| (&s.param * 0.0).sum(Kind::Float))
+            .collect();
+        if !missing.is_empty() {
+            Tensor::stack(&missing, 0).sum(Kind::Float).backward();
+        }
+    }
+
     pub fn zero_grad(&mut self) {
         for s in &mut self.slots {
             s.param.zero_grad();

@@ -48,6 +48,10 @@ pub struct Progress {
     /// Seconds spent in training and validation so far, for `max_train_seconds` across restarts.
     #[serde(default)]
     pub train_seconds: f64,
+    /// Replicas that trained it (0 in checkpoints older than data parallelism: one). `batch_in_epoch`
+    /// counts global batches of that many replicas.
+    #[serde(default)]
+    pub world_size: usize,
 }
 
 impl Progress {

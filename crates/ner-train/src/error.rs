@@ -26,6 +26,9 @@ pub enum TrainError {
         "training diverged: loss is {loss} at step {step}; lower learning_rate or check the data"
     )]
     Diverged { loss: f64, step: usize },
+    /// A collective failed: a peer died, timed out or could not be reached.
+    #[error(transparent)]
+    Distributed(#[from] ner_dist::DistError),
 }
 
 impl TrainError {

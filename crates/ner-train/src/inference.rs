@@ -85,15 +85,59 @@ pub fn predict_unless_stopped(
     settings: PredictSettings,
     stop: &AtomicBool,
 ) -> Option<Predictions> {
-    let mut unit_tags: Vec<Vec<i64>> = vec![Vec::new(); data.features.len()];
-    let mut loss_sum = 0.0;
-    let mut loss_batches = 0usize;
+    let chunks = length_sorted_chunks(&data.features, settings.batch_size);
+    let units = decode_chunks(tagger, data, settings, &chunks, || {
+        !stop.load(Ordering::SeqCst)
+    })?;
+    Some(Predictions {
+        char_tags: char_tags(labels, data, &units.per_feature),
+        mean_loss: units.mean_loss(),
+    })
+}
+
+/// Unit tag ids per feature, from decoding some or all of a [`Prepared`]'s batches.
+pub struct UnitTags {
+    /// Per feature, its units' tag ids; empty for a feature no batch held.
+    pub per_feature: Vec<Vec<i64>>,
+    /// Sum of the batches' mean losses (with `with_loss`), and how many batches.
+    pub loss_sum: f64,
+    pub loss_batches: usize,
+}
+
+impl UnitTags {
+    /// Mean batch loss, 0 without batches.
+    pub fn mean_loss(&self) -> f64 {
+        if self.loss_batches > 0 {
+            self.loss_sum / self.loss_batches as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Decodes the features of each chunk (an empty chunk is a step that decodes nothing), asking
+/// `keep_going` before each; `None` when it said no.
+pub fn decode_chunks(
+    tagger: &NerTagger,
+    data: &Prepared,
+    settings: PredictSettings,
+    chunks: &[Vec<usize>],
+    mut keep_going: impl FnMut() -> bool,
+) -> Option<UnitTags> {
+    let mut out = UnitTags {
+        per_feature: vec![Vec::new(); data.features.len()],
+        loss_sum: 0.0,
+        loss_batches: 0,
+    };
     let finished = tch::no_grad(|| {
-        for indices in length_sorted_chunks(&data.features, settings.batch_size) {
-            if stop.load(Ordering::SeqCst) {
+        for indices in chunks {
+            if !keep_going() {
                 return false;
             }
-            let batch = collate(&data.features, &indices);
+            if indices.is_empty() {
+                continue;
+            }
+            let batch = collate(&data.features, indices);
             let t = BatchTensors::new(&batch, settings.device);
             let emissions = settings
                 .precision
@@ -103,40 +147,34 @@ pub fn predict_unless_stopped(
                 .to_kind(tch::Kind::Float);
             if settings.with_loss {
                 let loss = tagger.loss(&emissions, &t.tags, &t.tag_mask);
-                loss_sum += f64::try_from(loss).unwrap_or(f64::NAN);
-                loss_batches += 1;
+                out.loss_sum += f64::try_from(loss).unwrap_or(f64::NAN);
+                out.loss_batches += 1;
             }
             let paths = tagger.decode(&emissions, &t.tag_mask, settings.bio_constraints);
             for (feature, path) in batch.features.iter().zip(paths) {
-                unit_tags[*feature] = path;
+                out.per_feature[*feature] = path;
             }
         }
         true
     });
-    if !finished {
-        return None;
-    }
-    let per_sentence = ner_data::merge_windows(&data.features, &unit_tags, data.tokenized.len());
-    let char_tags = per_sentence
+    finished.then_some(out)
+}
+
+/// Merges the windows' unit tags back into one tag per input character, per sentence.
+pub fn char_tags(labels: &LabelSet, data: &Prepared, per_feature: &[Vec<i64>]) -> Vec<Vec<String>> {
+    let per_sentence = ner_data::merge_windows(&data.features, per_feature, data.tokenized.len());
+    per_sentence
         .iter()
         .zip(&data.tokenized)
         .map(|(tags, tok)| {
             let names: Vec<String> = tags.iter().map(|&id| labels.name(id).to_string()).collect();
             ner_data::units_to_char_tags(&names, &tok.units)
         })
-        .collect();
-    Some(Predictions {
-        char_tags,
-        mean_loss: if loss_batches > 0 {
-            loss_sum / loss_batches as f64
-        } else {
-            0.0
-        },
-    })
+        .collect()
 }
 
 /// Feature indices grouped into batches of similar length, so evaluation pads little.
-fn length_sorted_chunks(features: &[Feature], batch_size: usize) -> Vec<Vec<usize>> {
+pub fn length_sorted_chunks(features: &[Feature], batch_size: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..features.len()).collect();
     order.sort_by_key(|&i| features[i].input_ids.len());
     order

@@ -9,7 +9,7 @@ use albert_model::NerTagger;
 use common::{run, setup};
 use ner_train::checkpoint::Progress;
 use ner_train::trainer::score;
-use ner_train::Outcome;
+use ner_train::{Outcome, Replicas};
 use tch::nn::VarStore;
 use tch::Device;
 
@@ -65,8 +65,20 @@ fn scoring_gives_up_when_stop_is_raised() {
         &s.valid,
         &s.cfg,
         &AtomicBool::new(false),
+        Replicas::Single,
     )
+    .unwrap()
     .expect("not stopped");
     assert_eq!(scored.char_tags.len(), s.valid.sentences.len());
-    assert!(score(&tagger, &s.labels, &s.valid, &s.cfg, &AtomicBool::new(true)).is_none());
+    let stop = AtomicBool::new(true);
+    let stopped = score(
+        &tagger,
+        &s.labels,
+        &s.valid,
+        &s.cfg,
+        &stop,
+        Replicas::Single,
+    )
+    .unwrap();
+    assert!(stopped.is_none());
 }

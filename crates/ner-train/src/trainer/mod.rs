@@ -2,28 +2,36 @@
 //! gradient accumulation and clipping, mixed precision, evaluation, best-model keeping, early stopping,
 //! resumable checkpoints, a time budget and a cooperative stop (SIGTERM) at step boundaries or
 //! mid-evaluation.
+//!
+//! `fit` reads top to bottom: [`plan::Plan`] fixes the step count and schedule, [`resume`] restores a
+//! checkpoint, and [`run::Run`] trains epoch by epoch: one micro-batch (`accumulate`), one optimiser
+//! update (`update`), then what follows a step (`after_step`: log, evaluate, stop, checkpoint, end).
+//! Validation lives in [`evaluator`], the closing summary in [`summary`].
+
+mod evaluator;
+mod plan;
+mod resume;
+mod run;
+mod summary;
+mod train_log;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
-use albert_model::{save_model, NerTagger, TaggerSpec};
-use ner_data::metrics::{entity_scores, token_macro_scores, EntityScores, TokenMacroScores};
-use ner_data::{collate, Batcher, LabelSet, Sentence};
-use serde_json::json;
+use albert_model::{NerTagger, TaggerSpec};
+use ner_data::{LabelSet, Sentence};
 use tch::nn::VarStore;
-use tch::{Device, Kind};
-use tracing::{info, warn};
+use tch::Device;
 
 use crate::adamw::AdamW;
-use crate::amp::{LossScaler, Precision};
-use crate::checkpoint::{self, Progress};
+use crate::amp::Precision;
 use crate::error::TrainError;
-use crate::inference::{predict_unless_stopped, PredictSettings, Prepared};
-use crate::log_line::{format_duration, EvalLine, TrainLine};
-use crate::schedule::LinearSchedule;
-use crate::tensorboard::EventWriter;
-use crate::tensors::BatchTensors;
+use crate::inference::Prepared;
+use crate::replicas::Replicas;
+use plan::Plan;
+use run::Run;
+
+pub use evaluator::{score, Scored};
 
 /// Optimisation settings. Field names follow the hyperparameters they come from.
 #[derive(Debug, Clone)]
@@ -57,11 +65,11 @@ pub struct TrainConfig {
     pub bio_constraints: bool,
 }
 
-/// Where results go. Only `model_dir` is required.
+/// Where results go. A replica other than rank 0 writes nothing: every directory is `None`.
 #[derive(Debug, Clone)]
 pub struct TrainOutputs {
     /// Best model by validation F1 (or the final one without validation data).
-    pub model_dir: PathBuf,
+    pub model_dir: Option<PathBuf>,
     /// Resumable checkpoints; `None` disables them.
     pub checkpoint_dir: Option<PathBuf>,
     pub tensorboard_dir: Option<PathBuf>,
@@ -69,6 +77,45 @@ pub struct TrainOutputs {
     pub eval_dir: Option<PathBuf>,
     /// vocab.txt copied next to the saved model.
     pub vocab_path: PathBuf,
+}
+
+impl TrainOutputs {
+    /// Nothing written: what every replica but rank 0 gets.
+    pub fn nowhere() -> Self {
+        Self {
+            model_dir: None,
+            checkpoint_dir: None,
+            tensorboard_dir: None,
+            eval_dir: None,
+            vocab_path: PathBuf::new(),
+        }
+    }
+
+    /// Saves the model where this replica keeps it; returns the directory, `None` when it keeps none.
+    pub(crate) fn save_model(
+        &self,
+        vs: &VarStore,
+        spec: &TaggerSpec,
+    ) -> Result<Option<&std::path::Path>, TrainError> {
+        let Some(dir) = &self.model_dir else {
+            return Ok(None);
+        };
+        albert_model::save_model(dir, vs, spec, &self.vocab_path)?;
+        Ok(Some(dir))
+    }
+}
+
+/// What stays the same for the whole run.
+pub(super) struct RunContext<'a> {
+    tagger: &'a NerTagger,
+    vs: &'a VarStore,
+    spec: &'a TaggerSpec,
+    labels: &'a LabelSet,
+    validation: Option<&'a EvalSet>,
+    cfg: &'a TrainConfig,
+    out: &'a TrainOutputs,
+    stop: &'a AtomicBool,
+    replicas: Replicas<'a>,
 }
 
 /// Sentences with gold tags, prepared for the model.
@@ -118,7 +165,9 @@ impl TrainSummary {
     }
 }
 
-/// Trains `tagger` (whose variables live in `vs`) on `train`, selecting on `validation`.
+/// Trains `tagger` (whose variables live in `vs`) on `train`, selecting on `validation`. With
+/// [`Replicas::Group`], every rank calls this with the same data and settings; `cfg.train_batch_size`
+/// is then the batch per replica, and the global batch is that × the world size.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     tagger: &NerTagger,
@@ -130,60 +179,17 @@ pub fn fit(
     cfg: &TrainConfig,
     out: &TrainOutputs,
     stop: &AtomicBool,
+    replicas: Replicas,
 ) -> Result<TrainSummary, TrainError> {
     if train.features.is_empty() {
         return Err(TrainError::Config("no training sentences".into()));
     }
-    let accum = cfg.gradient_accumulation_steps.max(1);
-    let batcher = Batcher::new(&train.features, cfg.train_batch_size.max(1));
-    let batches_per_epoch = batcher.num_batches();
-    let steps_per_epoch = batches_per_epoch.div_ceil(accum);
-    let total_steps = if cfg.max_steps > 0 {
-        cfg.max_steps
-    } else {
-        ((cfg.num_train_epochs * steps_per_epoch as f64).ceil() as usize).max(1)
-    };
-    let schedule = LinearSchedule::new(total_steps, cfg.warmup_proportion);
+    let plan = Plan::new(train, cfg, replicas.world_size());
     let mut opt = AdamW::for_tagger(vs, cfg.head_lr_multiplier, cfg.weight_decay);
-
-    let mut progress = Progress {
-        loss_scale: 65536.0,
-        ..Progress::default()
-    };
-    let mut resumed_from = None;
-    if let Some(dir) = &out.checkpoint_dir {
-        for partial in checkpoint::remove_partial(dir)? {
-            info!("removed a half-written checkpoint: {}", partial.display());
-        }
-        let skip = |p: &std::path::Path, e: &TrainError| {
-            warn!("skipping checkpoint {}: {e}", p.display());
-        };
-        if let Some((p, path)) = checkpoint::resume_latest(dir, vs, &mut opt, skip) {
-            info!(
-                "resuming from checkpoint {} (step {}, epoch {}, batch {} of {})",
-                path.display(),
-                p.global_step,
-                p.epoch + 1,
-                p.batch_in_epoch,
-                batches_per_epoch
-            );
-            progress = p;
-            resumed_from = Some(path);
-            log_recovery(
-                checkpoint::recover_best(dir, &out.model_dir, &mut progress)?,
-                dir,
-            );
-        }
-    }
-    let vs: &VarStore = vs;
-    let started = Instant::now();
-    let seconds_before = progress.train_seconds;
-    let clock = |progress: &mut Progress| {
-        progress.train_seconds = seconds_before + started.elapsed().as_secs_f64();
-    };
-    let out_of_time =
-        |p: &Progress| cfg.max_train_seconds > 0.0 && p.train_seconds >= cfg.max_train_seconds;
-    let evaluator = Evaluator {
+    let (mut progress, resumed_from) = resume::from_checkpoints(out, vs, &mut opt, &plan)?;
+    replicas.sync_start(vs, &mut opt, &mut progress)?;
+    plan.log_start(train, cfg);
+    let ctx = RunContext {
         tagger,
         vs,
         spec,
@@ -192,464 +198,9 @@ pub fn fit(
         cfg,
         out,
         stop,
+        replicas,
     };
-    // The SIGTERM exit, wherever it is noticed: a checkpoint of `progress` (which records an
-    // interrupted evaluation as owed), then the summary.
-    let stopped = |mut progress: Progress, opt: &AdamW| -> Result<TrainSummary, TrainError> {
-        clock(&mut progress);
-        let checkpoint = match &out.checkpoint_dir {
-            Some(dir) => Some(checkpoint::save(
-                dir,
-                vs,
-                opt,
-                &progress,
-                cfg.keep_checkpoints,
-            )?),
-            None => None,
-        };
-        Ok(summary(
-            Outcome::Stopped { checkpoint },
-            progress,
-            resumed_from.clone(),
-            false,
-        ))
-    };
-    let mut scaler = LossScaler::new(progress.loss_scale);
-    let mut tb = match &out.tensorboard_dir {
-        Some(d) => Some(EventWriter::create(d)?),
-        None => None,
-    };
-    let total_epochs = total_steps.div_ceil(steps_per_epoch.max(1));
-    info!(
-        "training: {} sentences → {} windows, {} batches/epoch, {} optimiser steps ({} epochs), \
-         batch {} × accumulation {}, precision {:?}, device {:?}",
-        train
-            .features
-            .iter()
-            .map(|f| f.sentence)
-            .max()
-            .map_or(0, |m| m + 1),
-        train.features.len(),
-        batches_per_epoch,
-        total_steps,
-        total_epochs,
-        cfg.train_batch_size,
-        accum,
-        cfg.precision,
-        cfg.device
-    );
-
-    let mut window_start = Instant::now();
-    let mut window_samples = 0usize;
-    let mut window_loss = 0.0;
-    let mut window_batches = 0usize;
-    let mut last_evaluated_step = None;
-    let steps_at_start = progress.global_step;
-    let mut stopped_early = false;
-    let mut time_budget_reached = out_of_time(&progress);
-    if progress.pending_eval {
-        info!(
-            "evaluating step {} first: its evaluation was interrupted",
-            progress.global_step
-        );
-        let epoch = progress.epoch_of_last_step();
-        match evaluator.run(&mut progress, epoch, tb.as_mut())? {
-            EvalOutcome::Interrupted => return stopped(progress, &opt),
-            outcome => stopped_early = outcome == EvalOutcome::EarlyStop,
-        }
-        last_evaluated_step = Some(progress.global_step);
-    }
-
-    'epochs: while !stopped_early && !time_budget_reached && progress.global_step < total_steps {
-        let epoch = progress.epoch;
-        let batches = batcher.epoch(cfg.seed, epoch as u64);
-        let mut micro = 0usize;
-        for (bi, indices) in batches.iter().enumerate().skip(progress.batch_in_epoch) {
-            let batch = &collate(&train.features, indices);
-            // Dropout noise is a function of (seed, epoch, batch): a resumed run sees the same masks.
-            tch::manual_seed((cfg.seed as i64) ^ ((epoch as i64) << 32) ^ bi as i64);
-            let t = BatchTensors::new(batch, cfg.device);
-            let emissions = cfg
-                .precision
-                .autocast(|| {
-                    tagger.emissions(&t.input_ids, &t.attention_mask, &t.tag_positions, true)
-                })
-                .to_kind(Kind::Float);
-            let loss = tagger.loss(&emissions, &t.tags, &t.tag_mask);
-            let loss_value = f64::try_from(&loss).unwrap_or(f64::NAN);
-            if !loss_value.is_finite() && cfg.precision != Precision::Fp16 {
-                return Err(TrainError::Diverged {
-                    loss: loss_value,
-                    step: progress.global_step,
-                });
-            }
-            let scale = if cfg.precision == Precision::Fp16 {
-                scaler.scale
-            } else {
-                1.0
-            };
-            (loss * (scale / accum as f64)).backward();
-            window_loss += loss_value;
-            window_batches += 1;
-            window_samples += batch.batch_size;
-            micro += 1;
-            progress.batch_in_epoch = bi + 1;
-            let last_of_epoch = bi + 1 == batches.len();
-            if !micro.is_multiple_of(accum) && !last_of_epoch {
-                continue;
-            }
-
-            // One optimiser step.
-            let apply = if cfg.precision == Precision::Fp16 {
-                opt.unscale_grads(scaler.scale);
-                let ok = scaler.update(opt.grads_finite());
-                progress.loss_scale = scaler.scale;
-                ok
-            } else {
-                true
-            };
-            let lr = cfg.learning_rate * schedule.factor(progress.global_step);
-            if apply {
-                opt.clip_grad_norm(cfg.max_grad_norm);
-                opt.step(lr);
-            }
-            opt.zero_grad();
-            progress.global_step += 1;
-            clock(&mut progress);
-            let step = progress.global_step;
-
-            if cfg.logging_steps > 0
-                && (step.is_multiple_of(cfg.logging_steps) || step == total_steps)
-            {
-                let elapsed = window_start.elapsed().as_secs_f64().max(1e-9);
-                let done = step - steps_at_start;
-                let rate = started.elapsed().as_secs_f64() / done.max(1) as f64;
-                let mut eta = rate * (total_steps - step) as f64;
-                if cfg.max_train_seconds > 0.0 {
-                    eta = eta.min((cfg.max_train_seconds - progress.train_seconds).max(0.0));
-                }
-                let line = TrainLine {
-                    epoch: epoch + 1,
-                    step,
-                    total_steps,
-                    loss: window_loss / window_batches.max(1) as f64,
-                    lr,
-                    samples_per_s: window_samples as f64 / elapsed,
-                    eta: format_duration(eta),
-                };
-                info!("{line}");
-                if let Some(tb) = tb.as_mut() {
-                    tb.scalar("train/loss", line.loss, step as i64)?;
-                    tb.scalar("train/learning_rate", lr, step as i64)?;
-                    tb.scalar("train/samples_per_s", line.samples_per_s, step as i64)?;
-                }
-                window_start = Instant::now();
-                window_samples = 0;
-                window_loss = 0.0;
-                window_batches = 0;
-            }
-
-            let eval_now = cfg.eval_steps > 0 && step.is_multiple_of(cfg.eval_steps);
-            if eval_now {
-                stopped_early =
-                    evaluator.run(&mut progress, epoch, tb.as_mut())? == EvalOutcome::EarlyStop;
-                last_evaluated_step = Some(step);
-                clock(&mut progress);
-            }
-            // Before the periodic checkpoint: the stop writes this step's checkpoint itself.
-            if stop.load(Ordering::SeqCst) {
-                return stopped(progress, &opt);
-            }
-            if let Some(dir) = &out.checkpoint_dir {
-                if cfg.checkpoint_steps > 0
-                    && step.is_multiple_of(cfg.checkpoint_steps)
-                    && step < total_steps
-                {
-                    let path = checkpoint::save(dir, vs, &opt, &progress, cfg.keep_checkpoints)?;
-                    info!("checkpoint written: {}", path.display());
-                }
-            }
-            if stopped_early || step >= total_steps {
-                break 'epochs;
-            }
-            if out_of_time(&progress) {
-                time_budget_reached = true;
-                break 'epochs;
-            }
-        }
-        // End of epoch.
-        if cfg.eval_steps == 0 && last_evaluated_step != Some(progress.global_step) {
-            stopped_early =
-                evaluator.run(&mut progress, epoch, tb.as_mut())? == EvalOutcome::EarlyStop;
-            last_evaluated_step = Some(progress.global_step);
-        }
-        progress.epoch += 1;
-        progress.batch_in_epoch = 0;
-        if stop.load(Ordering::SeqCst) {
-            return stopped(progress, &opt);
-        }
-    }
-    if time_budget_reached {
-        info!(
-            "time budget reached: {:.0} s of training (max_train_seconds={}) at step {} of the {} \
-             the learning-rate schedule planned",
-            progress.train_seconds, cfg.max_train_seconds, progress.global_step, total_steps
-        );
-    }
-    if validation.is_some() && last_evaluated_step != Some(progress.global_step) && !stopped_early {
-        let epoch = progress.epoch_of_last_step();
-        evaluator.run(&mut progress, epoch, tb.as_mut())?;
-        if stop.load(Ordering::SeqCst) {
-            return stopped(progress, &opt);
-        }
-    }
-    if validation.is_none() {
-        save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
-        info!(
-            "model saved to {} (no validation data: the final weights)",
-            out.model_dir.display()
-        );
-    }
-    if stopped_early {
-        info!(
-            "early stopping: no better entity F1 in {} evaluations",
-            cfg.early_stopping_patience
-        );
-    }
-    clock(&mut progress);
-    Ok(summary(
-        Outcome::Finished,
-        progress,
-        resumed_from,
-        time_budget_reached,
-    ))
-}
-
-fn log_recovery(recovery: checkpoint::BestRecovery, dir: &std::path::Path) {
-    use checkpoint::BestRecovery::*;
-    match recovery {
-        NoneYet => {}
-        Restored { step } => info!(
-            "best model so far (step {step}) restored from {}",
-            dir.join(checkpoint::BEST_DIR).display()
-        ),
-        KeptInPlace { step } => {
-            info!("best model so far (step {step}) kept in the model directory")
-        }
-        Lost { step } => warn!(
-            "the best model so far (step {step}) is neither in {} nor in the model directory: \
-             the next evaluation's model will be kept",
-            dir.join(checkpoint::BEST_DIR).display()
-        ),
-    }
-}
-
-/// The 1-based epoch the validation record of `step` names.
-fn recorded_epoch(history: &[serde_json::Value], step: usize) -> Option<usize> {
-    history
-        .iter()
-        .find(|r| r["step"].as_u64() == Some(step as u64))
-        .and_then(|r| r["epoch"].as_u64())
-        .map(|e| e as usize)
-}
-
-fn summary(
-    outcome: Outcome,
-    p: Progress,
-    resumed_from: Option<PathBuf>,
-    time_budget_reached: bool,
-) -> TrainSummary {
-    TrainSummary {
-        outcome,
-        global_step: p.global_step,
-        best_f1: p.best_f1,
-        best_step: p.best_step,
-        best_epoch: p
-            .best_step
-            .and_then(|step| recorded_epoch(&p.history, step)),
-        last_epoch: if p.global_step == 0 {
-            0
-        } else {
-            p.epoch_of_last_step() + 1
-        },
-        history: p.history,
-        resumed_from,
-        train_seconds: p.train_seconds,
-        time_budget_reached,
-    }
-}
-
-/// What an evaluation needs that stays the same for the whole run.
-struct Evaluator<'a> {
-    tagger: &'a NerTagger,
-    vs: &'a VarStore,
-    spec: &'a TaggerSpec,
-    labels: &'a LabelSet,
-    validation: Option<&'a EvalSet>,
-    cfg: &'a TrainConfig,
-    out: &'a TrainOutputs,
-    stop: &'a AtomicBool,
-}
-
-/// What an evaluation tells the loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EvalOutcome {
-    Continue,
-    /// Early stopping's patience ran out.
-    EarlyStop,
-    /// SIGTERM arrived mid-way; `Progress::pending_eval` is set so a resumed run evaluates first.
-    Interrupted,
-}
-
-impl Evaluator<'_> {
-    /// Scores the model on the validation set and saves it when it is the best so far.
-    fn run(
-        &self,
-        progress: &mut Progress,
-        epoch: usize,
-        tb: Option<&mut EventWriter>,
-    ) -> Result<EvalOutcome, TrainError> {
-        let Self {
-            tagger,
-            vs,
-            spec,
-            labels,
-            validation,
-            cfg,
-            out,
-            stop,
-        } = *self;
-        let Some(valid) = validation else {
-            return Ok(EvalOutcome::Continue);
-        };
-        let started = Instant::now();
-        let Some(Scored {
-            entity: scores,
-            token,
-            loss,
-            ..
-        }) = score(tagger, labels, valid, cfg, stop)
-        else {
-            warn!(
-                "evaluation at step {} interrupted by SIGTERM",
-                progress.global_step
-            );
-            progress.pending_eval = true;
-            return Ok(EvalOutcome::Interrupted);
-        };
-        progress.pending_eval = false;
-        let token_f1 = token.f1;
-        let step = progress.global_step;
-        let line = EvalLine {
-            split: "eval",
-            epoch: epoch + 1,
-            step,
-            precision: scores.micro.precision,
-            recall: scores.micro.recall,
-            f1: scores.micro.f1,
-            loss: Some(loss),
-            token_macro_f1: Some(token_f1),
-        };
-        info!("{line}");
-        for (ty, s) in &scores.types {
-            info!(
-                "eval_type: type={ty} precision={:.4} recall={:.4} f1={:.4} gold={} predicted={}",
-                s.precision, s.recall, s.f1, s.gold, s.pred
-            );
-        }
-        if let Some(tb) = tb {
-            tb.scalar("eval/entity_f1", scores.micro.f1, step as i64)?;
-            tb.scalar("eval/entity_precision", scores.micro.precision, step as i64)?;
-            tb.scalar("eval/entity_recall", scores.micro.recall, step as i64)?;
-            tb.scalar("eval/loss", loss, step as i64)?;
-        }
-        let record = json!({
-            "epoch": epoch + 1,
-            "step": step,
-            "loss": loss,
-            "entity": scores,
-            "token_macro_f1_old_system": token_f1,
-            "seconds": started.elapsed().as_secs_f64(),
-        });
-        if let Some(dir) = &out.eval_dir {
-            append_jsonl(&dir.join("eval_results.jsonl"), &record)?;
-        }
-        progress.history.push(record);
-        let improved = progress.best_f1.is_none_or(|best| scores.micro.f1 > best);
-        if improved {
-            progress.best_f1 = Some(scores.micro.f1);
-            progress.best_step = Some(step);
-            progress.evals_without_improvement = 0;
-            save_model(&out.model_dir, vs, spec, &out.vocab_path)?;
-            if let Some(dir) = &out.checkpoint_dir {
-                checkpoint::save_best(dir, &out.model_dir, step, scores.micro.f1)?;
-            }
-            info!(
-                "new best entity F1 {:.4} at step {step}: model saved to {}",
-                scores.micro.f1,
-                out.model_dir.display()
-            );
-        } else {
-            progress.evals_without_improvement += 1;
-        }
-        if cfg.early_stopping_patience > 0
-            && progress.evals_without_improvement >= cfg.early_stopping_patience
-        {
-            Ok(EvalOutcome::EarlyStop)
-        } else {
-            Ok(EvalOutcome::Continue)
-        }
-    }
-}
-
-/// A model's predictions on a gold-tagged set, and how they score.
-pub struct Scored {
-    /// Per sentence, one tag per character.
-    pub char_tags: Vec<Vec<String>>,
-    pub entity: EntityScores,
-    /// The replaced system's token-level macro score, for comparison only.
-    pub token: TokenMacroScores,
-    pub loss: f64,
-}
-
-/// Predicts `set` and scores it against its gold tags; `None` when `stop` was raised before the end.
-pub fn score(
-    tagger: &NerTagger,
-    labels: &LabelSet,
-    set: &EvalSet,
-    cfg: &TrainConfig,
-    stop: &AtomicBool,
-) -> Option<Scored> {
-    let settings = PredictSettings {
-        device: cfg.device,
-        precision: cfg.precision,
-        batch_size: cfg.eval_batch_size.max(1),
-        bio_constraints: cfg.bio_constraints,
-        with_loss: true,
-    };
-    let preds = predict_unless_stopped(tagger, labels, &set.prepared, settings, stop)?;
-    let gold: Vec<Vec<String>> = set.sentences.iter().map(|s| s.tags.clone()).collect();
-    let entity = entity_scores(&gold, &preds.char_tags);
-    let token = token_macro_scores(&gold, &preds.char_tags, labels);
-    Some(Scored {
-        char_tags: preds.char_tags,
-        entity,
-        token,
-        loss: preds.mean_loss,
-    })
-}
-
-fn append_jsonl(path: &std::path::Path, value: &serde_json::Value) -> Result<(), TrainError> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| TrainError::io(path, e))?;
-    writeln!(f, "{value}").map_err(|e| TrainError::io(path, e))
+    Run::new(ctx, train, &plan, opt, progress, resumed_from)?.train()
 }
 
 #[cfg(test)]

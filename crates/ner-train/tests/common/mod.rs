@@ -1,11 +1,14 @@
 //! A micro ALBERT+CRF and a few tagged sentences, small enough to train in a test.
+#![allow(dead_code)] // each test binary uses part of this module
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use albert_model::{AlbertConfig, Head, NerTagger, TaggerSpec};
 use ner_data::{LabelSet, Sentence, Tokenizer};
-use ner_train::{fit, EvalSet, Precision, Prepared, TrainConfig, TrainOutputs, TrainSummary};
+use ner_train::{
+    fit, EvalSet, Precision, Prepared, Replicas, TrainConfig, TrainOutputs, TrainSummary,
+};
 use tch::nn::VarStore;
 use tch::Device;
 
@@ -41,9 +44,14 @@ pub struct Setup {
 
 /// Three optimiser steps of batch 4, evaluated after each, no periodic checkpoints.
 pub fn setup() -> Setup {
+    setup_with(12)
+}
+
+/// [`setup`] with `train_sentences` training sentences.
+pub fn setup_with(train_sentences: usize) -> Setup {
     let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../albert_config/vocab.txt");
     let tokenizer = Tokenizer::from_vocab_file(&vocab, true).unwrap();
-    let train_sentences = sentences(12);
+    let train_sentences = sentences(train_sentences);
     let labels = LabelSet::from_sentences(&train_sentences);
     let prepare = |s: &[Sentence]| Prepared::new(s, &tokenizer, &labels, 32, 8).unwrap();
     let train = prepare(&train_sentences);
@@ -95,7 +103,7 @@ pub fn run(s: &Setup, dir: &Path, stop: &AtomicBool) -> TrainSummary {
     let tagger = NerTagger::new(&vs.root(), &s.spec);
     let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../albert_config/vocab.txt");
     let outputs = TrainOutputs {
-        model_dir: dir.join("model"),
+        model_dir: Some(dir.join("model")),
         checkpoint_dir: Some(dir.join("checkpoints")),
         tensorboard_dir: None,
         eval_dir: None,
@@ -111,6 +119,18 @@ pub fn run(s: &Setup, dir: &Path, stop: &AtomicBool) -> TrainSummary {
         &s.cfg,
         &outputs,
         stop,
+        Replicas::Single,
     )
     .unwrap()
+}
+
+/// `n` gold-tagged sentences prepared as a validation set for `s`'s labels.
+pub fn eval_set(s: &Setup, n: usize) -> EvalSet {
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../albert_config/vocab.txt");
+    let tokenizer = Tokenizer::from_vocab_file(&vocab, true).unwrap();
+    let sentences = sentences(n);
+    EvalSet {
+        prepared: Prepared::new(&sentences, &tokenizer, &s.labels, 32, 8).unwrap(),
+        sentences,
+    }
 }
