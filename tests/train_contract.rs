@@ -336,9 +336,9 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn idle_hosts_exit_cleanly_without_a_model() {
+fn with_distributed_off_idle_hosts_exit_cleanly_without_a_model() {
     let job = Job::new(4, 0, 0);
-    job.hyperparameters(&fast(&[]));
+    job.hyperparameters(&fast(&[("distributed", "off")]));
     job.write(
         "input/config/resourceconfig.json",
         r#"{"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], "network_interface_name": "eth0"}"#,

@@ -2,6 +2,7 @@
 //! failure write the cause to `output/failure`.
 
 mod data;
+mod launch;
 mod model_setup;
 mod results;
 mod run;
@@ -72,7 +73,14 @@ pub fn main(args: &[String]) -> ExitCode {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    if let Err(e) = write_failure(&paths, &failure) {
+    // A worker tells its agent, which writes the job's failure file naming the rank.
+    let written = match std::env::var_os(launch::WORKER_FAILURE_FILE_ENV) {
+        Some(report) => std::fs::write(&report, &failure).map_err(|e| e.to_string()),
+        None => write_failure(&paths, &failure)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = written {
         eprintln!("error: could not write the failure file: {e}");
     }
     ExitCode::FAILURE

@@ -9,24 +9,29 @@ use anyhow::{Context, Result};
 use ner_data::LabelSet;
 use ner_train::log_line::EvalLine;
 use ner_train::trainer::score;
-use ner_train::{EvalSet, TrainConfig, TrainSummary};
+use ner_train::{EvalSet, Replicas, TrainConfig, TrainSummary};
 use sagemaker_contract::{Hyperparameters, SageMakerPaths};
 use serde_json::{json, Value};
 use tracing::info;
 
-/// Scores `set` and writes `test_predictions.txt` (`char TAG`, blank line between sentences, the
-/// datasets' own form) and `test_results.json`. Returns the scores, or `None` when SIGTERM (`stop`)
-/// cut the scoring short.
+/// Scores `set` (sharded across `replicas`) and, where `paths` is given (rank 0), writes
+/// `test_predictions.txt` (`char TAG`, blank line between sentences, the datasets' own form) and
+/// `test_results.json`. Returns the scores, or `None` when SIGTERM (`stop`) cut the scoring short.
+#[allow(clippy::too_many_arguments)]
 pub fn test(
     tagger: &NerTagger,
     labels: &LabelSet,
     set: &EvalSet,
     cfg: &TrainConfig,
     summary: &TrainSummary,
-    paths: &SageMakerPaths,
+    paths: Option<&SageMakerPaths>,
     stop: &AtomicBool,
+    replicas: Replicas,
 ) -> Result<Option<Value>> {
-    let Some(scored) = score(tagger, labels, set, cfg, stop) else {
+    let Some(scored) = score(tagger, labels, set, cfg, stop, replicas)? else {
+        return Ok(None);
+    };
+    let Some(paths) = paths else {
         return Ok(None);
     };
     let (scores, token) = (&scored.entity, &scored.token);

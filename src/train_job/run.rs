@@ -5,14 +5,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use albert_model::{load_model, Head, NerTagger, TaggerSpec};
 use anyhow::{bail, Context, Result};
 use ner_data::Tokenizer;
+use ner_dist::ProcessGroup;
 use ner_train::{
-    fit, EvalSet, MixedPrecision, Outcome, Precision, Prepared, TrainConfig, TrainOutputs,
+    fit, EvalSet, MixedPrecision, Outcome, Precision, Prepared, Replicas, TrainConfig, TrainOutputs,
 };
-use sagemaker_contract::{DataChannels, HostRole, Hyperparameters, SageMakerPaths};
+use sagemaker_contract::{DataChannels, Distributed, HostRole, Hyperparameters, SageMakerPaths};
 use tch::nn::VarStore;
 use tracing::{info, warn};
 
 use super::data;
+use super::launch::{self, Launch};
 use super::model_setup::{self, ModelSource};
 use super::results;
 
@@ -24,15 +26,18 @@ pub enum Finished {
     Stopped,
 }
 
-/// Runs one training job against the layout in `paths`; `stop` is raised by SIGTERM.
+/// Runs one training job against the layout in `paths`; `stop` is raised by SIGTERM. Decides first
+/// whether this process trains alone, starts its host's workers, or is one of them.
 pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     let hp = Hyperparameters::load(paths)?;
     for w in &hp.warnings {
         warn!("{w}");
     }
+    let resource = paths.resource_config()?;
     let role = HostRole::decide(
-        paths.resource_config()?.as_ref(),
+        resource.as_ref(),
         paths.input_data_config()?.as_ref(),
+        hp.distributed == Distributed::Auto,
     )?;
     if let Some(m) = role.message() {
         info!("{m}");
@@ -45,9 +50,44 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     }
     // First of all libtorch calls: a CUDA backend loaded later would stay invisible.
     let device = model_setup::device(hp.device)?;
+    let gpus = if device.is_cuda() {
+        tch::Cuda::device_count() as usize
+    } else {
+        0
+    };
+    match launch::decide(&hp, &role, gpus)? {
+        Launch::Single => train(paths, &hp, device, stop, None),
+        Launch::Agent { workers, host } => {
+            launch::run_agent(&hp, resource.as_ref(), &workers, &host, stop)
+        }
+        Launch::Worker(env) => {
+            let device = launch::worker_device(device, env.local_rank)?;
+            let group = launch::join(&env, device, &hp)?;
+            let finished = train(paths, &hp, device, stop, Some(&group))
+                .map_err(|e| launch::report_failure(&group, e));
+            // No rank leaves before every rank is done: SageMaker (and Compose in local mode) end
+            // the job when one host's container exits.
+            if finished.is_ok() {
+                group.barrier().context("the final barrier")?;
+            }
+            finished
+        }
+    }
+}
+
+/// Trains as one process, or as one replica of `group`; rank 0 alone writes.
+fn train(
+    paths: &SageMakerPaths,
+    hp: &Hyperparameters,
+    device: tch::Device,
+    stop: &AtomicBool,
+    group: Option<&ProcessGroup>,
+) -> Result<Finished> {
+    let replicas = group.map_or(Replicas::Single, |g| Replicas::Group(g, device));
+    let writes = replicas.rank() == 0;
     let channels = DataChannels::resolve(paths, hp.data_dir.as_deref())?;
     let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
-    let source = ModelSource::resolve(paths, &hp, &channels, &scratch)?;
+    let source = ModelSource::resolve(paths, hp, &channels, &scratch)?;
     info!("model: {}", source.origin);
     crate::memory_check::check_fits_in_memory(
         &source.config,
@@ -61,12 +101,14 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
             hp.learning_rate
         );
     }
-    let (precision, why) = Precision::resolve(mixed_precision(&hp), device);
+    let (precision, why) = Precision::resolve(mixed_precision(hp), device);
     info!("device: {device:?}; precision: {why}");
-    paths.create_output_dirs()?;
-    paths.check_writable()?;
-    for partial in paths.remove_partial_files()? {
-        info!("removed a half-written file: {}", partial.display());
+    if writes {
+        paths.create_output_dirs()?;
+        paths.check_writable()?;
+        for partial in paths.remove_partial_files()? {
+            info!("removed a half-written file: {}", partial.display());
+        }
     }
 
     let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.do_lower_case)
@@ -79,7 +121,7 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
             source.config.vocab_size
         );
     }
-    let Some(data) = data::load(&hp, &channels, &tokenizer, stop)? else {
+    let Some(data) = data::load(hp, &channels, &tokenizer, stop)? else {
         info!("stopped by SIGTERM while reading the data: nothing to save yet");
         return Ok(Finished::Stopped);
     };
@@ -97,6 +139,9 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     }
     if let Some(p) = hp.attention_probs_dropout_prob {
         albert.attention_probs_dropout_prob = p;
+    }
+    if let Some(p) = hp.classifier_dropout_prob {
+        albert.classifier_dropout_prob = Some(p);
     }
     let head = match hp.head {
         sagemaker_contract::Head::Crf => Head::Crf,
@@ -154,12 +199,16 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
         keep_checkpoints: hp.keep_checkpoints,
         bio_constraints: hp.bio_constraints,
     };
-    let outputs = TrainOutputs {
-        model_dir: paths.model_dir.clone(),
-        checkpoint_dir: Some(paths.checkpoint_dir.clone()),
-        tensorboard_dir: Some(paths.tensorboard_dir.clone()),
-        eval_dir: Some(paths.output_data_dir.clone()),
-        vocab_path: source.vocab.clone(),
+    let outputs = if writes {
+        TrainOutputs {
+            model_dir: Some(paths.model_dir.clone()),
+            checkpoint_dir: Some(paths.checkpoint_dir.clone()),
+            tensorboard_dir: Some(paths.tensorboard_dir.clone()),
+            eval_dir: Some(paths.output_data_dir.clone()),
+            vocab_path: source.vocab.clone(),
+        }
+    } else {
+        TrainOutputs::nowhere()
     };
     let summary = fit(
         &tagger,
@@ -171,6 +220,7 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
         &cfg,
         &outputs,
         stop,
+        replicas,
     )?;
     if let Outcome::Stopped { checkpoint } = &summary.outcome {
         match checkpoint {
@@ -199,7 +249,7 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     );
 
     // Never a success without a model: the trainer keeps one, and this proves it.
-    if !albert_model::holds_model(&paths.model_dir) {
+    if writes && !albert_model::holds_model(&paths.model_dir) {
         bail!(
             "training ended without a complete model in {} (model.safetensors, config.json, vocab.txt); \
              this is a bug in albert-ner: the checkpoints in {} are intact",
@@ -210,16 +260,34 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     // Score and tag the test data with the model as saved, so what is reported is what ships.
     let test = match data.test {
         Some(sentences) => {
-            let (_vs, best, _spec, _vocab) = load_model(&paths.model_dir, device)?;
             let set = EvalSet {
                 prepared: prepare(&sentences)?,
                 sentences,
             };
-            results::test(&best, &data.labels, &set, &cfg, &summary, paths, stop)?
+            let (_vs, best) = saved_model(paths, &spec, device, replicas)?;
+            let written = writes.then_some(paths);
+            results::test(
+                &best,
+                &data.labels,
+                &set,
+                &cfg,
+                &summary,
+                written,
+                stop,
+                replicas,
+            )?
         }
         None => None,
     };
-    results::write_model_files(paths, &hp, &summary, test.as_ref())?;
+    if !writes {
+        let _ = std::fs::remove_dir_all(&scratch);
+        return Ok(if stop.load(Ordering::SeqCst) {
+            Finished::Stopped
+        } else {
+            Finished::Completed
+        });
+    }
+    results::write_model_files(paths, hp, &summary, test.as_ref())?;
     let _ = std::fs::remove_dir_all(&scratch);
     info!("model written to {}", paths.model_dir.display());
     if stop.load(Ordering::SeqCst) {
@@ -227,6 +295,25 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
         return Ok(Finished::Stopped);
     }
     Ok(Finished::Completed)
+}
+
+/// The model as saved, on every replica: rank 0 reads the model directory and shares its weights.
+fn saved_model(
+    paths: &SageMakerPaths,
+    spec: &TaggerSpec,
+    device: tch::Device,
+    replicas: Replicas,
+) -> Result<(VarStore, NerTagger)> {
+    let (vs, tagger) = if replicas.rank() == 0 {
+        let (vs, tagger, _spec, _vocab) = load_model(&paths.model_dir, device)?;
+        (vs, tagger)
+    } else {
+        let vs = VarStore::new(device);
+        let tagger = NerTagger::new(&vs.root(), spec);
+        (vs, tagger)
+    };
+    replicas.broadcast_vars(&vs)?;
+    Ok((vs, tagger))
 }
 
 fn mixed_precision(hp: &Hyperparameters) -> MixedPrecision {

@@ -115,6 +115,15 @@ void* ner_dist_new(const char* master, int port, int rank, int world, int64_t ti
 
 void ner_dist_free(void* group) { delete static_cast<Group*>(group); }
 
+// 1 when this shim was compiled with the NCCL backend.
+int ner_dist_has_nccl(void) {
+#ifdef NER_DIST_NCCL
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 void ner_dist_free_error(char* err) { std::free(err); }
 
 // In-place sum of `tensor` over every rank.

@@ -20,13 +20,19 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// NCCL for CUDA tensors, Gloo for CPU ones.
+    /// NCCL for CUDA tensors where this build has it, else Gloo (CUDA tensors then travel through
+    /// host memory: correct, slower).
     pub fn for_device(device: Device) -> Self {
         match device {
-            Device::Cuda(_) => Backend::Nccl,
+            Device::Cuda(_) if nccl_built() => Backend::Nccl,
             _ => Backend::Gloo,
         }
     }
+}
+
+/// Whether the c10d shim was compiled with NCCL (it needs CUDA headers the torch wheel lacks).
+pub fn nccl_built() -> bool {
+    unsafe { ffi::ner_dist_has_nccl() != 0 }
 }
 
 /// Where and how a process joins its group.
@@ -110,23 +116,44 @@ impl ProcessGroup {
 
     /// In-place sum over every rank.
     pub fn all_reduce_sum(&self, tensor: &mut Tensor) -> Result<(), DistError> {
-        self.call("all_reduce(sum)", |g, err| unsafe {
-            ffi::ner_dist_all_reduce_sum(g, tensor.as_mut_ptr(), err)
+        self.staged(tensor, |t| {
+            self.call("all_reduce(sum)", |g, err| unsafe {
+                ffi::ner_dist_all_reduce_sum(g, t.as_mut_ptr(), err)
+            })
         })
     }
 
     /// In-place maximum over every rank.
     pub fn all_reduce_max(&self, tensor: &mut Tensor) -> Result<(), DistError> {
-        self.call("all_reduce(max)", |g, err| unsafe {
-            ffi::ner_dist_all_reduce_max(g, tensor.as_mut_ptr(), err)
+        self.staged(tensor, |t| {
+            self.call("all_reduce(max)", |g, err| unsafe {
+                ffi::ner_dist_all_reduce_max(g, t.as_mut_ptr(), err)
+            })
         })
     }
 
     /// Overwrites every rank's `tensor` with rank `root`'s.
     pub fn broadcast(&self, tensor: &mut Tensor, root: usize) -> Result<(), DistError> {
-        self.call("broadcast", |g, err| unsafe {
-            ffi::ner_dist_broadcast(g, tensor.as_mut_ptr(), root as c_int, err)
+        self.staged(tensor, |t| {
+            self.call("broadcast", |g, err| unsafe {
+                ffi::ner_dist_broadcast(g, t.as_mut_ptr(), root as c_int, err)
+            })
         })
+    }
+
+    /// Runs `op` on `tensor`, through a host copy when Gloo carries a CUDA tensor.
+    fn staged(
+        &self,
+        tensor: &mut Tensor,
+        op: impl FnOnce(&mut Tensor) -> Result<(), DistError>,
+    ) -> Result<(), DistError> {
+        if self.backend != Backend::Gloo || !tensor.device().is_cuda() {
+            return op(tensor);
+        }
+        let mut host = tensor.to_device(Device::Cpu);
+        op(&mut host)?;
+        tch::no_grad(|| tensor.copy_(&host));
+        Ok(())
     }
 
     /// Returns once every rank has called it.

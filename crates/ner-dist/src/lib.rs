@@ -9,7 +9,7 @@ mod group;
 pub mod launch;
 
 pub use error::DistError;
-pub use group::{Backend, ProcessGroup, Rendezvous};
+pub use group::{nccl_built, Backend, ProcessGroup, Rendezvous};
 pub use launch::{run_local_workers, WorkerEnv, WorkersExit};
 
 /// DDP's default gradient bucket size (25 MiB).

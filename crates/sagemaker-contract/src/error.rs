@@ -37,10 +37,12 @@ pub enum ContractError {
     )]
     PipeMode { channel: String },
 
-    /// With several instances and a sharded channel, the one training host would see only its shard.
+    /// With several instances and a sharded channel, a host would see only its shard: the replicas
+    /// shard each global batch themselves and need the whole dataset on every host.
     #[error(
         "channel `{channel}` is sharded (S3DistributionType ShardedByS3Key) across {hosts} instances, \
-         but this container trains on one instance only; use FullyReplicated or instance_count=1"
+         but every host needs the whole dataset (the replicas share out each batch themselves); use \
+         FullyReplicated"
     )]
     ShardedChannel { channel: String, hosts: usize },
 

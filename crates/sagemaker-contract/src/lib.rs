@@ -36,8 +36,8 @@ pub use error::ContractError;
 pub use failure::{write_failure, FailureReport, MAX_FAILURE_BYTES};
 pub use hosts::HostRole;
 pub use hyperparameters::{
-    DataFormat, Device, Head, Hyperparameters, MixedPrecision, IGNORED_HYPERPARAMETERS,
-    KNOWN_HYPERPARAMETERS,
+    DataFormat, Device, Distributed, Head, Hyperparameters, MixedPrecision,
+    IGNORED_HYPERPARAMETERS, KNOWN_HYPERPARAMETERS,
 };
 pub use paths::{SageMakerPaths, BASE_DIR_ENV, DEFAULT_BASE_DIR};
 pub use pretrained::PretrainedSource;

@@ -52,6 +52,17 @@ pub enum Device {
     Cuda,
 }
 
+/// Whether training spreads over the job's devices and hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distributed {
+    /// One worker per GPU (or `processes_per_host`) on every host, one process group.
+    #[default]
+    Auto,
+    /// One process on `hosts[0]`; other hosts stay idle.
+    Off,
+}
+
 /// A hyperparameter with a closed set of values.
 pub(crate) trait Choice: Sized + Copy + 'static {
     /// Accepted spellings per variant, lower case, canonical first; same order as `VARIANTS`.
@@ -93,4 +104,12 @@ impl Choice for DataFormat {
 impl Choice for Device {
     const SPELLINGS: &'static [&'static [&'static str]] = &[&["auto"], &["cpu"], &["cuda", "gpu"]];
     const VARIANTS: &'static [Self] = &[Device::Auto, Device::Cpu, Device::Cuda];
+}
+
+impl Choice for Distributed {
+    const SPELLINGS: &'static [&'static [&'static str]] = &[
+        &["auto", "on", "true", "yes"],
+        &["off", "false", "no", "none"],
+    ];
+    const VARIANTS: &'static [Self] = &[Distributed::Auto, Distributed::Off];
 }

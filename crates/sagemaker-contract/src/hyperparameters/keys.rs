@@ -45,6 +45,11 @@ pub const KNOWN: &[&str] = &[
     "device",
     "hidden_dropout_prob",
     "attention_probs_dropout_prob",
+    "classifier_dropout_prob",
+    "distributed",
+    "processes_per_host",
+    "distributed_timeout_seconds",
+    "master_port",
 ];
 
 /// Flags of `albert_ner.py` that only meant something to TensorFlow (TPU estimator, SavedModel

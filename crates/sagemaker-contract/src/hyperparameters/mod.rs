@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use choices::{DataFormat, Device, Head, MixedPrecision};
+pub use choices::{DataFormat, Device, Distributed, Head, MixedPrecision};
 pub use keys::{IGNORED as IGNORED_HYPERPARAMETERS, KNOWN as KNOWN_HYPERPARAMETERS};
 
 use crate::{ContractError, SageMakerPaths};
@@ -85,6 +85,16 @@ pub struct Hyperparameters {
     pub device: Device,
     pub hidden_dropout_prob: Option<f64>,
     pub attention_probs_dropout_prob: Option<f64>,
+    /// Dropout before the classifier (HF's `classifier_dropout_prob`); `None`: the model config's.
+    pub classifier_dropout_prob: Option<f64>,
+    /// Data parallelism across the job's GPUs and hosts (`auto`), or one process on `hosts[0]` (`off`).
+    pub distributed: Distributed,
+    /// Worker processes per host; `None`: one per GPU, 1 on a CPU host.
+    pub processes_per_host: Option<usize>,
+    /// How long any rank waits for the others (joining, each collective) before failing.
+    pub distributed_timeout_seconds: f64,
+    /// Port of the rendezvous on `hosts[0]` (SageMaker's toolkits use 7777).
+    pub master_port: u16,
 
     /// Things the user should know (ignored TensorFlow flags, overridden `output_dir`); not a
     /// hyperparameter, so never serialised. The caller logs them.
@@ -181,6 +191,11 @@ impl Default for Hyperparameters {
             device: Device::Auto,
             hidden_dropout_prob: None,
             attention_probs_dropout_prob: None,
+            classifier_dropout_prob: None,
+            distributed: Distributed::Auto,
+            processes_per_host: None,
+            distributed_timeout_seconds: 600.0,
+            master_port: 7777,
             warnings: Vec::new(),
         }
     }
@@ -333,6 +348,29 @@ impl Hyperparameters {
             "attention_probs_dropout_prob" => {
                 self.attention_probs_dropout_prob =
                     raw.float(probability, "a number ≥ 0 and < 1")?
+            }
+            "classifier_dropout_prob" => {
+                self.classifier_dropout_prob = raw.float(probability, "a number ≥ 0 and < 1")?
+            }
+            "distributed" => set(&mut self.distributed, choice(raw)?),
+            "processes_per_host" => {
+                if let Some(n) = raw.usize(1)? {
+                    self.processes_per_host = Some(n);
+                }
+            }
+            "distributed_timeout_seconds" => set(
+                &mut self.distributed_timeout_seconds,
+                raw.float(positive, "a number of seconds > 0")?,
+            ),
+            "master_port" => {
+                if let Some(port) = raw.usize(1)? {
+                    self.master_port =
+                        u16::try_from(port).map_err(|_| ContractError::BadHyperparameter {
+                            key: key.into(),
+                            value: port.to_string(),
+                            expected: "a TCP port from 1 to 65535".into(),
+                        })?;
+                }
             }
             _ => {
                 return Err(ContractError::UnknownHyperparameter {

@@ -1,0 +1,303 @@
+//! Data-parallel `train` end to end on this CPU machine: worker processes joined by Gloo over
+//! loopback, started by `train` itself (`processes_per_host`) or as two "hosts" with their own
+//! `/opt/ml`. Each result is checked against the single-process run.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_model, check, failed, fast, stdout, Job};
+use tch::Tensor;
+
+/// A port nobody listens on now, as a hyperparameter value (leaked: the helpers take `'static`).
+fn free_port() -> &'static str {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Box::leak(port.to_string().into_boxed_str())
+}
+
+/// No dropout anywhere, a fixed seed and step count, no validation: the final weights are the model.
+fn deterministic(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![
+        ("hidden_dropout_prob", "0"),
+        ("attention_probs_dropout_prob", "0"),
+        ("classifier_dropout_prob", "0"),
+        ("num_train_epochs", "100"),
+        ("max_steps", "20"),
+        ("seed", "7"),
+        ("learning_rate", "0.0003"),
+        ("save_checkpoints_steps", "1000"),
+    ];
+    v.extend_from_slice(extra);
+    fast(&v)
+}
+
+fn weights(path: &Path) -> Vec<(String, Tensor)> {
+    let mut w = Tensor::read_safetensors(path).unwrap();
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    w
+}
+
+/// The largest element-wise difference between two saved models, and where.
+fn max_diff(a: &Job, b: &Job) -> (f64, String) {
+    let (wa, wb) = (
+        weights(&a.base().join("model/model.safetensors")),
+        weights(&b.base().join("model/model.safetensors")),
+    );
+    assert_eq!(wa.len(), wb.len());
+    let mut worst = (0.0, String::new());
+    for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
+        assert_eq!(na, nb);
+        let d = f64::try_from((ta - tb).abs().max()).unwrap();
+        if d > worst.0 {
+            worst = (d, na.clone());
+        }
+    }
+    worst
+}
+
+/// Starts `job` with stdout piped and reads it until a line contains `marker` (a thread drains the
+/// rest, so the job never writes into a closed pipe); returns the lines read.
+fn start_until(job: &Job, marker: &str) -> (Child, String) {
+    let mut child = job
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(marker) {
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, seen);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("never saw {marker:?}:\n{seen}");
+}
+
+/// The pids of `parent`'s children whose environment says `RANK=rank`.
+fn worker_pid(parent: u32, rank: usize) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid != Some(parent) {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let wanted = format!("RANK={rank}");
+        if env.split(|&b| b == 0).any(|v| v == wanted.as_bytes()) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn two_processes_of_batch_8_train_the_model_one_process_of_batch_16_does() {
+    let one = Job::new(40, 0, 0);
+    one.hyperparameters(&deterministic(&[("train_batch_size", "16")]));
+    let o = one.train();
+    check(&o, o.status.success(), "the single-process run");
+
+    let two = Job::new(40, 0, 0);
+    let port = free_port();
+    two.hyperparameters(&deterministic(&[
+        ("train_batch_size", "8"),
+        ("processes_per_host", "2"),
+        ("master_port", port),
+    ]));
+    let o = two.train();
+    check(&o, o.status.success(), "the two-process run");
+    assert_model(&two);
+    let (diff, name) = max_diff(&one, &two);
+    assert!(diff < 1e-5, "{name} differs by {diff}");
+
+    let log = stdout(&o);
+    assert!(log.contains("world size 2"), "{log}");
+    assert!(
+        log.contains("global batch 16 (train_batch_size 8 per process × world size 2)"),
+        "{log}"
+    );
+    let train_lines: Vec<&str> = log.lines().filter(|l| l.contains(" train: ")).collect();
+    assert_eq!(
+        train_lines.len(),
+        20,
+        "one train: line per step, from rank 0 only"
+    );
+    assert!(
+        train_lines.iter().all(|l| l.starts_with("[rank 0] ")),
+        "{log}"
+    );
+}
+
+#[test]
+fn two_hosts_with_their_own_opt_ml_train_together() {
+    let port = free_port();
+    let hosts: Vec<Job> = (1..=2)
+        .map(|i| {
+            let job = Job::new(30, 6, 0);
+            job.hyperparameters(&deterministic(&[
+                ("master_port", port),
+                ("max_steps", "6"),
+                ("eval_steps", "3"),
+            ]));
+            job.write(
+                "input/config/resourceconfig.json",
+                &format!(
+                    r#"{{"current_host": "algo-{i}", "hosts": ["algo-1", "algo-2"], "network_interface_name": "lo"}}"#
+                ),
+            );
+            job
+        })
+        .collect();
+    let children: Vec<Child> = hosts
+        .iter()
+        .map(|job| {
+            job.command()
+                .env(
+                    "ALBERT_NER_HOST_ADDRESSES",
+                    "algo-1=127.0.0.1,algo-2=127.0.0.1",
+                )
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outputs {
+        check(o, o.status.success(), "both hosts finish");
+    }
+    assert_model(&hosts[0]);
+    let second_model = hosts[1].base().join("model");
+    let left = std::fs::read_dir(&second_model)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the second host leaves /opt/ml/model empty");
+    let log = stdout(&outputs[0]);
+    assert!(log.contains("host 1 of 2 (algo-1)"), "{log}");
+    assert!(log.contains("world size 2"), "{log}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&hosts[0].read("model/metrics.json")).unwrap();
+    assert_eq!(metrics["global_step"], 6);
+    assert_eq!(metrics["validation_history"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_killed_rank_fails_the_job_within_the_timeout_naming_it() {
+    let job = Job::new(40, 0, 0);
+    let port = free_port();
+    job.hyperparameters(&deterministic(&[
+        ("processes_per_host", "2"),
+        ("master_port", port),
+        ("max_steps", "100000"),
+        ("distributed_timeout_seconds", "5"),
+    ]));
+    let (mut agent, _) = start_until(&job, " step=2/");
+    let victim = worker_pid(agent.id(), 1).expect("rank 1's process");
+    let killed = Instant::now();
+    unsafe {
+        libc_kill(victim as i32, 9);
+    }
+    let status = wait_with_timeout(&mut agent, Duration::from_secs(90));
+    assert!(!status.success());
+    assert!(
+        killed.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        killed.elapsed()
+    );
+    let o = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    let cause = failed(&job, &o);
+    assert!(
+        cause.contains("rank 1") && cause.contains("SIGKILL"),
+        "{cause}"
+    );
+    assert!(worker_pid(agent.id(), 0).is_none(), "rank 0 is gone too");
+}
+
+#[test]
+fn sigterm_stops_every_rank_at_one_step_and_the_resumed_job_ends_as_an_uninterrupted_one() {
+    let port = free_port();
+    let settings = deterministic(&[
+        ("processes_per_host", "2"),
+        ("master_port", port),
+        ("max_steps", "30"),
+    ]);
+    let uninterrupted = Job::new(40, 0, 0);
+    uninterrupted.hyperparameters(&settings);
+    let o = uninterrupted.train();
+    check(&o, o.status.success(), "the uninterrupted run");
+
+    let job = Job::new(40, 0, 0);
+    job.hyperparameters(&settings);
+    let (mut agent, _) = start_until(&job, " step=5/30 ");
+    let signalled = Instant::now();
+    unsafe {
+        libc_kill(agent.id() as i32, 15);
+    }
+    let status = wait_with_timeout(&mut agent, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(143), "stopped, to be resumed");
+    assert!(signalled.elapsed() < Duration::from_secs(60));
+    let checkpoints: Vec<_> = std::fs::read_dir(job.base().join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("step-"))
+        .collect();
+    assert_eq!(checkpoints.len(), 1, "rank 0 wrote one checkpoint");
+
+    let o = job.train();
+    check(&o, o.status.success(), "the resumed run");
+    assert!(
+        stdout(&o).contains("resuming from checkpoint"),
+        "{}",
+        stdout(&o)
+    );
+    let (diff, name) = max_diff(&uninterrupted, &job);
+    assert!(diff < 1e-5, "{name} differs by {diff}");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
