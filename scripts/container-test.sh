@@ -11,7 +11,8 @@
 #   train   `podman run -v COPY_OF_test_dir:/opt/ml IMAGE train`: exit 0, model files, metric lines the
 #           sagemaker/ regexes parse, predict on the result, SIGTERM stops it, a bad hyperparameter fails
 #           with exit != 0 and a reason in /opt/ml/output/failure
-#   sdk2    SageMaker Python SDK 2.x local mode (Estimator; venv /tmp/albert-ner-ct-sm2): model.tar.gz holds
+#   sdk2    SageMaker Python SDK 2.x local mode (Estimator; venv /tmp/albert-ner-ct-sm2), once with
+#           instance_count=2 (both hosts train in one process group; the log shows world size 2): model.tar.gz holds
 #           the model; a failing job surfaces the failure file's first line
 #   sdk3    the same with SDK 3.x (ModelTrainer; venv /tmp/albert-ner-ct-sm3), which passes no command
 #   push    tests/container/test_build_and_push.sh (moto + a local registry)
@@ -312,11 +313,32 @@ sdk_test() {  # $1 name (sdk2|sdk3), $2 venv, $3 launch script
   podman ps -a -q --filter "ancestor=$image" | xargs -r podman rm -f >/dev/null 2>&1
 }
 
+sdk_two_hosts() {  # $1 venv: instance_count=2, the hosts train together (data parallelism over Gloo)
+  local venv=$1 out=$work/sdk2-two-hosts hp=()
+  while IFS= read -r kv; do [ -n "$kv" ] && hp+=(--hp "$kv"); done \
+    < <(python3 -c 'import json, sys; [print(f"{k}={v}") for k, v in json.loads(sys.argv[1]).items()]' "$ct_hp")
+  rm -rf "$out"; mkdir -p "$out"
+  t=$SECONDS
+  "$venv/bin/python" sagemaker/train_sdk2.py --local --instance-count 2 --image-uri "$image" \
+    --output-path "file://$out" ${hp[@]+"${hp[@]}"} >"$logs/sdk2-two-hosts.log" 2>&1
+  rc=$?
+  echo "sdk2 instance_count=2 job: exit $rc in $((SECONDS - t))s (log $logs/sdk2-two-hosts.log)"
+  grep -m2 -E 'world size 2|host [12] of 2' "$logs/sdk2-two-hosts.log" | sed 's/^/    /'
+  check "sdk2 instance_count=2: job succeeds" test "$rc" = 0
+  check "sdk2 instance_count=2: model.tar.gz holds model.safetensors, config.json, vocab.txt" \
+    tar_has_model "$(find "$out" -name model.tar.gz | head -1)"
+  check "sdk2 instance_count=2: the log shows world size 2" grep -q 'world size 2' "$logs/sdk2-two-hosts.log"
+  check "sdk2 instance_count=2: both hosts train" \
+    test "$(grep -cE 'host [12] of 2 \(algo-[12]-' "$logs/sdk2-two-hosts.log")" -ge 2
+  podman ps -a -q --filter "ancestor=$image" | xargs -r podman rm -f >/dev/null 2>&1
+}
+
 if want sdk2; then
   step_start sdk2
   sdk_env
   sdk_venv "$sm2" 'sagemaker<3'
   sdk_test sdk2 "$sm2" sagemaker/train_sdk2.py
+  sdk_two_hosts "$sm2"
   step_end
 fi
 if want sdk3; then

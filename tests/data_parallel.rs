@@ -221,6 +221,38 @@ fn two_hosts_with_their_own_opt_ml_train_together() {
 }
 
 #[test]
+fn a_host_that_cannot_reach_the_master_fails_naming_it_and_the_port() {
+    let job = Job::new(10, 0, 0);
+    let port = free_port();
+    job.hyperparameters(&deterministic(&[
+        ("master_port", port),
+        ("distributed_timeout_seconds", "3"),
+    ]));
+    job.write(
+        "input/config/resourceconfig.json",
+        r#"{"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], "network_interface_name": "lo"}"#,
+    );
+    let started = Instant::now();
+    let o = job
+        .command()
+        .env("ALBERT_NER_HOST_ADDRESSES", "algo-1=127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let cause = failed(&job, &o);
+    assert!(
+        cause.contains("rank 1")
+            && cause.contains("algo-2")
+            && cause.contains(&format!("127.0.0.1:{port}")),
+        "{cause}"
+    );
+}
+
+#[test]
 fn a_killed_rank_fails_the_job_within_the_timeout_naming_it() {
     let job = Job::new(40, 0, 0);
     let port = free_port();

@@ -15,6 +15,8 @@ pub struct TrainLine {
     pub lr: f64,
     pub samples_per_s: f64,
     pub eta: String,
+    /// With data parallelism: the share of the window's wall time spent all-reducing gradients.
+    pub allreduce_share: Option<f64>,
 }
 
 impl fmt::Display for TrainLine {
@@ -29,7 +31,11 @@ impl fmt::Display for TrainLine {
             self.lr,
             self.samples_per_s,
             self.eta
-        )
+        )?;
+        if let Some(share) = self.allreduce_share {
+            write!(f, " allreduce_share={share:.3}")?;
+        }
+        Ok(())
     }
 }
 
@@ -84,11 +90,19 @@ mod tests {
             lr: 4.8e-5,
             samples_per_s: 123.45,
             eta: format_duration(192.0),
+            allreduce_share: None,
         };
         assert_eq!(
             l.to_string(),
             "train: epoch=1 step=50/750 loss=2.3457 lr=4.800e-5 samples_per_s=123.5 eta=0:03:12"
         );
+        let replicated = TrainLine {
+            allreduce_share: Some(0.1234),
+            ..l
+        };
+        assert!(replicated
+            .to_string()
+            .ends_with(" eta=0:03:12 allreduce_share=0.123"));
     }
 
     #[test]

@@ -38,3 +38,24 @@ pub fn link_cuda_into_tests() {
         );
     }
 }
+
+/// A C++17 build against libtorch's headers with its ABI setting, for a crate's shim over what tch
+/// does not expose (`LIBTORCH_CXX11_ABI`, default 1, as torch-sys reads it). Add the files and compile.
+pub fn cxx_shim() -> cc::Build {
+    let include = libtorch_lib_dir()
+        .parent()
+        .expect("libtorch lib dir has a parent")
+        .join("include");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let abi = env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"));
+    build
+}

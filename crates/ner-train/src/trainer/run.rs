@@ -216,7 +216,10 @@ impl<'a> Run<'a> {
     /// One optimiser update from the accumulated gradients, summed over the replicas (skipped on an
     /// fp16 overflow); returns the learning rate it used.
     fn update(&mut self) -> Result<f64, TrainError> {
+        let reducing = Instant::now();
         self.ctx.replicas.reduce_grads(&mut self.opt)?;
+        self.window
+            .record_allreduce(reducing.elapsed().as_secs_f64());
         let apply = if self.ctx.cfg.precision == Precision::Fp16 {
             self.opt.unscale_grads(self.scaler.scale);
             let ok = self.scaler.update(self.opt.grads_finite());

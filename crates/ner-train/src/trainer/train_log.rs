@@ -16,6 +16,7 @@ pub(super) struct LogWindow {
     samples: usize,
     loss_sum: f64,
     batches: usize,
+    allreduce_seconds: f64,
 }
 
 /// Where the run stands when a line may be due.
@@ -35,6 +36,7 @@ impl LogWindow {
             samples: 0,
             loss_sum: 0.0,
             batches: 0,
+            allreduce_seconds: 0.0,
         }
     }
 
@@ -42,6 +44,11 @@ impl LogWindow {
     pub fn record_samples(&mut self, samples: usize) {
         self.batches += 1;
         self.samples += samples;
+    }
+
+    /// Time spent summing gradients across the replicas.
+    pub fn record_allreduce(&mut self, seconds: f64) {
+        self.allreduce_seconds += seconds;
     }
 
     /// This replica's part of a global micro-batch's mean loss (the whole of it in one process).
@@ -74,6 +81,7 @@ impl LogWindow {
             lr: at.lr,
             samples_per_s: self.samples as f64 / elapsed,
             eta: format_duration(at.eta_seconds),
+            allreduce_share: (replicas.world_size() > 1).then(|| self.allreduce_seconds / elapsed),
         };
         info!("{line}");
         if let Some(tb) = tb {
