@@ -165,6 +165,44 @@ fn two_processes_of_batch_8_train_the_model_one_process_of_batch_16_does() {
 }
 
 #[test]
+fn processes_started_by_a_users_launcher_with_torchrun_variables_train_as_its_ranks() {
+    let job = Job::new(30, 0, 0);
+    job.hyperparameters(&deterministic(&[("max_steps", "4")]));
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2)
+        .map(|rank| {
+            job.command()
+                .env("RANK", rank.to_string())
+                .env("LOCAL_RANK", rank.to_string())
+                .env("WORLD_SIZE", "2")
+                .env("MASTER_ADDR", "127.0.0.1")
+                .env("MASTER_PORT", port)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = ranks
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outputs {
+        check(o, o.status.success(), "both ranks finish");
+    }
+    assert_model(&job);
+    let log = stdout(&outputs[0]);
+    assert!(
+        log.contains("[rank 0] ") && log.contains("world size 2"),
+        "{log}"
+    );
+    assert!(
+        !stdout(&outputs[1]).contains(" train: "),
+        "rank 1 logs warnings only"
+    );
+}
+
+#[test]
 fn two_hosts_with_their_own_opt_ml_train_together() {
     let port = free_port();
     let hosts: Vec<Job> = (1..=2)
