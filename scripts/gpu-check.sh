@@ -7,11 +7,12 @@
 #           machine has torch and transformers but not pytorch-crf) in .gpu-check/ (git-ignored).
 #   there:  run  command: bash scripts/gpu-check.sh run   carry: [".gpu-check"]   timeout_s: 600
 #           against that machine's torch 2.11: `train` on the committed sample with device=cuda in fp32
-#           and in bf16, `predict` on the fp32 model, and scripts/bench.py against the peer (tiny and
+#           and in bf16, one rank of a world of one over NCCL (torchrun's variables set), `predict` on the
+#           fp32 model, and scripts/bench.py against the peer (tiny and
 #           base, seq 128, batch 64). Logs and summary.txt go to $OUT (8 files, the most a call brings
 #           back); the summary is printed last.
 #
-# Each step has its own time limit (100 + 100 + 30 + 270 s at worst) so the run fits one 10-minute call;
+# Each step has its own time limit (100 + 100 + 100 + 30 + 270 s at worst) so the run fits one 10-minute call;
 # on an H200 it should take a few minutes, leaving device time to run it again.
 # The same plumbing runs here, without a GPU, with the project venv's python3 first on PATH:
 #   GPU_CHECK_DEVICE=cpu GPU_CHECK_CONFIGS=tiny GPU_CHECK_EPOCHS=0.05 GPU_CHECK_REPS=1 GPU_CHECK_BATCHES=4 \
@@ -34,6 +35,8 @@ prepare() {
   for b in train predict bench; do
     strip -o "$STAGE/bin/$b" "target/release/$b"
   done
+  # ProcessGroupNCCL's library, found beside the train binary.
+  strip -o "$STAGE/bin/libner_dist_nccl.so" target/release/libner_dist_nccl.so
   cp "$shared/bench/peers/hf_albert_crf.py" "$shared/bench/peers/ner_eval.py" "$STAGE/shared/bench/peers/"
   cp "$shared/albert_zh/vocab.txt" "$STAGE/shared/albert_zh/"
   .venv/bin/pip download --quiet --no-deps --only-binary=:all: -d "$STAGE/wheels" pytorch-crf==0.7.2
@@ -63,6 +66,22 @@ PY
   cp "$base/model/metrics.json" "$OUT/metrics_$name.json" 2>/dev/null || true
 }
 
+# `train` as rank 0 of a world of 1, started with torchrun's variables: the data-parallel path over NCCL
+# (the log names the backend it joined with). Its log stays in $WORK; the summary gets the key lines.
+nccl_job() {
+  local base=$WORK/nccl
+  mkdir -p "$base/input/config"
+  cp -r local_test/test_dir/input/data "$base/input/"
+  printf '{"bert_config_file": "albert_config/albert_config_tiny.json", "device": "%s", "max_steps": "20", "num_train_epochs": "100", "logging_steps": "10"}' \
+    "$DEVICE" > "$base/input/config/hyperparameters.json"
+  local status=0
+  RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29512 SAGEMAKER_BASE_DIR="$base" \
+    timeout 100 "$STAGE/bin/train" > "$WORK/train_nccl.log" 2>&1 || status=$?
+  echo "train nccl (world size 1): exit $status" >> "$OUT/summary.txt"
+  grep -E 'joining the process group|NCCL is not available|train: .*step=20/' "$WORK/train_nccl.log" | head -3 >> "$OUT/summary.txt" || true
+  [ "$status" = 0 ] || tail -5 "$WORK/train_nccl.log" >> "$OUT/summary.txt"
+}
+
 run() {
   : "${OUT:?run on the device machine, where \$OUT is set}"
   [ -x "$STAGE/bin/train" ] || { echo "gpu-check: $STAGE/ missing: run 'scripts/gpu-check.sh prepare' and carry it" >&2; exit 1; }
@@ -80,6 +99,7 @@ run() {
 
   train_job fp32 mixed_precision=off
   if [ "$DEVICE" = cuda ]; then train_job bf16 mixed_precision=bf16; fi
+  nccl_job
 
   printf '王小明在北京大学读书。\n国务院总理在上海考察。\n' |
     timeout 30 "$STAGE/bin/predict" --model-dir "$WORK/fp32/model" --device "$DEVICE" --format jsonl \

@@ -197,10 +197,10 @@ pub fn join(env: &WorkerEnv, device: tch::Device, hp: &Hyperparameters) -> Resul
         timeout: Duration::from_secs_f64(hp.distributed_timeout_seconds),
     };
     let backend = Backend::for_device(device);
-    if device.is_cuda() && backend == Backend::Gloo && env.rank == 0 {
+    if let (true, Err(why)) = (device.is_cuda(), ner_dist::load_nccl()) {
         warn!(
-            "this build's c10d shim has no NCCL: gradients travel between GPUs through host memory \
-             over Gloo (correct, slower than NCCL)"
+            "NCCL is not available ({why}): gradients travel between GPUs through host memory over \
+             Gloo (correct, slower)"
         );
     }
     info!(

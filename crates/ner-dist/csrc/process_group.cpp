@@ -6,6 +6,8 @@
 // ProcessGroupGloo's constructor, Options::create_default, and the Backend virtuals. gloo's own headers
 // (Debian's libgloo-dev, not the exact gloo torch was built with) are only parsed, never relied on
 // for a layout, except the object's size, which is padded below.
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -15,9 +17,6 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef NER_DIST_NCCL
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#endif
 
 namespace {
 
@@ -67,18 +66,22 @@ c10::intrusive_ptr<c10d::Backend> make_gloo(const c10::intrusive_ptr<c10d::Store
   return c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(group);
 }
 
+// ProcessGroupNCCL from libner_dist_nccl.so, which the caller has loaded (dlopen, RTLD_GLOBAL).
 c10::intrusive_ptr<c10d::Backend> make_nccl(const c10::intrusive_ptr<c10d::Store>& store, int rank,
                                             int size, std::chrono::milliseconds timeout) {
-#ifdef NER_DIST_NCCL
-  auto options = c10d::ProcessGroupNCCL::Options::create();
-  options->timeout = timeout;
-  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
-#else
-  (void)store, (void)rank, (void)size, (void)timeout;
-  throw std::runtime_error(
-      "this build of albert-ner has no NCCL backend (built without CUDA headers); use a CPU device or "
-      "the image built with NCCL");
-#endif
+  using Make = void* (*)(void*, int, int, int64_t, char**);
+  auto make = reinterpret_cast<Make>(dlsym(RTLD_DEFAULT, "ner_dist_nccl_new"));
+  if (make == nullptr) {
+    throw std::runtime_error("the NCCL backend library (libner_dist_nccl.so) is not loaded");
+  }
+  char* err = nullptr;
+  void* backend = make(store.get(), rank, size, timeout.count(), &err);
+  if (backend == nullptr) {
+    std::string message = err != nullptr ? err : "ProcessGroupNCCL failed";
+    std::free(err);
+    throw std::runtime_error(message);
+  }
+  return c10::intrusive_ptr<c10d::Backend>::reclaim(static_cast<c10d::Backend*>(backend));
 }
 
 void wait(const c10::intrusive_ptr<c10d::Work>& work) {
@@ -115,14 +118,6 @@ void* ner_dist_new(const char* master, int port, int rank, int world, int64_t ti
 
 void ner_dist_free(void* group) { delete static_cast<Group*>(group); }
 
-// 1 when this shim was compiled with the NCCL backend.
-int ner_dist_has_nccl(void) {
-#ifdef NER_DIST_NCCL
-  return 1;
-#else
-  return 0;
-#endif
-}
 
 void ner_dist_free_error(char* err) { std::free(err); }
 

@@ -15,7 +15,6 @@ extern "C" {
         err: *mut *mut c_char,
     ) -> *mut c_void;
     pub fn ner_dist_free(group: *mut c_void);
-    pub fn ner_dist_has_nccl() -> c_int;
     pub fn ner_dist_free_error(err: *mut c_char);
     pub fn ner_dist_all_reduce_sum(
         group: *mut c_void,

@@ -20,19 +20,14 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// NCCL for CUDA tensors where this build has it, else Gloo (CUDA tensors then travel through
-    /// host memory: correct, slower).
+    /// NCCL for CUDA tensors where its library loads ([`crate::load_nccl`]), else Gloo (CUDA tensors then
+    /// travel through host memory: correct, slower).
     pub fn for_device(device: Device) -> Self {
         match device {
-            Device::Cuda(_) if nccl_built() => Backend::Nccl,
+            Device::Cuda(_) if crate::load_nccl().is_ok() => Backend::Nccl,
             _ => Backend::Gloo,
         }
     }
-}
-
-/// Whether the c10d shim was compiled with NCCL (it needs CUDA headers the torch wheel lacks).
-pub fn nccl_built() -> bool {
-    unsafe { ffi::ner_dist_has_nccl() != 0 }
 }
 
 /// Where and how a process joins its group.

@@ -195,3 +195,21 @@ fn a_rank_that_leaves_makes_the_others_collective_fail_not_hang() {
         started.elapsed()
     );
 }
+
+/// Where libtorch has CUDA, the NCCL backend is built, loads, and reaches libtorch's
+/// ProcessGroupNCCL, which refuses a machine without GPUs with its own message. (`scripts/gpu-check.sh`
+/// runs NCCL on a GPU.)
+#[test]
+fn the_nccl_backend_loads_and_reaches_process_group_nccl() {
+    if tch::Cuda::is_available() {
+        return;
+    }
+    ner_dist::load_nccl().expect("libner_dist_nccl.so is built where libtorch has CUDA, and loads");
+    let err = ProcessGroup::join(
+        &rendezvous(free_port(), 0, 1, Duration::from_secs(10)),
+        Backend::Nccl,
+    )
+    .err()
+    .expect("no GPU here");
+    assert!(err.to_string().contains("GPU"), "{err}");
+}
