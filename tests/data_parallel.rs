@@ -367,6 +367,39 @@ fn sigterm_stops_every_rank_at_one_step_and_the_resumed_job_ends_as_an_uninterru
     assert!(diff < 1e-5, "{name} differs by {diff}");
 }
 
+#[test]
+fn sigterm_to_one_worker_stops_every_rank_at_one_step() {
+    let job = Job::new(40, 0, 0);
+    let port = free_port();
+    job.hyperparameters(&deterministic(&[
+        ("processes_per_host", "2"),
+        ("master_port", port),
+        ("max_steps", "100000"),
+    ]));
+    let (mut agent, _) = start_until(&job, " step=3/");
+    let worker = worker_pid(agent.id(), 1).expect("rank 1's process");
+    unsafe {
+        libc_kill(worker as i32, 15);
+    }
+    let status = wait_with_timeout(&mut agent, Duration::from_secs(120));
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "every rank stopped, the job with them"
+    );
+    let checkpoints: Vec<String> = std::fs::read_dir(job.base().join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    assert_eq!(
+        checkpoints.len(),
+        1,
+        "rank 0 wrote one checkpoint: {checkpoints:?}"
+    );
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
