@@ -279,17 +279,11 @@ fn train(
         }
         None => None,
     };
-    if !writes {
-        let _ = std::fs::remove_dir_all(&scratch);
-        return Ok(if stop.load(Ordering::SeqCst) {
-            Finished::Stopped
-        } else {
-            Finished::Completed
-        });
+    if writes {
+        results::write_model_files(paths, hp, &summary, test.as_ref())?;
+        info!("model written to {}", paths.model_dir.display());
     }
-    results::write_model_files(paths, hp, &summary, test.as_ref())?;
     let _ = std::fs::remove_dir_all(&scratch);
-    info!("model written to {}", paths.model_dir.display());
     if stop.load(Ordering::SeqCst) {
         info!("stopped by SIGTERM after training: the test split was not scored");
         return Ok(Finished::Stopped);
