@@ -20,6 +20,9 @@ use super::run::Finished;
 /// agent turns into the job's failure file.
 pub const WORKER_FAILURE_FILE_ENV: &str = "ALBERT_NER_WORKER_FAILURE_FILE";
 
+/// Set in a worker that our agent started: the host name its failures report.
+const WORKER_HOST_ENV: &str = "ALBERT_NER_HOST";
+
 /// For tests only: `name=address,...` used instead of DNS for the master host (two "hosts" on one
 /// machine). SageMaker's host names resolve by themselves.
 pub const HOST_ADDRESSES_ENV: &str = "ALBERT_NER_HOST_ADDRESSES";
@@ -119,7 +122,7 @@ pub fn run_agent(
         let mut c = Command::new(&exe);
         c.arg("train")
             .env(WORKER_FAILURE_FILE_ENV, report_of(w.rank))
-            .env("ALBERT_NER_HOST", host);
+            .env(WORKER_HOST_ENV, host);
         // As SageMaker's toolkits do: collectives go over the job's network interface.
         if let Some(ifname) = &interface {
             for var in ["GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"] {
@@ -236,7 +239,7 @@ pub fn report_failure(group: &ProcessGroup, err: anyhow::Error) -> anyhow::Error
 
 /// The host name a worker reports in failures.
 pub fn worker_host() -> String {
-    std::env::var("ALBERT_NER_HOST").unwrap_or_else(|_| current_host())
+    std::env::var(WORKER_HOST_ENV).unwrap_or_else(|_| current_host())
 }
 
 /// The device of local rank `local_rank`: its own GPU, or the CPU.
