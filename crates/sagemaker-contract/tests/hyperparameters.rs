@@ -151,6 +151,15 @@ fn each_bad_type_names_key_value_and_expected_type() {
         ("task_name", "cls", "one of \"ner\""),
         ("eval_steps", "[1, 2]", "an integer ≥ 0"),
         ("max_train_seconds", "-60", "a number of seconds ≥ 0"),
+        ("classifier_dropout_prob", "1", "a number ≥ 0 and < 1"),
+        ("distributed", "maybe", "one of \"auto\", \"off\""),
+        ("processes_per_host", "0", "an integer ≥ 1"),
+        (
+            "distributed_timeout_seconds",
+            "0",
+            "a number of seconds > 0",
+        ),
+        ("master_port", "70000", "a TCP port from 1 to 65535"),
     ];
     for (key, value, expected) in cases {
         let err = parse(json!({ key: value })).unwrap_err();
