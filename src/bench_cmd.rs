@@ -9,9 +9,8 @@ use albert_model::{AlbertConfig, Head, NerTagger, TaggerSpec};
 use anyhow::{Context, Result};
 use clap::Parser;
 use ner_data::{collate, read_file, Batcher, DataFormat, LabelSet, Sentence, Tokenizer};
+use ner_infer::{BatchTensors, Prepared};
 use ner_train::adamw::AdamW;
-use ner_train::tensors::BatchTensors;
-use ner_train::Prepared;
 use serde_json::json;
 use tch::Kind;
 
@@ -172,16 +171,17 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
             synthetic(a.infer_sents, a.seq_len - 2, a.seed as u64 + 1)
         };
         let prepared = Prepared::new(&infer, &tokenizer, &labels, a.seq_len, 32)?;
-        let settings = ner_train::PredictSettings {
+        let settings = ner_infer::PredictSettings {
             device,
-            precision: ner_train::Precision::Fp32,
+            precision: ner_infer::Precision::Fp32,
             batch_size: a.infer_batch,
             bio_constraints: false,
             with_loss: false,
+            with_confidence: false,
         };
-        let _ = ner_train::predict(&tagger, &labels, &prepared, settings);
+        let _ = ner_infer::predict(&tagger, &labels, &prepared, settings);
         let start = Instant::now();
-        let _ = ner_train::predict(&tagger, &labels, &prepared, settings);
+        let _ = ner_infer::predict(&tagger, &labels, &prepared, settings);
         let s = start.elapsed().as_secs_f64();
         out["infer_sents"] = json!(infer.len());
         out["infer_sents_per_s"] = json!(infer.len() as f64 / s);

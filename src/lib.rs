@@ -1,5 +1,5 @@
-//! The binaries' shared start-up and the jobs they run: `train` (a SageMaker training job) and
-//! `predict` (tagging raw text with a trained model). The ML lives in the crates under `crates/`.
+//! The binaries' shared start-up and the jobs they run: `train` (a SageMaker training job), `serve`
+//! (the model server of an endpoint or batch transform) and `predict` (tagging raw text). The ML lives in the crates under `crates/`.
 
 pub mod bench_cmd;
 pub mod device;

@@ -4,11 +4,10 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use albert_model::{load_model, AlbertConfig};
+use albert_model::AlbertConfig;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use ner_data::{LabelSet, Sentence, Tokenizer};
-use ner_train::{predict, Precision, PredictSettings, Prepared};
+use ner_infer::{Batching, TrainedModel};
 use serde_json::json;
 
 /// Tag Chinese text with a model trained by `train`.
@@ -26,16 +25,17 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = OutputFormat::Bio)]
     pub format: OutputFormat,
     /// Pieces per window including [CLS] and [SEP]; longer lines are split into overlapping windows.
-    #[arg(long, default_value_t = 128)]
-    pub max_seq_length: usize,
-    /// Overlap between consecutive windows, in pieces.
-    #[arg(long, default_value_t = 32)]
-    pub window_stride: usize,
+    /// Default: the model's own (its hyperparameters.json), else 128.
+    #[arg(long)]
+    pub max_seq_length: Option<usize>,
+    /// Overlap between consecutive windows, in pieces. Default: the model's own, else 32.
+    #[arg(long)]
+    pub window_stride: Option<usize>,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Keep BIO-invalid transitions out of decoded paths.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub bio_constraints: bool,
+    /// Keep BIO-invalid transitions out of decoded paths. Default: as the model was trained (true).
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub bio_constraints: Option<bool>,
     /// `cpu`, `cuda` or `auto`.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -51,88 +51,27 @@ pub enum OutputFormat {
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     check_args(args)?;
     let device = crate::device::select(args.device.parse()?)?;
-    let config_path = args.model_dir.join(albert_model::CONFIG_FILE);
-    let config = AlbertConfig::from_json_file(&config_path)
-        .with_context(|| format!("loading the model from {}", args.model_dir.display()))?;
-    crate::memory_check::check_fits_in_memory(&config, crate::memory_check::Use::Inference)
-        .with_context(|| format!("{}", config_path.display()))?;
-    let (_vs, tagger, spec, vocab) = load_model(&args.model_dir, device)
-        .with_context(|| format!("loading the model from {}", args.model_dir.display()))?;
-    let labels = LabelSet::from_labels(&spec.labels, &args.model_dir.join("config.json"))?;
-    let do_lower_case = trained_setting(&args.model_dir, "do_lower_case")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(true);
-    let tokenizer = Tokenizer::from_vocab_file(&vocab, do_lower_case)?;
-    if args.max_seq_length as i64 > spec.albert.max_position_embeddings {
-        bail!(
-            "--max-seq-length {} exceeds the model's max_position_embeddings {}",
-            args.max_seq_length,
-            spec.albert.max_position_embeddings
-        );
-    }
+    let model = load(args, device)?;
     let lines = read_lines(&args.input)?;
     if matches!(args.format, OutputFormat::Bio) {
         refuse_blank_lines(&lines, &args.input)?;
     }
-    let sentences: Vec<Sentence> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let chars: Vec<char> = l.chars().collect();
-            Sentence {
-                tags: vec!["O".to_string(); chars.len()],
-                chars,
-                line: i + 1,
-                tokens: Vec::new(),
-            }
-        })
-        .collect();
-    // Empty lines have nothing to tag but keep their place in the output.
-    let nonempty: Vec<Sentence> = sentences
-        .iter()
-        .filter(|s| !s.chars.is_empty())
-        .cloned()
-        .collect();
-    let prepared = Prepared::new(
-        &nonempty,
-        &tokenizer,
-        &labels,
-        args.max_seq_length,
-        args.window_stride,
-    )?;
-    let settings = PredictSettings {
-        device,
-        precision: Precision::Fp32,
-        batch_size: args.batch_size,
-        bio_constraints: args.bio_constraints,
-        with_loss: false,
-    };
-    let mut tagged = predict(&tagger, &labels, &prepared, settings)
-        .char_tags
-        .into_iter();
-    for s in &sentences {
-        let tags = if s.chars.is_empty() {
-            Vec::new()
-        } else {
-            tagged.next().expect("one prediction per sentence")
-        };
+    let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let scores = matches!(args.format, OutputFormat::Jsonl);
+    let tagged = model
+        .tag(&texts, Batching::Windows(args.batch_size), scores, || true)?
+        .context("tagging was stopped")?;
+    for t in &tagged {
         match args.format {
             OutputFormat::Bio => {
-                for (c, t) in s.chars.iter().zip(&tags) {
-                    writeln!(out, "{c} {t}")?;
+                for (c, tag) in t.chars.iter().zip(&t.tags) {
+                    writeln!(out, "{c} {tag}")?;
                 }
                 writeln!(out)?;
             }
             OutputFormat::Jsonl => {
-                let entities: Vec<_> = ner_data::metrics::chunks(&tags)
-                    .into_iter()
-                    .map(|e| {
-                        let text: String = s.chars[e.start..e.end].iter().collect();
-                        json!({"text": text, "type": e.kind, "start": e.start, "end": e.end})
-                    })
-                    .collect();
-                let text: String = s.chars.iter().collect();
-                writeln!(out, "{}", json!({"text": text, "entities": entities}))?;
+                let text: String = t.chars.iter().collect();
+                writeln!(out, "{}", json!({"text": text, "entities": t.entities}))?;
             }
         }
     }
@@ -140,23 +79,49 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// The model directory, after checking that it fits in memory, with the command line's window settings.
+fn load(args: &Args, device: tch::Device) -> Result<TrainedModel> {
+    let dir = &args.model_dir;
+    let context = || format!("loading the model from {}", dir.display());
+    let config_path = dir.join(albert_model::CONFIG_FILE);
+    let config = AlbertConfig::from_json_file(&config_path).with_context(context)?;
+    crate::memory_check::check_fits_in_memory(&config, crate::memory_check::Use::Inference)
+        .with_context(|| format!("{}", config_path.display()))?;
+    let mut model = TrainedModel::load(dir, device).with_context(context)?;
+    if args.max_seq_length.is_some() || args.window_stride.is_some() {
+        let (max_seq_length, window_stride) = (
+            args.max_seq_length.unwrap_or(model.settings.max_seq_length),
+            args.window_stride.unwrap_or(model.settings.window_stride),
+        );
+        model = model
+            .with_windows(
+                max_seq_length,
+                window_stride,
+                std::path::Path::new("the command line"),
+            )
+            .with_context(context)?;
+    }
+    if let Some(b) = args.bio_constraints {
+        model.settings.bio_constraints = b;
+    }
+    Ok(model)
+}
+
 /// The settings `train` would refuse as hyperparameters are refused here too.
 fn check_args(args: &Args) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size 0: give at least 1 sentence window per batch");
     }
-    if args.max_seq_length < 3 {
-        bail!(
-            "--max-seq-length {}: a window needs [CLS], [SEP] and at least one piece",
-            args.max_seq_length
-        );
+    if let Some(max) = args.max_seq_length.filter(|&m| m < 3) {
+        bail!("--max-seq-length {max}: a window needs [CLS], [SEP] and at least one piece");
     }
-    let content = args.max_seq_length - 2;
-    if args.window_stride >= content {
-        bail!(
-            "--window-stride {} must be smaller than a window's content (--max-seq-length - 2 = {content})",
-            args.window_stride
-        );
+    if let (Some(max), Some(stride)) = (args.max_seq_length, args.window_stride) {
+        let content = max - 2;
+        if stride >= content {
+            bail!(
+                "--window-stride {stride} must be smaller than a window's content (--max-seq-length - 2 = {content})"
+            );
+        }
     }
     Ok(())
 }
@@ -206,11 +171,4 @@ fn read_lines(input: &str) -> Result<Vec<String>> {
         lines.push(text);
     }
     Ok(lines)
-}
-
-/// A setting the model was trained with (`hyperparameters.json`, written by `train` next to the model).
-fn trained_setting(model_dir: &std::path::Path, key: &str) -> Option<serde_json::Value> {
-    let text = std::fs::read(model_dir.join("hyperparameters.json")).ok()?;
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&text).ok()?;
-    map.get(key).cloned()
 }

@@ -6,8 +6,9 @@ use albert_model::{load_model, Head, NerTagger, TaggerSpec};
 use anyhow::{bail, Context, Result};
 use ner_data::Tokenizer;
 use ner_dist::ProcessGroup;
+use ner_infer::Prepared;
 use ner_train::{
-    fit, EvalSet, MixedPrecision, Outcome, Precision, Prepared, Replicas, TrainConfig, TrainOutputs,
+    fit, EvalSet, MixedPrecision, Outcome, Precision, Replicas, TrainConfig, TrainOutputs,
 };
 use sagemaker_contract::{DataChannels, Distributed, HostRole, Hyperparameters, SageMakerPaths};
 use tch::nn::VarStore;

@@ -125,6 +125,27 @@ impl Crf {
         -self.log_likelihood(emissions, tags, mask).mean(Kind::Float)
     }
 
+    /// Each unit's probability of each tag under the model, `p(y_l = k | x)`, `[B, L, K]` float32 (0 at
+    /// masked positions): the confidence behind a decoded tag.
+    ///
+    /// The marginals are the gradient of `log Z` with respect to the emissions, so they come from the
+    /// same forward algorithm the loss uses, through autograd (enabled here even under `no_grad`),
+    /// rather than from a second, hand-written backward recursion. Shapes and mask as
+    /// [`Crf::log_likelihood`].
+    pub fn marginals(&self, emissions: &Tensor, mask: &Tensor) -> Tensor {
+        self.check_shapes(emissions, mask);
+        let mask = as_bool(mask);
+        tch::with_grad(|| {
+            let emissions = emissions
+                .detach()
+                .to_kind(Kind::Float)
+                .set_requires_grad(true);
+            let log_z = self.log_partition(&emissions, &mask).sum(Kind::Float);
+            let grads = Tensor::run_backward(&[log_z], &[&emissions], false, false);
+            grads[0].detach() * mask.unsqueeze(-1).to_kind(Kind::Float)
+        })
+    }
+
     /// The most likely tag sequence of each row (Viterbi), of length `mask[b].sum()`.
     ///
     /// Computed in float32 without autograd, with [`ViterbiBackend::Auto`]: a plain loop for CPU

@@ -154,6 +154,19 @@ impl NerTagger {
         }
     }
 
+    /// Each unit's probability of each tag, `[B, L, K]` float32: the CRF's marginals
+    /// ([`Crf::marginals`]) or the softmax head's per-unit distribution. A decoded tag's entry is the
+    /// model's confidence in it (served as an entity's score).
+    pub fn tag_probabilities(&self, emissions: &Tensor, tag_mask: &Tensor) -> Tensor {
+        match &self.crf {
+            Some(crf) => crf.marginals(emissions, tag_mask),
+            None => tch::no_grad(|| {
+                emissions.softmax(-1, Kind::Float)
+                    * as_bool(tag_mask).unsqueeze(-1).to_kind(Kind::Float)
+            }),
+        }
+    }
+
     /// Best tag ids per row, each of length `tag_mask[b].sum()`.
     ///
     /// CRF: Viterbi, with `bio_constraints` forbidding transitions no BIO reading accepts (start→I-X,

@@ -215,21 +215,21 @@ pub fn keep_ranges(windows: &[Range<usize>], n: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// Reassembles per-sentence unit predictions from per-window predictions (`window_tags[f]` has one
-/// id per unit of `features[f]`), taking each unit from the window that keeps it. Windows may come
+/// Reassembles per-sentence unit predictions (tag ids, or their confidences) from per-window ones (`window_tags[f]` has one
+/// value per unit of `features[f]`), taking each unit from the window that keeps it. Windows may come
 /// in any order. Returns one vector per sentence `0..num_sentences` (empty for a sentence with no
 /// feature).
-pub fn merge_windows(
+pub fn merge_windows<T: Copy>(
     features: &[Feature],
-    window_tags: &[Vec<i64>],
+    window_tags: &[Vec<T>],
     num_sentences: usize,
-) -> Vec<Vec<i64>> {
+) -> Vec<Vec<T>> {
     assert_eq!(
         features.len(),
         window_tags.len(),
         "one prediction per feature"
     );
-    let mut out: Vec<Vec<Option<i64>>> = vec![Vec::new(); num_sentences];
+    let mut out: Vec<Vec<Option<T>>> = vec![Vec::new(); num_sentences];
     for (f, tags) in features.iter().zip(window_tags) {
         assert!(
             tags.len() >= f.keep.end,

@@ -5,16 +5,13 @@ pub mod adamw;
 pub mod amp;
 pub mod checkpoint;
 pub mod error;
-pub mod inference;
 pub mod log_line;
 pub mod replicas;
 pub mod schedule;
 pub mod tensorboard;
-pub mod tensors;
 pub mod trainer;
 
 pub use amp::{MixedPrecision, Precision};
 pub use error::TrainError;
-pub use inference::{predict, PredictSettings, Predictions, Prepared};
 pub use replicas::Replicas;
 pub use trainer::{fit, EvalSet, Outcome, TrainConfig, TrainOutputs, TrainSummary};

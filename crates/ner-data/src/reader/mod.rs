@@ -31,6 +31,17 @@ pub struct Sentence {
 }
 
 impl Sentence {
+    /// Raw text to be tagged: every character `O` (no gold), one token per character.
+    pub fn untagged(text: &str, line: usize) -> Self {
+        let chars: Vec<char> = text.chars().collect();
+        Self {
+            tags: vec!["O".to_string(); chars.len()],
+            chars,
+            line,
+            tokens: Vec::new(),
+        }
+    }
+
     /// The tokens as written in the file (each character one token unless [`Self::tokens`] says
     /// otherwise), as character ranges.
     pub fn token_ranges(&self) -> Vec<std::ops::Range<usize>> {

@@ -13,10 +13,10 @@ use tracing::{info, warn};
 use super::{EvalSet, RunContext, TrainConfig};
 use crate::checkpoint::{self, Progress};
 use crate::error::TrainError;
-use crate::inference::{char_tags, decode_chunks, length_sorted_chunks, PredictSettings};
 use crate::log_line::EvalLine;
 use crate::replicas::Replicas;
 use crate::tensorboard::EventWriter;
+use ner_infer::tagging::{char_tags, decode_chunks, length_sorted_chunks, PredictSettings};
 
 /// What an evaluation tells the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +158,7 @@ pub fn score(
         batch_size: cfg.eval_batch_size.max(1),
         bio_constraints: cfg.bio_constraints,
         with_loss: true,
+        with_confidence: false,
     };
     let data = &set.prepared;
     let chunks = length_sorted_chunks(&data.features, settings.batch_size);

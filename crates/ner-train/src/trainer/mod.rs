@@ -24,10 +24,10 @@ use tch::nn::VarStore;
 use tch::Device;
 
 use crate::adamw::AdamW;
-use crate::amp::Precision;
 use crate::error::TrainError;
-use crate::inference::Prepared;
 use crate::replicas::Replicas;
+use ner_infer::Precision;
+use ner_infer::Prepared;
 use plan::Plan;
 use run::Run;
 

@@ -4,8 +4,8 @@ use ner_data::Batcher;
 use tracing::info;
 
 use super::TrainConfig;
-use crate::inference::Prepared;
 use crate::schedule::LinearSchedule;
+use ner_infer::Prepared;
 
 /// The fixed shape of a training run, derived from the data and the settings.
 pub(super) struct Plan {

@@ -16,12 +16,13 @@ use super::summary::summary;
 use super::train_log::{LogWindow, StepPoint};
 use super::{Outcome, RunContext, TrainSummary};
 use crate::adamw::AdamW;
-use crate::amp::{LossScaler, Precision};
+use crate::amp::LossScaler;
 use crate::checkpoint::{self, Progress};
 use crate::error::TrainError;
-use crate::inference::Prepared;
 use crate::tensorboard::EventWriter;
-use crate::tensors::BatchTensors;
+use ner_infer::BatchTensors;
+use ner_infer::Precision;
+use ner_infer::Prepared;
 
 /// Why the training loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

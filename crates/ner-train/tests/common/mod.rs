@@ -6,9 +6,8 @@ use std::sync::atomic::AtomicBool;
 
 use albert_model::{AlbertConfig, Head, NerTagger, TaggerSpec};
 use ner_data::{LabelSet, Sentence, Tokenizer};
-use ner_train::{
-    fit, EvalSet, Precision, Prepared, Replicas, TrainConfig, TrainOutputs, TrainSummary,
-};
+use ner_infer::Prepared;
+use ner_train::{fit, EvalSet, Precision, Replicas, TrainConfig, TrainOutputs, TrainSummary};
 use tch::nn::VarStore;
 use tch::Device;
 

@@ -1,0 +1,14 @@
+//! Why a model directory cannot be served.
+
+use std::path::PathBuf;
+
+/// A model directory that cannot be loaded or used as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error(transparent)]
+    Model(#[from] albert_model::ModelError),
+    #[error(transparent)]
+    Data(#[from] ner_data::DataError),
+    #[error("{path}: {message}")]
+    Settings { path: PathBuf, message: String },
+}

@@ -1,0 +1,261 @@
+//! The model directory `train` writes, loaded once: what `predict` and `serve` tag text with.
+
+use std::path::{Path, PathBuf};
+
+use albert_model::{load_model, NerTagger, TaggerSpec};
+use ner_data::{LabelSet, Sentence, Tokenizer};
+use serde_json::Value;
+use tch::{nn, Device};
+
+use crate::entities::{entities, Entity};
+use crate::error::InferError;
+use crate::precision::{MixedPrecision, Precision};
+use crate::tagging::{
+    length_sorted_chunks, predict_chunks, token_budget_chunks, PredictSettings, Prepared,
+};
+
+/// The resolved hyperparameters `train` writes beside the weights.
+pub const HYPERPARAMETERS_FILE: &str = "hyperparameters.json";
+
+/// How the model was trained to see text, from [`HYPERPARAMETERS_FILE`]; `train`'s defaults where the
+/// file or a key is absent (a model exported by HF has no such file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelSettings {
+    pub max_seq_length: usize,
+    pub window_stride: usize,
+    pub do_lower_case: bool,
+    pub bio_constraints: bool,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            max_seq_length: 128,
+            window_stride: 32,
+            do_lower_case: true,
+            bio_constraints: true,
+        }
+    }
+}
+
+impl ModelSettings {
+    fn read(dir: &Path) -> Result<Self, InferError> {
+        let path = dir.join(HYPERPARAMETERS_FILE);
+        let mut settings = Self::default();
+        let Ok(text) = std::fs::read(&path) else {
+            return Ok(settings);
+        };
+        let bad = |message: String| InferError::Settings {
+            path: path.clone(),
+            message,
+        };
+        let map: serde_json::Map<String, Value> =
+            serde_json::from_slice(&text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
+        let number = |key: &str, into: &mut usize| -> Result<(), InferError> {
+            match map.get(key) {
+                None => Ok(()),
+                Some(v) => {
+                    *into = v
+                        .as_u64()
+                        .ok_or_else(|| bad(format!("{key} is {v}, not a whole number")))?
+                        as usize;
+                    Ok(())
+                }
+            }
+        };
+        let flag = |key: &str, into: &mut bool| -> Result<(), InferError> {
+            match map.get(key) {
+                None => Ok(()),
+                Some(v) => {
+                    *into = v
+                        .as_bool()
+                        .ok_or_else(|| bad(format!("{key} is {v}, not true or false")))?;
+                    Ok(())
+                }
+            }
+        };
+        number("max_seq_length", &mut settings.max_seq_length)?;
+        number("window_stride", &mut settings.window_stride)?;
+        flag("do_lower_case", &mut settings.do_lower_case)?;
+        flag("bio_constraints", &mut settings.bio_constraints)?;
+        Ok(settings)
+    }
+}
+
+/// How a call to [`TrainedModel::tag`] groups windows into forward passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batching {
+    /// At most this many windows per batch (`predict --batch-size`).
+    Windows(usize),
+    /// At most this many padded tokens per batch (`serve`'s dynamic batches).
+    Tokens(usize),
+}
+
+/// One tagged text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagged {
+    pub chars: Vec<char>,
+    /// One BIO tag per character.
+    pub tags: Vec<String>,
+    pub entities: Vec<Entity>,
+}
+
+/// A trained tagger with its tokenizer, labels and settings, on one device.
+pub struct TrainedModel {
+    // Owns the variables the tagger's tensors are views of.
+    _vars: nn::VarStore,
+    pub tagger: NerTagger,
+    pub spec: TaggerSpec,
+    pub labels: LabelSet,
+    pub tokenizer: Tokenizer,
+    pub settings: ModelSettings,
+    pub device: Device,
+    /// bf16 autocast on GPUs that have it, else fp32.
+    pub precision: Precision,
+    pub dir: PathBuf,
+}
+
+impl TrainedModel {
+    /// Reads `dir` (`model.safetensors`, `config.json`, `vocab.txt`, and `hyperparameters.json` where
+    /// present) onto `device`. Every missing or inconsistent file is an error naming it.
+    pub fn load(dir: &Path, device: Device) -> Result<Self, InferError> {
+        let settings = ModelSettings::read(dir)?;
+        let (vars, tagger, spec, vocab) = load_model(dir, device)?;
+        let labels = LabelSet::from_labels(&spec.labels, &dir.join(albert_model::CONFIG_FILE))?;
+        let tokenizer = Tokenizer::from_vocab_file(&vocab, settings.do_lower_case)?;
+        let (precision, _) = Precision::resolve(MixedPrecision::Auto, device);
+        let model = Self {
+            _vars: vars,
+            tagger,
+            spec,
+            labels,
+            tokenizer,
+            settings,
+            device,
+            precision,
+            dir: dir.to_path_buf(),
+        };
+        model.check_windows(&dir.join(HYPERPARAMETERS_FILE))?;
+        Ok(model)
+    }
+
+    /// Replaces the trained window settings (`predict --max-seq-length/--window-stride`).
+    pub fn with_windows(
+        mut self,
+        max_seq_length: usize,
+        window_stride: usize,
+        source: &Path,
+    ) -> Result<Self, InferError> {
+        self.settings.max_seq_length = max_seq_length;
+        self.settings.window_stride = window_stride;
+        self.check_windows(source)?;
+        Ok(self)
+    }
+
+    fn check_windows(&self, source: &Path) -> Result<(), InferError> {
+        let s = self.settings;
+        let bad = |message: String| {
+            Err(InferError::Settings {
+                path: source.to_path_buf(),
+                message,
+            })
+        };
+        if s.max_seq_length < 3 {
+            return bad(format!(
+                "max_seq_length {}: a window needs [CLS], [SEP] and at least one piece",
+                s.max_seq_length
+            ));
+        }
+        if s.window_stride >= s.max_seq_length - 2 {
+            return bad(format!(
+                "window_stride {} must be smaller than a window's content (max_seq_length - 2 = {})",
+                s.window_stride,
+                s.max_seq_length - 2
+            ));
+        }
+        if s.max_seq_length as i64 > self.spec.albert.max_position_embeddings {
+            return bad(format!(
+                "max_seq_length {} exceeds the model's max_position_embeddings {}",
+                s.max_seq_length, self.spec.albert.max_position_embeddings
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tags each text (any length: long texts are windowed; an empty text has no tags). With
+    /// `scores`, each entity carries the model's confidence (a second, forward-backward pass of the
+    /// CRF). `keep_going` is asked before each batch; `None` when it said no (a caller that gave up).
+    pub fn tag(
+        &self,
+        texts: &[&str],
+        batching: Batching,
+        scores: bool,
+        keep_going: impl FnMut() -> bool,
+    ) -> Result<Option<Vec<Tagged>>, InferError> {
+        let sentences: Vec<Sentence> = texts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(i, t)| Sentence::untagged(t, i + 1))
+            .collect();
+        let s = self.settings;
+        let prepared = Prepared::new(
+            &sentences,
+            &self.tokenizer,
+            &self.labels,
+            s.max_seq_length,
+            s.window_stride,
+        )?;
+        let chunks = match batching {
+            Batching::Windows(n) => length_sorted_chunks(&prepared.features, n),
+            Batching::Tokens(n) => token_budget_chunks(&prepared.features, n),
+        };
+        let settings = PredictSettings {
+            device: self.device,
+            precision: self.precision,
+            batch_size: 0,
+            bio_constraints: s.bio_constraints,
+            with_loss: false,
+            with_confidence: scores,
+        };
+        let Some(predictions) = predict_chunks(
+            &self.tagger,
+            &self.labels,
+            &prepared,
+            settings,
+            &chunks,
+            keep_going,
+        ) else {
+            return Ok(None);
+        };
+        let mut tagged = sentences
+            .into_iter()
+            .zip(predictions.char_tags)
+            .zip(&prepared.tokenized)
+            .enumerate()
+            .map(|(i, ((sentence, tags), tokenized))| {
+                let confidence = predictions.unit_confidence.get(i).map(Vec::as_slice);
+                Tagged {
+                    entities: entities(&sentence.chars, &tags, &tokenized.units, confidence),
+                    chars: sentence.chars,
+                    tags,
+                }
+            });
+        Ok(Some(
+            texts
+                .iter()
+                .map(|t| {
+                    if t.is_empty() {
+                        Tagged {
+                            chars: Vec::new(),
+                            tags: Vec::new(),
+                            entities: Vec::new(),
+                        }
+                    } else {
+                        tagged.next().expect("one tagging per non-empty text")
+                    }
+                })
+                .collect(),
+        ))
+    }
+}
