@@ -6,4 +6,5 @@ pub mod device;
 pub mod logging;
 pub mod memory_check;
 pub mod predict_cmd;
+pub mod serve_cmd;
 pub mod train_job;

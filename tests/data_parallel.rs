@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -15,12 +14,7 @@ use tch::Tensor;
 
 /// A port nobody listens on now, as a hyperparameter value (leaked: the helpers take `'static`).
 fn free_port() -> &'static str {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    Box::leak(port.to_string().into_boxed_str())
+    Box::leak(common::free_port().to_string().into_boxed_str())
 }
 
 /// No dropout anywhere, a fixed seed and step count, no validation: the final weights are the model.

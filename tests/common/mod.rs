@@ -217,3 +217,12 @@ pub fn check(o: &Output, cond: bool, what: &str) {
         stderr(o)
     );
 }
+
+/// A TCP port free on loopback now (the OS's pick; another process could take it before use).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -81,6 +81,14 @@ pub enum ContractError {
     )]
     TooDeep { dir: PathBuf, max: usize },
 
+    /// A serving environment variable whose value does not fit its type or range.
+    #[error("environment variable {name} has value {value:?}, expected {expected}")]
+    BadEnvironment {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+
     /// A hyperparameter whose value does not fit its type or range.
     #[error("hyperparameter `{key}` has value {value:?}, expected {expected}")]
     BadHyperparameter {

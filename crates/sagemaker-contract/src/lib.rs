@@ -26,6 +26,7 @@ mod hyperparameters;
 mod json_file;
 mod paths;
 mod pretrained;
+mod serving;
 
 pub use channels::{
     data_files, refuse_pipe_mode, DataChannels, MAX_CHANNEL_DEPTH, PRETRAINED_CHANNEL,
@@ -41,3 +42,4 @@ pub use hyperparameters::{
 };
 pub use paths::{SageMakerPaths, BASE_DIR_ENV, DEFAULT_BASE_DIR};
 pub use pretrained::PretrainedSource;
+pub use serving::ServingEnv;

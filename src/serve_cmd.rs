@@ -1,0 +1,68 @@
+//! `serve`: what SageMaker runs (`docker run IMAGE serve`) for an endpoint or a batch transform. It
+//! serves the model the training job wrote, unpacked by SageMaker into `/opt/ml/model`
+//! (`SAGEMAKER_BASE_DIR` replaces `/opt/ml`), with the settings of its environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use albert_model::AlbertConfig;
+use anyhow::{Context, Result};
+use clap::Parser;
+use ner_infer::TrainedModel;
+use ner_serve::{BatchSettings, ServerSettings};
+use sagemaker_contract::{SageMakerPaths, ServingEnv};
+
+/// Serve a model trained by `train` over HTTP (SageMaker's /ping and /invocations).
+#[derive(Parser, Debug)]
+#[command(name = "serve", version)]
+pub struct Args {
+    /// The model directory; default `/opt/ml/model` (under `SAGEMAKER_BASE_DIR` when set).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// `cpu`, `cuda` or `auto`.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// SageMaker sends SIGKILL 30 s after SIGTERM; the drain ends before that.
+const DRAIN_LIMIT: Duration = Duration::from_secs(25);
+
+/// Loads the model and serves it until SIGTERM.
+pub fn run(args: &Args) -> Result<()> {
+    let env = ServingEnv::from_env()?;
+    let dir = match &args.model_dir {
+        Some(dir) => dir.clone(),
+        None => SageMakerPaths::from_env()?.model_dir,
+    };
+    let device = crate::device::select(args.device.parse()?)?;
+    let threads = env.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    tch::set_num_threads(threads as i32);
+    tch::set_num_interop_threads(1);
+    let model = load(&dir, device)?;
+    let settings = ServerSettings {
+        port: env.port,
+        max_payload_bytes: env.max_payload_bytes(),
+        request_timeout: env.request_timeout,
+        batch: BatchSettings {
+            max_batch_tokens: env.max_batch_tokens,
+            max_batch_delay: env.max_batch_delay,
+            max_queued_inputs: env.max_queued_inputs,
+        },
+        max_concurrent_transforms: env.max_concurrent_transforms,
+        threads,
+        drain_limit: DRAIN_LIMIT,
+    };
+    ner_serve::run(model, settings)?;
+    Ok(())
+}
+
+fn load(dir: &std::path::Path, device: tch::Device) -> Result<TrainedModel> {
+    let context = || format!("loading the model from {}", dir.display());
+    let config_path = dir.join(albert_model::CONFIG_FILE);
+    let config = AlbertConfig::from_json_file(&config_path).with_context(context)?;
+    crate::memory_check::check_fits_in_memory(&config, crate::memory_check::Use::Inference)
+        .with_context(|| format!("{}", config_path.display()))?;
+    TrainedModel::load(dir, device).with_context(context)
+}
