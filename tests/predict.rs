@@ -6,18 +6,10 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{check, fast, Job};
+use common::{check, Job};
 
 fn trained() -> Job {
-    let job = Job::new(40, 8, 0);
-    job.hyperparameters(&fast(&[
-        ("num_train_epochs", "2"),
-        ("max_seq_length", "32"),
-        ("window_stride", "8"),
-    ]));
-    let o = job.train();
-    check(&o, o.status.success(), "train");
-    job
+    common::trained_micro_tagger("2")
 }
 
 fn predict(job: &Job, format: &str, input: &str, extra: &[&str]) -> String {

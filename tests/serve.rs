@@ -12,21 +12,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{check, fast, free_port, Job};
+use common::{check, free_port, trained_micro_tagger};
 use serde_json::Value;
 
 /// One micro model for every test of this file, trained once into Cargo's scratch directory.
 fn model_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let job = Job::new(40, 8, 0);
-        job.hyperparameters(&fast(&[
-            ("num_train_epochs", "3"),
-            ("max_seq_length", "32"),
-            ("window_stride", "8"),
-        ]));
-        let o = job.train();
-        check(&o, o.status.success(), "train");
+        let job = trained_micro_tagger("3");
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-model");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -607,20 +600,34 @@ fn sigterm_finishes_the_request_in_flight_then_exits() {
 
 #[test]
 fn a_model_directory_that_cannot_be_served_stops_the_server_at_start() {
+    let copy = || {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(model_dir()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+        dir
+    };
     let empty = tempfile::tempdir().unwrap();
-    let corrupt = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(model_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), corrupt.path().join(entry.file_name())).unwrap();
-    }
+    let corrupt = copy();
     std::fs::write(
         corrupt.path().join("model.safetensors"),
         b"not a safetensors file",
     )
     .unwrap();
+    let bad_settings = copy();
+    std::fs::write(
+        bad_settings.path().join("hyperparameters.json"),
+        r#"{"max_seq_length": "long"}"#,
+    )
+    .unwrap();
     for (dir, says) in [
         (empty.path(), "config.json"),
         (corrupt.path(), "model.safetensors"),
+        (
+            bad_settings.path(),
+            "hyperparameters.json: max_seq_length is \"long\"",
+        ),
     ] {
         let mut server = Server::spawn(dir, &[]);
         let status = server.wait(Duration::from_secs(60));

@@ -125,6 +125,20 @@ impl Job {
     }
 }
 
+/// A job that has trained the micro model on 40 sentences with short windows (32 pieces, stride 8), so
+/// that tagging longer text exercises the windows.
+pub fn trained_micro_tagger(epochs: &'static str) -> Job {
+    let job = Job::new(40, 8, 0);
+    job.hyperparameters(&fast(&[
+        ("num_train_epochs", epochs),
+        ("max_seq_length", "32"),
+        ("window_stride", "8"),
+    ]));
+    let o = job.train();
+    check(&o, o.status.success(), "train");
+    job
+}
+
 /// Hyperparameters for a fast run of the micro model (SDK 2.x spelling).
 pub fn fast(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
     let mut v = vec![

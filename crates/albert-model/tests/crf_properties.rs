@@ -83,7 +83,7 @@ fn row_emissions(emissions: &Tensor, row: i64, len: i64) -> Vec<Vec<f64>> {
 }
 
 #[test]
-fn viterbi_and_likelihood_agree_with_enumeration_of_all_paths() {
+fn viterbi_likelihood_and_marginals_agree_with_enumeration_of_all_paths() {
     tch::manual_seed(11);
     let num_tags = 3;
     let lengths = [4i64, 1, 3, 2, 4, 1, 2, 3];
@@ -107,6 +107,10 @@ fn viterbi_and_likelihood_agree_with_enumeration_of_all_paths() {
         )
         .unwrap();
         let tags = Vec::<Vec<i64>>::try_from(&tags).unwrap();
+        // Asked under no_grad, as inference does.
+        let marginals = tch::no_grad(|| crf.marginals(&emissions, &mask));
+        assert!(!marginals.requires_grad());
+        let marginals = Vec::<Vec<Vec<f64>>>::try_from(&marginals.to_kind(Kind::Double)).unwrap();
 
         for (row, &len) in lengths.iter().enumerate() {
             let em = row_emissions(&emissions, row as i64, len);
@@ -135,50 +139,19 @@ fn viterbi_and_likelihood_agree_with_enumeration_of_all_paths() {
                 "trial {trial}, row {row}: log-likelihood {} vs enumeration {expected}",
                 llh[row]
             );
-        }
-    }
-}
 
-#[test]
-fn marginals_agree_with_enumeration_of_all_paths() {
-    tch::manual_seed(12);
-    let num_tags = 3;
-    let lengths = [4i64, 1, 3, 2];
-    let seq_len = 4;
-    for trial in 0..10 {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let crf = random_crf(&vs, num_tags);
-        let host = HostCrf::of(&crf);
-        let batch = lengths.len() as i64;
-        let emissions = Tensor::randn([batch, seq_len, num_tags], (Kind::Float, Device::Cpu)) * 2.0;
-        let mask = ragged_mask(&lengths, seq_len);
-        // Asked under no_grad, as inference does.
-        let marginals = tch::no_grad(|| crf.marginals(&emissions, &mask));
-        assert!(!marginals.requires_grad());
-        let marginals = Vec::<Vec<Vec<f64>>>::try_from(&marginals.to_kind(Kind::Double)).unwrap();
-        for (row, &len) in lengths.iter().enumerate() {
-            let em = row_emissions(&emissions, row as i64, len);
-            let candidates = host.all_paths(len as usize);
-            let scores: Vec<f64> = candidates.iter().map(|p| host.score(&em, p)).collect();
-            let max = scores.iter().copied().fold(f64::MIN, f64::max);
-            let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-            let z: f64 = weights.iter().sum();
+            // p(y_pos = tag): the weight of the paths through it; 0 past the row's end.
             for (pos, per_tag) in marginals[row].iter().enumerate() {
                 for (tag, &got) in per_tag.iter().enumerate() {
-                    let expected = if pos < len as usize {
-                        candidates
-                            .iter()
-                            .zip(&weights)
-                            .filter(|(p, _)| p[pos] == tag)
-                            .map(|(_, w)| w)
-                            .sum::<f64>()
-                            / z
-                    } else {
-                        0.0
-                    };
+                    let through: f64 = candidates
+                        .iter()
+                        .zip(&scores)
+                        .filter(|(p, _)| p.get(pos) == Some(&tag))
+                        .map(|(_, s)| (s - log_z).exp())
+                        .sum();
                     assert!(
-                        (got - expected).abs() < 1e-5,
-                        "trial {trial}, row {row}, position {pos}, tag {tag}: {got} vs {expected}"
+                        (got - through).abs() < 1e-5,
+                        "trial {trial}, row {row}, position {pos}, tag {tag}: marginal {got} vs {through}"
                     );
                 }
             }
