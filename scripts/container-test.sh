@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make container-test`: builds the training image from the host-built binaries and runs it the ways SageMaker
-# does. Steps (each timed; CT_STEPS="setup base image checks train sdk2 sdk3 push" selects some):
+# does. Steps (each timed; CT_STEPS="setup base image checks train sdk2 sdk3 serve push" selects some):
 #   setup   apt-get installs what is missing (podman runc debootstrap); podman settings in a project-local
 #           containers.conf (CONTAINERS_CONF; /etc is not touched)
 #   base    a Debian 12 base image from debootstrap (no registry here); skipped when it exists
@@ -15,6 +15,8 @@
 #           instance_count=2 (both hosts train in one process group; the log shows world size 2): model.tar.gz holds
 #           the model; a failing job surfaces the failure file's first line
 #   sdk3    the same with SDK 3.x (ModelTrainer; venv /tmp/albert-ner-ct-sm3), which passes no command
+#   serve   the image run with `serve` on the trained model (/ping, /invocations over HTTP, 415, SIGTERM); SDK 2.x
+#           local mode Model(...).deploy + predict, and a batch transform over JSON lines (SplitType=Line)
 #   push    tests/container/test_build_and_push.sh (moto + a local registry)
 # Env: CT_IMAGE (default localhost/albert-ner:container-test), CT_BASE_IMAGE (localhost/debian:bookworm),
 #      CT_SKIP_MAKE=1 (use target/release as it is), CT_WORK (default target/container-test),
@@ -27,7 +29,7 @@ repo=$PWD
 work=${CT_WORK:-$repo/target/container-test}
 image=${CT_IMAGE:-localhost/albert-ner:container-test}
 base=${CT_BASE_IMAGE:-localhost/debian:bookworm}
-steps=${CT_STEPS:-setup base image checks train sdk2 sdk3 push}
+steps=${CT_STEPS:-setup base image checks train sdk2 sdk3 serve push}
 ct_hp=${CT_HP:-'{"max_steps": "16", "logging_steps": "4", "eval_steps": "8"}'}
 sm2=/tmp/albert-ner-ct-sm2
 sm3=/tmp/albert-ner-ct-sm3
@@ -119,6 +121,7 @@ if want image; then
   fi
   [ -x target/release/train ] || fatal "no target/release/train (make build)"
   [ -x target/release/predict ] || fatal "no target/release/predict (make build)"
+  [ -x target/release/serve ] || fatal "no target/release/serve (make build)"
   secret=()
   [ -f /etc/ssl/certs/ca-certificates.crt ] && secret=(--secret id=extra_ca,src=/etc/ssl/certs/ca-certificates.crt)
   t=$SECONDS
@@ -161,6 +164,7 @@ sys.exit(not (c.get("Cmd") == ["train"] and not c.get("Entrypoint")))' "$cfg"
     podman run --rm "$image" test -s albert_config/vocab.txt -a -s albert_base_zh/albert_config_base.json -a -s albert_config/albert_config_tiny.json
   check "train on PATH" podman run --rm "$image" sh -c 'command -v train'
   check "predict on PATH" podman run --rm "$image" sh -c 'command -v predict'
+  check "serve on PATH" podman run --rm "$image" sh -c 'command -v serve'
   step_end
 fi
 
@@ -346,6 +350,94 @@ if want sdk3; then
   sdk_env
   sdk_venv "$sm3" 'sagemaker>=3'
   sdk_test sdk3 "$sm3" sagemaker/train_sdk3.py
+  step_end
+fi
+
+# ---------------------------------------------------------------------------------------------------- serve
+serve_model_dir() {  # the train step's model, else one from a short training run
+  local d=$work/run/test_dir/model
+  if ! model_files_in "$d"; then
+    fresh_test_dir "$work/run/test_dir" "$ct_hp"
+    podman run --rm -v "$work/run/test_dir:/opt/ml" "$image" train >"$logs/train-for-serve.log" 2>&1
+  fi
+  model_files_in "$d" && echo "$d"
+}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+if want serve; then
+  step_start serve
+  model=$(serve_model_dir) || fatal "no trained model for the serve step (see $logs/train-for-serve.log)"
+  port=$(free_port)
+  cname=albert-ner-ct-serve-$$
+  podman run -d --name "$cname" -p "127.0.0.1:$port:8080" -v "$model:/opt/ml/model:ro" "$image" serve >/dev/null
+  url=http://127.0.0.1:$port
+  code=000
+  for _ in $(seq 120); do code=$(curl -s -o /dev/null -w '%{http_code}' "$url/ping"); [ "$code" = 200 ] && break; sleep 0.5; done
+  check "serve: GET /ping answers 200 (image run with \`serve\`)" test "$code" = 200
+  out=$(curl -s -H 'Content-Type: application/json' -d '{"inputs": ["王小明在北京大学读书。", "张三去了上海。"]}' "$url/invocations")
+  echo "    /invocations (json): ${out:0:200}"
+  check "serve: POST /invocations application/json answers one list of entities per input" python3 -c '
+import json, sys
+v = json.loads(sys.argv[1])
+sys.exit(not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, list) for x in v)))' "$out"
+  out=$(printf '张三去了上海。\n' | curl -s -H 'Content-Type: text/plain' --data-binary @- "$url/invocations")
+  check "serve: POST /invocations text/plain answers one 'char TAG' line per character" python3 -c '
+import sys
+lines = [l for l in sys.argv[1].splitlines() if l]
+sys.exit(not (len(lines) == 7 and all(len(l.split(" ")) == 2 for l in lines)))' "$out"
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/csv' -d 'a,b' "$url/invocations")
+  check "serve: an unknown content type gets 415 (got $code)" test "$code" = 415
+  t=$SECONDS
+  podman stop -t 30 "$cname" >/dev/null 2>&1
+  d=$((SECONDS - t))
+  code=$(podman inspect "$cname" --format '{{.State.ExitCode}}' 2>/dev/null)
+  podman logs "$cname" >"$logs/serve.log" 2>&1
+  podman rm -f "$cname" >/dev/null 2>&1
+  grep -m1 'serve: model' "$logs/serve.log" | sed 's/^/    /'
+  check "serve: SIGTERM ends it within 30 s with exit 0 (took ${d}s, exit $code)" test "$d" -lt 30 -a "$code" = 0
+  check "serve: the log has the start-up line and one line per request" \
+    grep -q 'request: path=/invocations status=415' "$logs/serve.log"
+
+  # SDK 2.x local mode: Model(...).deploy + predict, then a batch transform over JSON lines (SplitType=Line).
+  sdk_env
+  sdk_venv "$sm2" 'sagemaker<3'
+  sdir=$work/serve-sdk2
+  rm -rf "$sdir"; mkdir -p "$sdir/in" "$sdir/out"
+  tar czf "$sdir/model.tar.gz" -C "$model" .
+  t=$SECONDS
+  # timeout: the SDK's local endpoint runs docker compose in a thread that would keep a failed script alive.
+  timeout 600 "$sm2/bin/python" sagemaker/deploy_sdk2.py --local --image-uri "$image" --model-data "file://$sdir/model.tar.gz" \
+    --predict '王小明在北京大学读书。' --predict '张三去了上海。' >"$logs/sdk2-deploy.log" 2>&1
+  rc=$?
+  answer=$(grep -m1 '^endpoint answer: ' "$logs/sdk2-deploy.log" | sed 's/^endpoint answer: //')
+  echo "sdk2 deploy: exit $rc in $((SECONDS - t))s; answer: ${answer:0:200}"
+  podman ps -a -q --filter "ancestor=$image" | xargs -r podman rm -f >/dev/null 2>&1
+  check "sdk2 local mode: Model.deploy + predictor.predict answer one list of entities per input" python3 -c '
+import json, sys
+v = json.loads(sys.argv[1] or "null")
+sys.exit(not (isinstance(v, list) and len(v) == 2))' "$answer"
+  python3 - "$sdir/in/sentences.jsonl" "local_test/test_dir/input/data/test/test.txt" <<'PY'
+import json, sys
+blocks = [b for b in open(sys.argv[2], encoding="utf-8").read().split("\n\n") if b.strip()][:40]
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    for b in blocks:
+        f.write(json.dumps({"text": "".join(l.split(" ")[0] for l in b.splitlines())}, ensure_ascii=False) + "\n")
+PY
+  t=$SECONDS
+  timeout 600 "$sm2/bin/python" sagemaker/deploy_sdk2.py --local --image-uri "$image" --model-data "file://$sdir/model.tar.gz" \
+    --transform-input "file://$sdir/in" --output-path "file://$sdir/out" >"$logs/sdk2-transform.log" 2>&1
+  rc=$?
+  echo "sdk2 batch transform: exit $rc in $((SECONDS - t))s (log $logs/sdk2-transform.log)"
+  check "sdk2 local mode: batch transform succeeds" test "$rc" = 0
+  check "sdk2 batch transform: one output line per input line, in order" python3 - "$sdir/in/sentences.jsonl" "$sdir/out/sentences.jsonl.out" <<'PY'
+import json, sys
+inputs = [json.loads(l)["text"] for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+outputs = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8") if l.strip()]
+print(f"    {len(inputs)} input lines, {len(outputs)} output lines")
+sys.exit(not (len(outputs) == len(inputs) and [o["text"] for o in outputs] == inputs
+              and all(isinstance(o["entities"], list) for o in outputs)))
+PY
+  podman ps -a -q --filter "ancestor=$image" | xargs -r podman rm -f >/dev/null 2>&1
   step_end
 fi
 
