@@ -477,7 +477,13 @@ fn bad_requests_get_a_4xx_naming_the_problem_and_the_server_keeps_serving() {
 
 #[test]
 fn concurrent_requests_each_get_their_own_answer() {
-    let server = Server::start(model_dir(), &[("ALBERT_NER_MAX_BATCH_DELAY_MS", "20")]);
+    let server = Server::start(
+        model_dir(),
+        &[
+            ("ALBERT_NER_MAX_BATCH_DELAY_MS", "20"),
+            ("RUST_LOG", "ner_serve=debug,info"),
+        ],
+    );
     let port = server.port;
     let inputs: Vec<String> = (0..24)
         .map(|i| format!("{}{}", SENTENCES[i % 3], "在北京。".repeat(i % 5)))
@@ -504,6 +510,14 @@ fn concurrent_requests_each_get_their_own_answer() {
         together, alone,
         "batched with others, each request gets what it gets alone"
     );
+    let log = server.log();
+    let largest = log
+        .lines()
+        .filter_map(|l| l.split("batch: requests=").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(largest >= 2, "concurrent requests shared a batch: {log}");
 }
 
 /// A body that takes the micro model a while: `lines` lines of `chars` characters.

@@ -15,10 +15,14 @@ use std::time::{Duration, Instant};
 use ner_infer::{Batching, Tagged, TrainedModel};
 use tokio::sync::oneshot;
 
+/// How many forward passes' worth of queued requests one batch gathers: sorted by length together, they
+/// pad less than requests taken one forward pass at a time.
+const GATHER_PASSES: usize = 8;
+
 /// How the inference thread groups work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchSettings {
-    /// Padded tokens per forward pass, and the size a gathered batch stops growing at.
+    /// Padded tokens per forward pass; a gathered batch stops growing at [`GATHER_PASSES`] times this.
     pub max_batch_tokens: usize,
     /// How long the thread waits for more requests before running a batch that is under budget.
     pub max_batch_delay: Duration,
@@ -80,22 +84,57 @@ pub struct Batcher {
     capacity: usize,
 }
 
+/// What the inference thread reports once its model is loaded and has tagged a warm-up input.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// The model, its labels, device and precision, for the start-up line.
+    pub model: String,
+    pub warm_up: Duration,
+}
+
 impl Batcher {
-    /// Starts the inference thread, which owns `model` from now on.
-    pub fn start(model: TrainedModel, settings: BatchSettings) -> (Self, JoinHandle<()>) {
+    /// Starts the inference thread, which loads the model with `load` (on `threads` intra-op threads),
+    /// tags a warm-up input and owns the model from then on; returns once that is done, or with the reason
+    /// it could not be. Loading happens in the thread that runs the model because libtorch's CPU thread
+    /// pool belongs to the thread that first used it: a model loaded elsewhere tagged at half the speed here.
+    pub fn start<F>(
+        load: F,
+        settings: BatchSettings,
+        threads: usize,
+    ) -> Result<(Self, JoinHandle<()>, Ready), String>
+    where
+        F: FnOnce() -> Result<TrainedModel, String> + Send + 'static,
+    {
         let (jobs, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let thread_queued = Arc::clone(&queued);
         let thread = std::thread::Builder::new()
             .name("inference".into())
-            .spawn(move || run(&model, settings, &rx, &thread_queued))
-            .expect("the inference thread starts");
+            .spawn(move || {
+                tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+                let model = match load().and_then(|m| warm_up(&m, settings).map(|r| (m, r))) {
+                    Ok((model, ready)) => {
+                        let _ = ready_tx.send(Ok(ready));
+                        model
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                run(&model, settings, &rx, &thread_queued);
+            })
+            .map_err(|e| format!("cannot start the inference thread: {e}"))?;
+        let ready = ready_rx
+            .recv()
+            .map_err(|_| "the inference thread ended before the model was ready".to_string())??;
         let batcher = Self {
             jobs,
             queued,
             capacity: settings.max_queued_inputs,
         };
-        (batcher, thread)
+        Ok((batcher, thread, ready))
     }
 
     /// Inputs queued or being tagged now.
@@ -139,26 +178,63 @@ impl Batcher {
     }
 }
 
+/// One inference before serving, so that the first request does not pay for libtorch's lazy
+/// initialisation and a model that cannot tag never reports healthy.
+fn warm_up(model: &TrainedModel, settings: BatchSettings) -> Result<Ready, String> {
+    let started = Instant::now();
+    let texts = ["张三在北京大学工作。", "warm-up"];
+    model
+        .tag(
+            &texts,
+            Batching::Tokens(settings.max_batch_tokens),
+            true,
+            || true,
+        )
+        .map_err(|e| format!("the warm-up inference failed: {e}"))?;
+    let labels: Vec<&str> = (0..model.labels.len())
+        .map(|i| model.labels.name(i as i64))
+        .collect();
+    Ok(Ready {
+        model: format!(
+            "{} ({:?} head, hidden {}, {} layers), labels [{}], device {:?}, precision {:?}",
+            model.dir.display(),
+            model.spec.head,
+            model.spec.albert.hidden_size,
+            model.spec.albert.num_hidden_layers,
+            labels.join(", "),
+            model.device,
+            model.precision,
+        ),
+        warm_up: started.elapsed(),
+    })
+}
+
 /// The inference thread: gather, tag, answer, until every [`Batcher`] is dropped.
 fn run(model: &TrainedModel, settings: BatchSettings, rx: &Receiver<Job>, queued: &AtomicUsize) {
     while let Some(batch) = gather(rx, settings) {
+        let started = Instant::now();
         let inputs: usize = batch.iter().map(|j| j.texts.len()).sum();
+        let requests = batch.len();
         let wanted: Vec<Job> = batch.into_iter().filter(Job::wanted).collect();
         if !wanted.is_empty() {
             answer(model, settings, wanted);
         }
         queued.fetch_sub(inputs, Ordering::SeqCst);
+        tracing::debug!(
+            "batch: requests={requests} inputs={inputs} ms={:.1}",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
 
-/// Blocks for the first job, then takes whatever else arrives until the token budget is met or the
-/// delay has passed. `None` once the queue is closed and empty.
+/// Blocks for the first job, then takes whatever else is queued or arrives until [`GATHER_PASSES`]
+/// forward passes' worth of tokens or the delay has passed. `None` once the queue is closed and empty.
 fn gather(rx: &Receiver<Job>, settings: BatchSettings) -> Option<Vec<Job>> {
     let first = rx.recv().ok()?;
     let mut tokens = first.tokens();
     let mut batch = vec![first];
     let until = Instant::now() + settings.max_batch_delay;
-    while tokens < settings.max_batch_tokens {
+    while tokens < settings.max_batch_tokens * GATHER_PASSES {
         let wait = until.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
             Ok(job) => {

@@ -3,13 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ner_infer::{Batching, TrainedModel};
+use ner_infer::TrainedModel;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
-use crate::batcher::{BatchSettings, Batcher};
+use crate::batcher::{BatchSettings, Batcher, Ready};
 use crate::routes::{router, AppState};
 
 /// Everything [`run`] needs besides the model.
@@ -20,7 +20,7 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     pub batch: BatchSettings,
     pub max_concurrent_transforms: usize,
-    /// libtorch's intra-op threads (already set by the caller; logged here).
+    /// libtorch's intra-op threads for the inference thread.
     pub threads: usize,
     /// After SIGTERM, how long requests in flight may take before the process exits anyway
     /// (SageMaker sends SIGKILL 30 s after SIGTERM).
@@ -30,22 +30,27 @@ pub struct ServerSettings {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("the warm-up inference failed: {0}")]
-    WarmUp(String),
-    #[error("cannot listen on port {port}: {source}")]
+    /// The model could not be loaded or could not tag its warm-up input.
+    #[error("{0}")]
+    Model(String),
+    #[error("cannot listen on port {port}")]
     Bind {
         port: u16,
         #[source]
         source: std::io::Error,
     },
-    #[error("the HTTP runtime failed: {0}")]
+    #[error("the HTTP runtime failed")]
     Runtime(#[from] std::io::Error),
 }
 
-/// Warms `model` up, serves it on `0.0.0.0:port` and returns after SIGTERM or SIGINT once the
-/// requests in flight are answered.
-pub fn run(model: TrainedModel, settings: ServerSettings) -> Result<(), ServeError> {
-    let warm = warm_up(&model, settings.batch.max_batch_tokens)?;
+/// Loads the model with `load` (in the inference thread), warms it up, serves it on `0.0.0.0:port` and
+/// returns after SIGTERM or SIGINT once the requests in flight are answered.
+pub fn run<F>(load: F, settings: ServerSettings) -> Result<(), ServeError>
+where
+    F: FnOnce() -> Result<TrainedModel, String> + Send + 'static,
+{
+    let (batcher, inference, ready) =
+        Batcher::start(load, settings.batch, settings.threads).map_err(ServeError::Model)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -58,8 +63,7 @@ pub fn run(model: TrainedModel, settings: ServerSettings) -> Result<(), ServeErr
                 port: settings.port,
                 source,
             })?;
-        log_start(&model, &settings, warm);
-        let (batcher, inference) = Batcher::start(model, settings.batch);
+        log_start(&ready, &settings);
         let state = Arc::new(AppState {
             batcher,
             max_payload_bytes: settings.max_payload_bytes,
@@ -76,32 +80,11 @@ pub fn run(model: TrainedModel, settings: ServerSettings) -> Result<(), ServeErr
     })
 }
 
-/// One inference before listening, so that the first request does not pay for libtorch's lazy
-/// initialisation and a model that cannot tag never reports healthy.
-fn warm_up(model: &TrainedModel, max_batch_tokens: usize) -> Result<Duration, ServeError> {
-    let started = Instant::now();
-    let texts = ["张三在北京大学工作。", "warm-up"];
-    model
-        .tag(&texts, Batching::Tokens(max_batch_tokens), true, || true)
-        .map_err(|e| ServeError::WarmUp(e.to_string()))?;
-    Ok(started.elapsed())
-}
-
-fn log_start(model: &TrainedModel, s: &ServerSettings, warm: Duration) {
-    let labels: Vec<&str> = (0..model.labels.len())
-        .map(|i| model.labels.name(i as i64))
-        .collect();
+fn log_start(ready: &Ready, s: &ServerSettings) {
     info!(
-        "serve: model {} ({:?} head, hidden {}, {} layers), labels [{}], device {:?}, precision {:?}, \
-         threads {}, port {}, batches of ≤ {} tokens after ≤ {} ms, queue ≤ {} inputs, payload ≤ {} MB, \
-         timeout {} s, warm-up {} ms",
-        model.dir.display(),
-        model.spec.head,
-        model.spec.albert.hidden_size,
-        model.spec.albert.num_hidden_layers,
-        labels.join(", "),
-        model.device,
-        model.precision,
+        "serve: model {}, threads {}, port {}, batches of ≤ {} tokens after ≤ {} ms, queue ≤ {} inputs, \
+         payload ≤ {} MB, timeout {} s, warm-up {} ms",
+        ready.model,
         s.threads,
         s.port,
         s.batch.max_batch_tokens,
@@ -109,10 +92,9 @@ fn log_start(model: &TrainedModel, s: &ServerSettings, warm: Duration) {
         s.batch.max_queued_inputs,
         s.max_payload_bytes / (1024 * 1024),
         s.request_timeout.as_secs(),
-        warm.as_millis(),
+        ready.warm_up.as_millis(),
     );
 }
-
 /// Resolves at SIGTERM or SIGINT, and from then on bounds the drain: past `drain_limit` the process
 /// exits even if a request is still running.
 async fn stop_signal(drain_limit: Duration) {

@@ -15,9 +15,11 @@ pub struct ServingEnv {
     pub max_payload_mb: u64,
     /// `SAGEMAKER_MODEL_SERVER_TIMEOUT` in seconds (60): a request still unanswered then gets 504.
     pub request_timeout: Duration,
-    /// `ALBERT_NER_MAX_BATCH_TOKENS` (4096): padded tokens per forward pass.
-    pub max_batch_tokens: usize,
-    /// `ALBERT_NER_MAX_BATCH_DELAY_MS` (2): how long a batch waits for more requests to join it.
+    /// `ALBERT_NER_MAX_BATCH_TOKENS`: padded tokens per forward pass; unset, the server picks by device
+    /// (small on a CPU, where padding costs as much as real tokens and large batches fall out of cache).
+    pub max_batch_tokens: Option<usize>,
+    /// `ALBERT_NER_MAX_BATCH_DELAY_MS` (0): how long a batch waits for more requests to join it. Under load
+    /// requests queue while the model runs, so batches form without waiting; a delay only adds latency.
     pub max_batch_delay: Duration,
     /// `ALBERT_NER_MAX_QUEUED_INPUTS` (16384): inputs waiting beyond this get 503 with Retry-After.
     pub max_queued_inputs: usize,
@@ -33,8 +35,8 @@ impl Default for ServingEnv {
             port: 8080,
             max_payload_mb: 6,
             request_timeout: Duration::from_secs(60),
-            max_batch_tokens: 4096,
-            max_batch_delay: Duration::from_millis(2),
+            max_batch_tokens: None,
+            max_batch_delay: Duration::ZERO,
             max_queued_inputs: 16384,
             max_concurrent_transforms: 8,
             threads: None,
@@ -69,7 +71,8 @@ impl ServingEnv {
                 Duration::from_secs(positive(name, &v, "a whole number of seconds ≥ 1")?);
         }
         if let Some((name, v)) = get("ALBERT_NER_MAX_BATCH_TOKENS") {
-            env.max_batch_tokens = positive(name, &v, "a whole number of tokens ≥ 1")? as usize;
+            env.max_batch_tokens =
+                Some(positive(name, &v, "a whole number of tokens ≥ 1")? as usize);
         }
         if let Some((name, v)) = get("ALBERT_NER_MAX_BATCH_DELAY_MS") {
             env.max_batch_delay = Duration::from_millis(
@@ -129,6 +132,10 @@ mod tests {
         let e = env(&[]).unwrap();
         assert_eq!((e.port, e.max_payload_mb), (8080, 6));
         assert_eq!(e.request_timeout, Duration::from_secs(60));
+        assert_eq!(
+            (e.max_batch_tokens, e.max_batch_delay),
+            (None, Duration::ZERO)
+        );
         assert_eq!(e.max_payload_bytes(), 6 * 1024 * 1024);
         assert_eq!(env(&[("SAGEMAKER_BIND_TO_PORT", " ")]).unwrap().port, 8080);
     }
@@ -139,13 +146,15 @@ mod tests {
             ("SAGEMAKER_BIND_TO_PORT", "9090"),
             ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "1"),
             ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "5"),
-            ("ALBERT_NER_MAX_BATCH_DELAY_MS", "0"),
+            ("ALBERT_NER_MAX_BATCH_DELAY_MS", "3"),
+            ("ALBERT_NER_MAX_BATCH_TOKENS", "2048"),
             ("ALBERT_NER_THREADS", "3"),
         ])
         .unwrap();
         assert_eq!((e.port, e.max_payload_mb, e.threads), (9090, 1, Some(3)));
         assert_eq!(e.request_timeout, Duration::from_secs(5));
-        assert_eq!(e.max_batch_delay, Duration::ZERO);
+        assert_eq!(e.max_batch_delay, Duration::from_millis(3));
+        assert_eq!(e.max_batch_tokens, Some(2048));
     }
 
     #[test]
