@@ -9,13 +9,14 @@ export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 
-.PHONY: help venv build test demo fmt lint bench bench-msra container-test clean
+.PHONY: help venv build test demo fmt lint bench bench-serve bench-msra container-test clean
 
 help:
 	@echo "make demo   - set up, build, train the tiny ALBERT+CRF on the committed sample, print entity P/R/F1"
 	@echo "make test   - set up, run every test, cargo fmt --check and clippy -D warnings"
-	@echo "make build  - release binaries in target/release (train, predict, bench)"
+	@echo "make build  - release binaries in target/release (train, serve, predict, bench)"
 	@echo "make bench  - throughput/memory against the Python peer (needs ../shared)"
+	@echo "make bench-serve - serve's throughput, latency and memory against a FastAPI + HF peer (~5 min)"
 	@echo "make bench-msra - MSRA test F1 after 30 minutes' training from scratch, ours then the peer (~70 min)"
 
 venv:
@@ -38,6 +39,9 @@ demo: build
 bench: build
 	$(CARGO) build --release --example crf_bench -p albert-model
 	scripts/bench.py
+
+bench-serve: build
+	scripts/bench_serve.py
 
 bench-msra: build
 	scripts/bench_msra_budget.py
