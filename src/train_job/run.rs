@@ -2,11 +2,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use albert_model::{load_model, Head, NerTagger, TaggerSpec};
+use albert_model::{Head, NerTagger, TaggerSpec};
 use anyhow::{bail, Context, Result};
 use ner_data::Tokenizer;
 use ner_dist::ProcessGroup;
-use ner_infer::Prepared;
+use ner_infer::{Prepared, TrainedModel};
 use ner_train::{
     fit, EvalSet, MixedPrecision, Outcome, Precision, Replicas, TrainConfig, TrainOutputs,
 };
@@ -300,8 +300,7 @@ fn saved_model(
     replicas: Replicas,
 ) -> Result<(VarStore, NerTagger)> {
     let (vs, tagger) = if replicas.rank() == 0 {
-        let (vs, tagger, _spec, _vocab) = load_model(&paths.model_dir, device)?;
-        (vs, tagger)
+        TrainedModel::load(&paths.model_dir, device)?.into_tagger()
     } else {
         let vs = VarStore::new(device);
         let tagger = NerTagger::new(&vs.root(), spec);

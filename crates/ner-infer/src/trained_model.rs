@@ -103,7 +103,7 @@ pub struct Tagged {
 /// A trained tagger with its tokenizer, labels and settings, on one device.
 pub struct TrainedModel {
     // Owns the variables the tagger's tensors are views of.
-    _vars: nn::VarStore,
+    vars: nn::VarStore,
     pub tagger: NerTagger,
     pub spec: TaggerSpec,
     pub labels: LabelSet,
@@ -125,7 +125,7 @@ impl TrainedModel {
         let tokenizer = Tokenizer::from_vocab_file(&vocab, settings.do_lower_case)?;
         let (precision, _) = Precision::resolve(MixedPrecision::Auto, device);
         let model = Self {
-            _vars: vars,
+            vars,
             tagger,
             spec,
             labels,
@@ -137,6 +137,12 @@ impl TrainedModel {
         };
         model.check_windows(&dir.join(HYPERPARAMETERS_FILE))?;
         Ok(model)
+    }
+
+    /// The variables and the tagger over them, for a caller that shares the weights (the trainer's
+    /// ranks scoring the saved model).
+    pub fn into_tagger(self) -> (nn::VarStore, NerTagger) {
+        (self.vars, self.tagger)
     }
 
     /// Replaces the trained window settings (`predict --max-seq-length/--window-stride`).
