@@ -174,14 +174,24 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
         let settings = ner_infer::PredictSettings {
             device,
             precision: ner_infer::Precision::Fp32,
-            batch_size: a.infer_batch,
             bio_constraints: false,
             with_loss: false,
             with_confidence: false,
         };
-        let _ = ner_infer::predict(&tagger, &labels, &prepared, settings);
+        let chunks = ner_infer::tagging::length_sorted_chunks(&prepared.features, a.infer_batch);
+        let tag = || {
+            ner_infer::tagging::predict_chunks(
+                &tagger,
+                &labels,
+                &prepared,
+                settings,
+                &chunks,
+                || true,
+            )
+        };
+        let _ = tag();
         let start = Instant::now();
-        let _ = ner_infer::predict(&tagger, &labels, &prepared, settings);
+        let _ = tag();
         let s = start.elapsed().as_secs_f64();
         out["infer_sents"] = json!(infer.len());
         out["infer_sents_per_s"] = json!(infer.len() as f64 / s);

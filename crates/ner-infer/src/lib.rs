@@ -13,6 +13,6 @@ pub mod trained_model;
 pub use entities::Entity;
 pub use error::InferError;
 pub use precision::{MixedPrecision, Precision};
-pub use tagging::{predict, PredictSettings, Predictions, Prepared};
+pub use tagging::{PredictSettings, Predictions, Prepared};
 pub use tensors::BatchTensors;
 pub use trained_model::{Batching, ModelSettings, Tagged, TrainedModel, HYPERPARAMETERS_FILE};

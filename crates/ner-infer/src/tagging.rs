@@ -1,8 +1,6 @@
 //! Tagging sentences with a model: windows in, one BIO tag per input character out. Shared by
 //! evaluation, the test-channel predictions, `predict` and `serve`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use albert_model::NerTagger;
 use ner_data::{collate, Feature, LabelSet, Sentence, Tokenized, Tokenizer};
 use tch::Device;
@@ -15,7 +13,6 @@ use crate::tensors::BatchTensors;
 pub struct PredictSettings {
     pub device: Device,
     pub precision: Precision,
-    pub batch_size: usize,
     pub bio_constraints: bool,
     /// Also compute the loss against the features' gold tags (evaluation); plain prediction skips the
     /// CRF's forward algorithm.
@@ -69,35 +66,10 @@ pub struct Predictions {
     pub unit_confidence: Vec<Vec<f32>>,
 }
 
-/// Decodes every feature and merges the windows back into per-character tags.
-pub fn predict(
-    tagger: &NerTagger,
-    labels: &LabelSet,
-    data: &Prepared,
-    settings: PredictSettings,
-) -> Predictions {
-    let never = AtomicBool::new(false);
-    predict_unless_stopped(tagger, labels, data, settings, &never)
-        .unwrap_or_else(|| unreachable!("nothing raises a local flag"))
-}
-
-/// [`predict`] that gives up between batches once `stop` is raised, returning `None`: a SIGTERM that
-/// arrives during a long evaluation must not hold the job past SageMaker's 120 s grace period.
-pub fn predict_unless_stopped(
-    tagger: &NerTagger,
-    labels: &LabelSet,
-    data: &Prepared,
-    settings: PredictSettings,
-    stop: &AtomicBool,
-) -> Option<Predictions> {
-    let chunks = length_sorted_chunks(&data.features, settings.batch_size);
-    predict_chunks(tagger, labels, data, settings, &chunks, || {
-        !stop.load(Ordering::SeqCst)
-    })
-}
-
-/// Predictions over batches the caller grouped (e.g. [`token_budget_chunks`]), asking `keep_going`
-/// before each; `None` when it said no.
+/// Decodes the features in the batches the caller grouped ([`length_sorted_chunks`],
+/// [`token_budget_chunks`]) and merges the windows back into per-character tags, asking `keep_going`
+/// before each batch; `None` when it said no (a SIGTERM during a long evaluation must not hold a job past
+/// SageMaker's grace period; a server's caller may have given up).
 pub fn predict_chunks(
     tagger: &NerTagger,
     labels: &LabelSet,

@@ -219,7 +219,6 @@ impl TrainedModel {
         let settings = PredictSettings {
             device: self.device,
             precision: self.precision,
-            batch_size: 0,
             bio_constraints: s.bio_constraints,
             with_loss: false,
             with_confidence: scores,

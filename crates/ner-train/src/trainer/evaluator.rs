@@ -155,13 +155,12 @@ pub fn score(
     let settings = PredictSettings {
         device: cfg.device,
         precision: cfg.precision,
-        batch_size: cfg.eval_batch_size.max(1),
         bio_constraints: cfg.bio_constraints,
         with_loss: true,
         with_confidence: false,
     };
     let data = &set.prepared;
-    let chunks = length_sorted_chunks(&data.features, settings.batch_size);
+    let chunks = length_sorted_chunks(&data.features, cfg.eval_batch_size);
     let (world, rank) = (replicas.world_size(), replicas.rank());
     // Every rank takes the same number of turns (an empty chunk is a turn that decodes nothing), so
     // that the stop can be agreed before each.
