@@ -24,7 +24,8 @@ use tch::{nn, Device, Kind, Tensor};
 /// steps stays far inside the f32 range.
 const FORBIDDEN: f64 = -1e30;
 
-/// Which implementation of Viterbi [`Crf::decode_with`] runs.
+/// Which implementation of Viterbi ([`Crf::decode_with`]) and of the marginals ([`Crf::marginals_with`])
+/// runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ViterbiBackend {
     /// [`ViterbiBackend::Host`] for CPU emissions, [`ViterbiBackend::TensorOps`] for any other device.
@@ -126,15 +127,33 @@ impl Crf {
     }
 
     /// Each unit's probability of each tag under the model, `p(y_l = k | x)`, `[B, L, K]` float32 (0 at
-    /// masked positions): the confidence behind a decoded tag.
-    ///
-    /// The marginals are the gradient of `log Z` with respect to the emissions, so they come from the
-    /// same forward algorithm the loss uses, through autograd (enabled here even under `no_grad`),
-    /// rather than from a second, hand-written backward recursion. Shapes and mask as
-    /// [`Crf::log_likelihood`].
+    /// masked positions): the confidence behind a decoded tag. Shapes and mask as
+    /// [`Crf::log_likelihood`]; the implementation as [`ViterbiBackend::Auto`] chooses.
     pub fn marginals(&self, emissions: &Tensor, mask: &Tensor) -> Tensor {
+        self.marginals_with(emissions, mask, ViterbiBackend::Auto)
+    }
+
+    /// [`Crf::marginals`] by the implementation the caller chooses. `TensorOps`: the gradient of `log Z`
+    /// with respect to the emissions, through autograd (enabled here even under `no_grad`), so the
+    /// marginals come from the very forward algorithm the loss uses; `Host`: the forward-backward
+    /// recursions in f64 loops over host memory, which on a CPU cost a fraction of the tensor version's
+    /// per-operation dispatch. Both agree to float rounding.
+    pub fn marginals_with(
+        &self,
+        emissions: &Tensor,
+        mask: &Tensor,
+        backend: ViterbiBackend,
+    ) -> Tensor {
         self.check_shapes(emissions, mask);
         let mask = as_bool(mask);
+        let on_host = match backend {
+            ViterbiBackend::Auto => emissions.device() == Device::Cpu,
+            ViterbiBackend::Host => true,
+            ViterbiBackend::TensorOps => false,
+        };
+        if on_host {
+            return tch::no_grad(|| self.marginals_host(emissions, &mask));
+        }
         tch::with_grad(|| {
             let emissions = emissions
                 .detach()
@@ -254,6 +273,64 @@ impl Crf {
     /// add-compares for B=64, L=126, K=7 take well under a millisecond, while the tensor version pays
     /// several microseconds of dispatch for each of its ~2·L operations. Same order of additions as
     /// pytorch-crf (`(score + transition) + emission`), first maximum on ties.
+    /// Forward-backward per row in f64 on the host; `[B, L, K]` float32 on the emissions' device.
+    fn marginals_host(&self, emissions: &Tensor, mask: &Tensor) -> Tensor {
+        let (batch, seq_len, num_tags) = emissions.size3().expect("checked by the caller");
+        let to_host = |t: &Tensor| {
+            Vec::<f64>::try_from(&t.to_kind(Kind::Double).contiguous().view([-1]))
+                .expect("a float vector converts")
+        };
+        let (start, end) = (
+            to_host(&self.start_transitions),
+            to_host(&self.end_transitions),
+        );
+        let transitions = to_host(&self.transitions);
+        let host = to_host(emissions);
+        let lengths = Vec::<i64>::try_from(&mask.sum_dim_intlist(1, false, Kind::Int64))
+            .expect("an i64 vector converts");
+        let k = num_tags as usize;
+        let row_stride = seq_len as usize * k;
+        let mut out = vec![0f32; batch as usize * row_stride];
+        let (mut alpha, mut beta) = (Vec::new(), Vec::new());
+        for row in 0..batch as usize {
+            let len = checked_length(lengths[row], row, seq_len);
+            let em = &host[row * row_stride..row * row_stride + len * k];
+            alpha.clear();
+            alpha.resize(len * k, 0f64);
+            beta.clear();
+            beta.resize(len * k, 0f64);
+            for tag in 0..k {
+                alpha[tag] = start[tag] + em[tag];
+                beta[(len - 1) * k + tag] = end[tag];
+            }
+            for pos in 1..len {
+                for to in 0..k {
+                    let terms =
+                        (0..k).map(|from| alpha[(pos - 1) * k + from] + transitions[from * k + to]);
+                    alpha[pos * k + to] = log_sum_exp(terms) + em[pos * k + to];
+                }
+            }
+            for pos in (0..len.saturating_sub(1)).rev() {
+                for from in 0..k {
+                    let terms = (0..k).map(|to| {
+                        transitions[from * k + to]
+                            + em[(pos + 1) * k + to]
+                            + beta[(pos + 1) * k + to]
+                    });
+                    beta[pos * k + from] = log_sum_exp(terms);
+                }
+            }
+            let log_z = log_sum_exp((0..k).map(|tag| alpha[(len - 1) * k + tag] + end[tag]));
+            let dst = &mut out[row * row_stride..row * row_stride + len * k];
+            for (i, p) in dst.iter_mut().enumerate() {
+                *p = (alpha[i] + beta[i] - log_z).exp() as f32;
+            }
+        }
+        Tensor::from_slice(&out)
+            .view([batch, seq_len, num_tags])
+            .to_device(emissions.device())
+    }
+
     fn viterbi_host(
         &self,
         emissions: &Tensor,
@@ -425,6 +502,12 @@ fn step_scores(transitions: &Tensor, emissions: &Tensor, mask: &Tensor) -> Tenso
     let real = transitions.view([1, 1, num_tags, num_tags]) + emissions.unsqueeze(2);
     let carry = (Tensor::eye(num_tags, (Kind::Float, transitions.device())) - 1.0) * -FORBIDDEN;
     real.where_self(&mask.unsqueeze(-1).unsqueeze(-1), &carry)
+}
+
+/// `log Σ exp(x)` of finite values, stable for large magnitudes.
+fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
+    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
 fn as_bool(mask: &Tensor) -> Tensor {

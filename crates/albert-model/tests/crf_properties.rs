@@ -108,9 +108,14 @@ fn viterbi_likelihood_and_marginals_agree_with_enumeration_of_all_paths() {
         .unwrap();
         let tags = Vec::<Vec<i64>>::try_from(&tags).unwrap();
         // Asked under no_grad, as inference does.
-        let marginals = tch::no_grad(|| crf.marginals(&emissions, &mask));
-        assert!(!marginals.requires_grad());
-        let marginals = Vec::<Vec<Vec<f64>>>::try_from(&marginals.to_kind(Kind::Double)).unwrap();
+        let marginals: Vec<Vec<Vec<Vec<f64>>>> = BACKENDS
+            .iter()
+            .map(|&backend| {
+                let m = tch::no_grad(|| crf.marginals_with(&emissions, &mask, backend));
+                assert!(!m.requires_grad());
+                Vec::<Vec<Vec<f64>>>::try_from(&m.to_kind(Kind::Double)).unwrap()
+            })
+            .collect();
 
         for (row, &len) in lengths.iter().enumerate() {
             let em = row_emissions(&emissions, row as i64, len);
@@ -141,18 +146,21 @@ fn viterbi_likelihood_and_marginals_agree_with_enumeration_of_all_paths() {
             );
 
             // p(y_pos = tag): the weight of the paths through it; 0 past the row's end.
-            for (pos, per_tag) in marginals[row].iter().enumerate() {
-                for (tag, &got) in per_tag.iter().enumerate() {
-                    let through: f64 = candidates
-                        .iter()
-                        .zip(&scores)
-                        .filter(|(p, _)| p.get(pos) == Some(&tag))
-                        .map(|(_, s)| (s - log_z).exp())
-                        .sum();
-                    assert!(
-                        (got - through).abs() < 1e-5,
-                        "trial {trial}, row {row}, position {pos}, tag {tag}: marginal {got} vs {through}"
-                    );
+            for (backend, marginals) in BACKENDS.iter().zip(&marginals) {
+                for (pos, per_tag) in marginals[row].iter().enumerate() {
+                    for (tag, &got) in per_tag.iter().enumerate() {
+                        let through: f64 = candidates
+                            .iter()
+                            .zip(&scores)
+                            .filter(|(p, _)| p.get(pos) == Some(&tag))
+                            .map(|(_, s)| (s - log_z).exp())
+                            .sum();
+                        assert!(
+                            (got - through).abs() < 1e-5,
+                            "{backend:?}: trial {trial}, row {row}, position {pos}, tag {tag}: \
+                             marginal {got} vs {through}"
+                        );
+                    }
                 }
             }
         }
