@@ -8,11 +8,12 @@
 #   there:  run  command: bash scripts/gpu-check.sh run   carry: [".gpu-check"]   timeout_s: 600
 #           against that machine's torch 2.11: `train` on the committed sample with device=cuda in fp32
 #           and in bf16, one rank of a world of one over NCCL (torchrun's variables set), `predict` on the
-#           fp32 model, and scripts/bench.py against the peer (tiny and
+#           fp32 model, `serve` on it (the start-up line says device and precision; one JSON request), and
+#           scripts/bench.py against the peer (tiny and
 #           base, seq 128, batch 64). Logs and summary.txt go to $OUT (8 files, the most a call brings
 #           back); the summary is printed last.
 #
-# Each step has its own time limit (100 + 100 + 100 + 30 + 270 s at worst) so the run fits one 10-minute call;
+# Each step has its own time limit (100 + 100 + 100 + 30 + 40 + 230 s at worst) so the run fits one 10-minute call;
 # on an H200 it should take a few minutes, leaving device time to run it again.
 # The same plumbing runs here, without a GPU, with the project venv's python3 first on PATH:
 #   GPU_CHECK_DEVICE=cpu GPU_CHECK_CONFIGS=tiny GPU_CHECK_EPOCHS=0.05 GPU_CHECK_REPS=1 GPU_CHECK_BATCHES=4 \
@@ -32,7 +33,7 @@ prepare() {
   make build
   rm -rf "$STAGE"
   mkdir -p "$STAGE/bin" "$STAGE/wheels" "$STAGE/shared/bench/peers" "$STAGE/shared/albert_zh"
-  for b in train predict bench; do
+  for b in train predict serve bench; do
     strip -o "$STAGE/bin/$b" "target/release/$b"
   done
   # ProcessGroupNCCL's library, found beside the train binary.
@@ -107,12 +108,34 @@ run() {
     echo "predict ($DEVICE): $(wc -l < "$OUT/predict.jsonl") lines; $(head -c 300 "$OUT/predict.jsonl")" >> "$OUT/summary.txt" ||
     { echo "predict ($DEVICE): failed:"; tail -5 "$WORK/predict.log"; } >> "$OUT/summary.txt"
 
-  timeout 270 python3 scripts/bench.py --device "$DEVICE" --ours "$STAGE/bin/bench" --python python3 \
+  serve_check
+
+  timeout 230 python3 scripts/bench.py --device "$DEVICE" --ours "$STAGE/bin/bench" --python python3 \
     --shared "$STAGE/shared" --configs "$CONFIGS" --batches "$BATCHES" --only train --reps "$REPS" \
     --json-out "$OUT/bench.json" > "$OUT/bench.log" 2>&1 || echo "bench: exit $?" >> "$OUT/summary.txt"
   grep -E '^train\+decode|train_samples_per_s|step_ms_median|infer_sents_per_s' "$OUT/bench.log" >> "$OUT/summary.txt" || true
   echo "== gpu-check summary =="
   cat "$OUT/summary.txt"
+}
+
+# `serve` on the fp32 model: its start-up line (device, precision), /ping, one JSON request, SIGTERM.
+serve_check() {
+  local port=18089 code=000
+  SAGEMAKER_BIND_TO_PORT=$port timeout 40 "$STAGE/bin/serve" --model-dir "$WORK/fp32/model" --device "$DEVICE" \
+    > "$WORK/serve.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 60); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ping" 2>/dev/null) || true
+    [ "$code" = 200 ] && break
+    sleep 0.5
+  done
+  {
+    grep -m1 'serve: model' "$WORK/serve.log" || tail -3 "$WORK/serve.log"
+    echo "serve ($DEVICE): /ping $code; /invocations: $(curl -s -H 'Content-Type: application/json' \
+      -d '{"inputs": ["王小明在北京大学读书。", "国务院总理在上海考察。"]}' "http://127.0.0.1:$port/invocations" | head -c 300)"
+  } >> "$OUT/summary.txt" 2>&1
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
 }
 
 case "${1:-}" in
