@@ -26,6 +26,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod bilstm;
 pub mod config;
 pub mod crf;
 pub mod embeddings;
@@ -40,6 +41,7 @@ pub mod save;
 pub mod tagger;
 
 pub use activation::Activation;
+pub use bilstm::{BiLstm, BiLstmConfig};
 pub use config::AlbertConfig;
 pub use crf::{Crf, TransitionConstraints};
 pub use error::{ModelError, Result};
