@@ -179,6 +179,14 @@ PY
   fi
   mkdir -p "$1/model" "$1/output" "$1/checkpoints"
 }
+stop_container() {  # $1 name, $2 grace seconds, $3 log file: podman stop (SIGTERM), then keep the log and remove it;
+  local t=$SECONDS   # sets stop_s (how long the stop took) and stop_code (the exit code)
+  podman stop -t "$2" "$1" >/dev/null 2>&1
+  stop_s=$((SECONDS - t))
+  stop_code=$(podman inspect "$1" --format '{{.State.ExitCode}}' 2>/dev/null)
+  podman logs "$1" >"$3" 2>&1
+  podman rm -f "$1" >/dev/null 2>&1
+}
 model_files_in() { local d=$1; for f in model.safetensors config.json vocab.txt; do [ -s "$d/$f" ] || return 1; done; }
 
 if want train; then
@@ -231,12 +239,8 @@ sys.exit(not (len(rows) == 5 and all("text" in r and "entities" in r for r in ro
   podman run -d --name "$cname" -v "$sig_dir:/opt/ml" "$image" train >/dev/null
   for _ in $(seq 90); do podman logs "$cname" 2>&1 | grep -q 'train:' && break; sleep 1; done
   running=$(podman inspect "$cname" --format '{{.State.Running}}' 2>/dev/null)
-  t=$SECONDS
-  podman stop -t 60 "$cname" >/dev/null 2>&1
-  d=$((SECONDS - t))
-  code=$(podman inspect "$cname" --format '{{.State.ExitCode}}' 2>/dev/null)
-  podman logs "$cname" >"$logs/sigterm.log" 2>&1
-  podman rm -f "$cname" >/dev/null 2>&1
+  stop_container "$cname" 60 "$logs/sigterm.log"
+  d=$stop_s code=$stop_code
   echo "    SIGTERM: container stopped after ${d}s, exit code $code"
   check "SIGTERM: train was still running when stopped" test "$running" = true
   check "SIGTERM ends training within 30 s (took ${d}s)" test "$d" -lt 30
@@ -387,12 +391,8 @@ lines = [l for l in sys.argv[1].splitlines() if l]
 sys.exit(not (len(lines) == 7 and all(len(l.split(" ")) == 2 for l in lines)))' "$out"
   code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/csv' -d 'a,b' "$url/invocations")
   check "serve: an unknown content type gets 415 (got $code)" test "$code" = 415
-  t=$SECONDS
-  podman stop -t 30 "$cname" >/dev/null 2>&1
-  d=$((SECONDS - t))
-  code=$(podman inspect "$cname" --format '{{.State.ExitCode}}' 2>/dev/null)
-  podman logs "$cname" >"$logs/serve.log" 2>&1
-  podman rm -f "$cname" >/dev/null 2>&1
+  stop_container "$cname" 30 "$logs/serve.log"
+  d=$stop_s code=$stop_code
   grep -m1 'serve: model' "$logs/serve.log" | sed 's/^/    /'
   check "serve: SIGTERM ends it within 30 s with exit 0 (took ${d}s, exit $code)" test "$d" -lt 30 -a "$code" = 0
   check "serve: the log has the start-up line and one line per request" \

@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::{check, Job};
 
 fn trained() -> Job {
@@ -19,26 +16,8 @@ fn predict(job: &Job, format: &str, input: &str, extra: &[&str]) -> String {
 }
 
 fn run_predict(job: &Job, format: &str, input: &str, extra: &[&str]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_predict"))
-        .args([
-            "--model-dir",
-            job.base().join("model").to_str().unwrap(),
-            "--format",
-            format,
-        ])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = ["--format", format].iter().chain(extra).copied().collect();
+    common::run_predict(&job.base().join("model"), &args, input)
 }
 
 #[test]

@@ -286,27 +286,11 @@ fn every_format_answers_and_agrees_with_predict() {
         let got: Vec<String> = block.iter().map(|(c, _)| c.clone()).collect();
         assert_eq!(got, chars, "one line per character of {text:?}");
     }
-    let mut predict = Command::new(env!("CARGO_BIN_EXE_predict"))
-        .args([
-            "--model-dir",
-            dir.to_str().unwrap(),
-            "--format",
-            "bio",
-            "--device",
-            "cpu",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    predict
-        .stdin
-        .take()
-        .unwrap()
-        .write_all((texts.join("\n") + "\n").as_bytes())
-        .unwrap();
-    let predicted = predict.wait_with_output().unwrap();
+    let predicted = common::run_predict(
+        dir,
+        &["--format", "bio", "--device", "cpu"],
+        &(texts.join("\n") + "\n"),
+    );
     check(&predicted, predicted.status.success(), "predict");
     assert_eq!(
         blocks(&String::from_utf8(predicted.stdout).unwrap()),

@@ -240,3 +240,25 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `predict --model-dir DIR ARGS...` with `input` on stdin.
+pub fn run_predict(model_dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_predict"))
+        .arg("--model-dir")
+        .arg(model_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
