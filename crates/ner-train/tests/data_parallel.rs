@@ -163,9 +163,13 @@ fn two_replicas_of_batch_8_end_where_one_process_of_batch_16_does() {
         between < 1e-6,
         "the replicas disagree on {name} by {between}"
     );
+    // Float summation order (how libtorch splits a reduction over the threads it gets, which depends on
+    // the machine's load) differs between one batch of 16 and two of 8, and 20 Adam steps at this learning
+    // rate amplify it: up to 3.5e-5 was seen in word embeddings. The semantic mistakes this test exists
+    // for (every shard weighted 1, every rank taking the whole batch) differ by more than 2e-2.
     for (rank, (w, summary)) in pair.iter().enumerate() {
         let (diff, name) = max_abs_diff(reference, w);
-        assert!(diff < 1e-5, "rank {rank}: {name} differs by {diff}");
+        assert!(diff < 2e-4, "rank {rank}: {name} differs by {diff}");
         assert_eq!(summary.global_step, 20);
         assert_eq!(summary.best_step, reference_summary.best_step);
     }
