@@ -51,6 +51,9 @@ fn values(t: &Tensor) -> Vec<f64> {
 
 #[test]
 fn all_reduce_broadcast_and_barrier_agree_across_ranks() {
+    if ran_in_child("all_reduce_broadcast_and_barrier_agree_across_ranks") {
+        return;
+    }
     let results = with_group(2, |pg| {
         let r = pg.rank() as f64;
         let mut sum = Tensor::from_slice(&[1.0 + r as f32, 10.0 * r as f32]);
@@ -86,6 +89,9 @@ fn all_reduce_broadcast_and_barrier_agree_across_ranks() {
 
 #[test]
 fn broadcast_all_copies_rank_zeros_tensors_in_place() {
+    if ran_in_child("broadcast_all_copies_rank_zeros_tensors_in_place") {
+        return;
+    }
     let results = with_group(2, |pg| {
         let r = pg.rank() as f64;
         let mut ts = vec![
@@ -103,6 +109,9 @@ fn broadcast_all_copies_rank_zeros_tensors_in_place() {
 
 #[test]
 fn the_store_carries_messages_between_ranks() {
+    if ran_in_child("the_store_carries_messages_between_ranks") {
+        return;
+    }
     let results = with_group(2, |pg| {
         if pg.rank() == 1 {
             pg.store_set("failed/1", "host-b: out of memory").unwrap();
@@ -121,6 +130,9 @@ fn the_store_carries_messages_between_ranks() {
 
 #[test]
 fn a_peer_that_never_joins_fails_the_join_within_the_timeout() {
+    if ran_in_child("a_peer_that_never_joins_fails_the_join_within_the_timeout") {
+        return;
+    }
     let port = free_port();
     let started = Instant::now();
     let err = ProcessGroup::join(
@@ -143,6 +155,9 @@ fn a_peer_that_never_joins_fails_the_join_within_the_timeout() {
 
 #[test]
 fn a_master_that_is_not_there_fails_naming_host_and_port() {
+    if ran_in_child("a_master_that_is_not_there_fails_naming_host_and_port") {
+        return;
+    }
     let port = free_port();
     let started = Instant::now();
     let err = ProcessGroup::join(
@@ -162,8 +177,36 @@ fn a_master_that_is_not_there_fails_naming_host_and_port() {
     );
 }
 
+/// Runs this binary's test `name` alone in a child process and asserts that it passed; false inside
+/// that child, where the caller runs the test's body. Every test here does: with several tests' process
+/// groups in one process, the binary crashed now and then (SIGSEGV in about 1 run of 10, after or during
+/// a test that passes alone every time); one group per process is also how the product runs. The crash
+/// itself is not understood yet (see the session note of 2026-12-02).
+fn ran_in_child(name: &str) -> bool {
+    const CHILD: &str = "NER_DIST_TEST_CHILD";
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        return false;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads", "1", "--nocapture"])
+        .env(CHILD, name)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name} in a child process: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
+
 #[test]
 fn a_rank_that_leaves_makes_the_others_collective_fail_not_hang() {
+    if ran_in_child("a_rank_that_leaves_makes_the_others_collective_fail_not_hang") {
+        return;
+    }
     let started = Instant::now();
     let results = {
         let port = free_port();
@@ -201,6 +244,9 @@ fn a_rank_that_leaves_makes_the_others_collective_fail_not_hang() {
 /// runs NCCL on a GPU.)
 #[test]
 fn the_nccl_backend_loads_and_reaches_process_group_nccl() {
+    if ran_in_child("the_nccl_backend_loads_and_reaches_process_group_nccl") {
+        return;
+    }
     if tch::Cuda::is_available() {
         return;
     }
