@@ -137,11 +137,6 @@ impl Batcher {
         Ok((batcher, thread, ready))
     }
 
-    /// Inputs queued or being tagged now.
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::SeqCst)
-    }
-
     /// Queues `texts`; refuses when the queue would pass its bound.
     pub fn submit(&self, texts: Vec<String>, scores: bool) -> Result<Pending, Refusal> {
         let n = texts.len();

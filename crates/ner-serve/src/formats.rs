@@ -226,12 +226,12 @@ pub fn check_answerable(format: Format, inputs: &Inputs) -> Result<(), ApiError>
     Ok(())
 }
 
-/// The answer body.
-pub fn render(format: Format, inputs: &Inputs, tagged: &[Tagged]) -> String {
+/// The answer body; `single`: the request gave one JSON string, answered as one list of entities.
+pub fn render(format: Format, single: bool, tagged: &[Tagged]) -> String {
     match format {
         Format::Json => {
             let lists: Vec<Value> = tagged.iter().map(|t| json!(t.entities)).collect();
-            if inputs.single {
+            if single {
                 lists[0].to_string()
             } else {
                 Value::Array(lists).to_string()

@@ -111,7 +111,7 @@ async fn tag(
     formats::check_answerable(output, &inputs)?;
     let mut pending = state
         .batcher
-        .submit(inputs.texts.clone(), formats::needs_scores(output))
+        .submit(inputs.texts, formats::needs_scores(output))
         .map_err(refused)?;
     let remaining = state.request_timeout.saturating_sub(started.elapsed());
     let tagged = match tokio::time::timeout(remaining, &mut pending.answer).await {
@@ -136,7 +136,7 @@ async fn tag(
             answer.map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m))?
         }
     };
-    let body = formats::render(output, &inputs, &tagged);
+    let body = formats::render(output, inputs.single, &tagged);
     Ok(([(header::CONTENT_TYPE, output.media_type())], body).into_response())
 }
 
