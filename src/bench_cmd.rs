@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use albert_model::{AlbertConfig, Head, NerTagger, TaggerSpec};
+use albert_model::{
+    AlbertConfig, BiLstmConfig, CharEmbeddingConfig, EncoderSpec, Head, NerTagger, TaggerSpec,
+};
 use anyhow::{Context, Result};
 use clap::Parser;
 use ner_data::{collate, read_file, Batcher, DataFormat, LabelSet, Sentence, Tokenizer};
@@ -21,6 +23,15 @@ pub struct Args {
     /// `tiny`, `base` (albert_config/albert_config_{tiny,base}.json) or a config file.
     #[arg(long, default_value = "tiny")]
     pub config: String,
+    /// `albert`, `bilstm` or `albert_bilstm` (ALBERT from --config).
+    #[arg(long, default_value = "albert")]
+    pub encoder: String,
+    #[arg(long, default_value_t = 100)]
+    pub char_embedding_size: i64,
+    #[arg(long, default_value_t = 128)]
+    pub lstm_hidden_size: i64,
+    #[arg(long, default_value_t = 1)]
+    pub lstm_layers: i64,
     #[arg(long, default_value = "albert_config/vocab.txt")]
     pub vocab: PathBuf,
     #[arg(long, default_value_t = 16)]
@@ -111,15 +122,37 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
         synthetic(a.batch * 8, a.seq_len - 2, a.seed as u64)
     };
     let labels = LabelSet::from_sentences(&sentences);
+    let lstm = BiLstmConfig {
+        hidden_size: a.lstm_hidden_size,
+        num_layers: a.lstm_layers,
+        dropout: 0.5,
+    };
+    let encoder = match a.encoder.as_str() {
+        "albert" => EncoderSpec::Albert(albert),
+        "albert_bilstm" => EncoderSpec::AlbertBilstm { albert, lstm },
+        "bilstm" => EncoderSpec::Bilstm {
+            embedding: CharEmbeddingConfig {
+                vocab_size: tokenizer.vocab_size() as i64,
+                char_embedding_size: a.char_embedding_size,
+                pad_token_id: tokenizer.pad_id(),
+            },
+            lstm,
+        },
+        other => anyhow::bail!("--encoder {other}: expected albert, bilstm or albert_bilstm"),
+    };
     let spec = TaggerSpec {
-        albert,
+        encoder,
         labels: labels.labels().to_vec(),
         head: Head::Crf,
     };
     let vs = tch::nn::VarStore::new(device);
     let tagger = NerTagger::new(&vs.root(), &spec);
     let params: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
-    let mut opt = AdamW::for_tagger(&vs, 100.0, 0.01);
+    let rates = ner_train::PartRates {
+        lstm: 1.0,
+        head: 100.0,
+    };
+    let mut opt = AdamW::for_tagger(&vs, rates, 0.01);
     let t0 = Instant::now();
     let prepared = Prepared::new(&sentences, &tokenizer, &labels, a.seq_len, 32)?;
     let data_s = t0.elapsed().as_secs_f64();
@@ -156,8 +189,7 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
     let peak_train = peak_rss_mb();
     times.sort_by(f64::total_cmp);
     let mut out = json!({
-        "tool": "albert-ner", "config": a.config, "hidden": spec.albert.hidden_size,
-        "layers": spec.albert.num_hidden_layers, "params": params, "batch": a.batch, "seq_len": a.seq_len,
+        "tool": "albert-ner", "config": a.config, "encoder": spec.encoder.describe(), "params": params, "batch": a.batch, "seq_len": a.seq_len,
         "lengths": a.lengths, "threads": a.threads, "device": a.device, "data_load_s": data_s,
         "steps": a.steps, "train_s": train_s, "train_samples_per_s": samples as f64 / train_s,
         "step_ms_median": 1000.0 * times[times.len() / 2],

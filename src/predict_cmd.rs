@@ -4,7 +4,6 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use albert_model::AlbertConfig;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use ner_infer::{Batching, TrainedModel};
@@ -81,13 +80,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 
 /// The model directory, after checking that it fits in memory, with the command line's window settings.
 fn load(args: &Args, device: tch::Device) -> Result<TrainedModel> {
-    let dir = &args.model_dir;
-    let context = || format!("loading the model from {}", dir.display());
-    let config_path = dir.join(albert_model::CONFIG_FILE);
-    let config = AlbertConfig::from_json_file(&config_path).with_context(context)?;
-    crate::memory_check::check_fits_in_memory(&config, crate::memory_check::Use::Inference)
-        .with_context(|| format!("{}", config_path.display()))?;
-    let mut model = TrainedModel::load(dir, device).with_context(context)?;
+    let mut model = crate::memory_check::load_trained_model(&args.model_dir, device)?;
     if args.max_seq_length.is_some() || args.window_stride.is_some() {
         let (max_seq_length, window_stride) = (
             args.max_seq_length.unwrap_or(model.settings.max_seq_length),
@@ -99,7 +92,7 @@ fn load(args: &Args, device: tch::Device) -> Result<TrainedModel> {
                 window_stride,
                 std::path::Path::new("the command line"),
             )
-            .with_context(context)?;
+            .with_context(|| format!("loading the model from {}", args.model_dir.display()))?;
     }
     if let Some(b) = args.bio_constraints {
         model.settings.bio_constraints = b;

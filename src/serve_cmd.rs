@@ -5,10 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use albert_model::AlbertConfig;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
-use ner_infer::TrainedModel;
 use ner_serve::{BatchSettings, ServerSettings};
 use sagemaker_contract::{SageMakerPaths, ServingEnv};
 
@@ -63,17 +61,8 @@ pub fn run(args: &Args) -> Result<()> {
         drain_limit: DRAIN_LIMIT,
     };
     ner_serve::run(
-        move || load(&dir, device).map_err(|e| format!("{e:#}")),
+        move || crate::memory_check::load_trained_model(&dir, device).map_err(|e| format!("{e:#}")),
         settings,
     )?;
     Ok(())
-}
-
-fn load(dir: &std::path::Path, device: tch::Device) -> Result<TrainedModel> {
-    let context = || format!("loading the model from {}", dir.display());
-    let config_path = dir.join(albert_model::CONFIG_FILE);
-    let config = AlbertConfig::from_json_file(&config_path).with_context(context)?;
-    crate::memory_check::check_fits_in_memory(&config, crate::memory_check::Use::Inference)
-        .with_context(|| format!("{}", config_path.display()))?;
-    TrainedModel::load(dir, device).with_context(context)
 }

@@ -639,3 +639,37 @@ fn a_model_directory_that_cannot_be_served_stops_the_server_at_start() {
         assert!(TcpStream::connect(("127.0.0.1", server.port)).is_err());
     }
 }
+
+#[test]
+fn bilstm_models_are_served_and_tag_as_predict_does() {
+    for encoder in ["bilstm", "albert_bilstm"] {
+        let job = common::Job::new(30, 8, 0);
+        job.hyperparameters(&common::fast(&[
+            ("encoder", encoder),
+            ("char_embedding_size", "8"),
+            ("lstm_hidden_size", "16"),
+            ("max_seq_length", "32"),
+            ("window_stride", "8"),
+        ]));
+        let o = job.train();
+        check(&o, o.status.success(), encoder);
+        let dir = job.base().join("model");
+        let server = Server::start(&dir, &[]);
+        let long = SENTENCES[0].repeat(3);
+        let texts = [SENTENCES[1], long.as_str()];
+        let reply = post(server.port, "text/plain", None, &(texts.join("\n") + "\n"));
+        assert_eq!(reply.status, 200, "{encoder}: {}", reply.body);
+        let predicted = common::run_predict(&dir, &["--format", "bio"], &(texts.join("\n") + "\n"));
+        check(&predicted, predicted.status.success(), "predict");
+        assert_eq!(
+            blocks(&String::from_utf8(predicted.stdout).unwrap()),
+            blocks(&reply.body),
+            "{encoder}: serve and predict tag alike"
+        );
+        assert!(
+            server.log().contains("BiLSTM hidden=16x2"),
+            "{encoder}: {}",
+            server.log()
+        );
+    }
+}

@@ -3,10 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::device::DeviceRequest;
-use albert_model::{AlbertConfig, PretrainedWeights};
-use anyhow::{Context, Result};
+use albert_model::{
+    AlbertConfig, BiLstmConfig, CharEmbeddingConfig, EncoderSpec, NerTagger, PretrainedWeights,
+};
+use anyhow::{bail, Context, Result};
+use ner_data::{Tokenizer, WordVectors};
 use sagemaker_contract::{
-    DataChannels, Device as DeviceChoice, Hyperparameters, PretrainedSource, SageMakerPaths,
+    DataChannels, Device as DeviceChoice, Encoder, Hyperparameters, PretrainedSource,
+    SageMakerPaths,
 };
 use tracing::info;
 
@@ -15,7 +19,8 @@ pub const DEFAULT_CONFIG: &str = "albert_config/albert_config_tiny.json";
 
 /// The model a job starts from.
 pub struct ModelSource {
-    pub config: AlbertConfig,
+    /// ALBERT's architecture; `None` for the `bilstm` encoder, which has no ALBERT.
+    pub albert: Option<AlbertConfig>,
     pub weights: Option<PretrainedWeights>,
     pub vocab: PathBuf,
     /// Where the weights came from, or why there are none (for the log's first lines).
@@ -43,6 +48,9 @@ impl ModelSource {
         channels: &DataChannels,
         scratch: &Path,
     ) -> Result<Self> {
+        if hp.encoder == Encoder::Bilstm {
+            return Self::bilstm(paths, hp, channels);
+        }
         let config_path = hp.bert_config_file.as_deref().map(resolve_relative);
         let user_config = match &config_path {
             Some(p) => Some(
@@ -73,7 +81,7 @@ impl ModelSource {
             let arch =
                 config_path.map_or_else(|| DEFAULT_CONFIG.to_string(), |p| p.display().to_string());
             return Ok(Self {
-                config,
+                albert: Some(config),
                 weights: None,
                 vocab: vocab_hp,
                 origin: format!(
@@ -92,7 +100,7 @@ impl ModelSource {
             None => weights.extract_vocab(scratch)?.unwrap_or(vocab_hp),
         };
         Ok(Self {
-            config: weights.config().clone(),
+            albert: Some(weights.config().clone()),
             origin: format!(
                 "pretrained weights ({:?}) from {what}: {}",
                 weights.format(),
@@ -102,6 +110,99 @@ impl ModelSource {
             vocab,
         })
     }
+}
+
+impl ModelSource {
+    /// A character BiLSTM starts from scratch (or from the `embeddings` channel's vectors); ALBERT
+    /// weights have nowhere to go, so a job that gives them is refused rather than silently ignored.
+    fn bilstm(
+        paths: &SageMakerPaths,
+        hp: &Hyperparameters,
+        channels: &DataChannels,
+    ) -> Result<Self> {
+        if let Some(source) = PretrainedSource::resolve(paths, hp, channels)? {
+            bail!(
+                "encoder=bilstm has no ALBERT to load the pretrained weights ({source:?}) into: use \
+                 encoder=albert_bilstm to train a BiLSTM over them, or give character vectors in the \
+                 `embeddings` channel"
+            );
+        }
+        Ok(Self {
+            albert: None,
+            weights: None,
+            vocab: resolve_relative(&hp.vocab_file),
+            origin: "a character BiLSTM from scratch".to_string(),
+        })
+    }
+
+    /// The encoder the job trains: ALBERT's architecture with the dropout hyperparameters applied,
+    /// and the BiLSTM's and character table's sizes.
+    pub fn encoder_spec(&self, hp: &Hyperparameters, tokenizer: &Tokenizer) -> EncoderSpec {
+        let lstm = BiLstmConfig {
+            hidden_size: hp.lstm_hidden_size as i64,
+            num_layers: hp.lstm_layers as i64,
+            dropout: hp.lstm_dropout,
+        };
+        let albert = self.albert.clone().map(|mut albert| {
+            if let Some(p) = hp.hidden_dropout_prob {
+                albert.hidden_dropout_prob = p;
+            }
+            if let Some(p) = hp.attention_probs_dropout_prob {
+                albert.attention_probs_dropout_prob = p;
+            }
+            if let Some(p) = hp.classifier_dropout_prob {
+                albert.classifier_dropout_prob = Some(p);
+            }
+            albert
+        });
+        match (hp.encoder, albert) {
+            (Encoder::Albert, Some(albert)) => EncoderSpec::Albert(albert),
+            (Encoder::AlbertBilstm, Some(albert)) => EncoderSpec::AlbertBilstm { albert, lstm },
+            _ => EncoderSpec::Bilstm {
+                embedding: CharEmbeddingConfig {
+                    vocab_size: tokenizer.vocab_size() as i64,
+                    char_embedding_size: hp.char_embedding_size as i64,
+                    pad_token_id: tokenizer.pad_id(),
+                },
+                lstm,
+            },
+        }
+    }
+}
+
+/// Copies the `embeddings` channel's word2vec vectors into the tagger's character table and logs the
+/// vocabulary's coverage. Only the `bilstm` encoder has such a table; vectors of another width than
+/// `char_embedding_size` are refused naming the file and both sizes.
+pub fn load_char_vectors(
+    file: &Path,
+    tokenizer: &Tokenizer,
+    char_embedding_size: usize,
+    tagger: &mut NerTagger,
+) -> Result<()> {
+    let Some(table) = tagger.encoder_mut().char_embeddings_mut() else {
+        bail!(
+            "the `embeddings` channel ({}) holds character vectors, which only encoder=bilstm uses",
+            file.display()
+        );
+    };
+    let vectors = WordVectors::read(file).context("the `embeddings` channel")?;
+    if vectors.dim != char_embedding_size {
+        bail!(
+            "{}: the vectors have {} dimensions but char_embedding_size is {}; set \
+             char_embedding_size={} or give vectors of {} dimensions",
+            file.display(),
+            vectors.dim,
+            char_embedding_size,
+            vectors.dim,
+            char_embedding_size
+        );
+    }
+    let rows = vectors.rows_for(tokenizer);
+    info!("character vectors from {}: {rows}", file.display());
+    let values =
+        tch::Tensor::from_slice(&rows.values).view([rows.ids.len() as i64, vectors.dim as i64]);
+    table.set_rows(&rows.ids, &values);
+    Ok(())
 }
 
 /// A checkpoint in the same directory as the config file (the albert_zh release layout).

@@ -8,7 +8,8 @@ use ner_data::Tokenizer;
 use ner_dist::ProcessGroup;
 use ner_infer::{Prepared, TrainedModel};
 use ner_train::{
-    fit, EvalSet, MixedPrecision, Outcome, Precision, Replicas, TrainConfig, TrainOutputs,
+    fit, EvalSet, MixedPrecision, Outcome, PartRates, Precision, Replicas, TrainConfig,
+    TrainOutputs,
 };
 use sagemaker_contract::{DataChannels, Distributed, HostRole, Hyperparameters, SageMakerPaths};
 use tch::nn::VarStore;
@@ -90,11 +91,13 @@ fn train(
     let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
     let source = ModelSource::resolve(paths, hp, &channels, &scratch)?;
     info!("model: {}", source.origin);
-    crate::memory_check::check_fits_in_memory(
-        &source.config,
-        crate::memory_check::Use::Training(device),
-    )?;
-    if source.weights.is_none() && hp.learning_rate < 1e-4 {
+    if let Some(albert) = &source.albert {
+        crate::memory_check::check_fits_in_memory(
+            albert,
+            crate::memory_check::Use::Training(device),
+        )?;
+    }
+    if source.albert.is_some() && source.weights.is_none() && hp.learning_rate < 1e-4 {
         warn!(
             "learning_rate={} is a rate for fine-tuning pretrained weights; from scratch a tiny ALBERT \
              learnt MSRA best at 5e-4 with crf_learning_rate_multiplier=10 (README, \"Accuracy for a \
@@ -114,51 +117,46 @@ fn train(
 
     let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.do_lower_case)
         .with_context(|| format!("vocab_file {}", source.vocab.display()))?;
-    if tokenizer.vocab_size() as i64 > source.config.vocab_size {
+    let encoder = source.encoder_spec(hp, &tokenizer);
+    info!("encoder: {}", encoder.describe());
+    if tokenizer.vocab_size() as i64 > encoder.vocab_size() {
         bail!(
             "the vocabulary {} has {} entries but the model config has vocab_size={}: they must match",
             source.vocab.display(),
             tokenizer.vocab_size(),
-            source.config.vocab_size
+            encoder.vocab_size()
         );
     }
     let Some(data) = data::load(hp, &channels, &tokenizer, stop)? else {
         info!("stopped by SIGTERM while reading the data: nothing to save yet");
         return Ok(Finished::Stopped);
     };
-    if hp.max_seq_length as i64 > source.config.max_position_embeddings {
-        bail!(
-            "max_seq_length={} exceeds the model's max_position_embeddings={}",
-            hp.max_seq_length,
-            source.config.max_position_embeddings
-        );
-    }
-
-    let mut albert = source.config.clone();
-    if let Some(p) = hp.hidden_dropout_prob {
-        albert.hidden_dropout_prob = p;
-    }
-    if let Some(p) = hp.attention_probs_dropout_prob {
-        albert.attention_probs_dropout_prob = p;
-    }
-    if let Some(p) = hp.classifier_dropout_prob {
-        albert.classifier_dropout_prob = Some(p);
+    if let Some(max) = encoder.max_positions() {
+        if hp.max_seq_length as i64 > max {
+            bail!(
+                "max_seq_length={} exceeds the model's max_position_embeddings={max}",
+                hp.max_seq_length
+            );
+        }
     }
     let head = match hp.head {
         sagemaker_contract::Head::Crf => Head::Crf,
         sagemaker_contract::Head::Softmax => Head::Softmax,
     };
     let spec = TaggerSpec {
-        albert,
+        encoder,
         labels: data.labels.labels().to_vec(),
         head,
     };
     tch::manual_seed(hp.seed as i64);
     let mut vs = VarStore::new(device);
-    let tagger = NerTagger::new(&vs.root(), &spec);
+    let mut tagger = NerTagger::new(&vs.root(), &spec);
     if let Some(weights) = &source.weights {
         let report = weights.load_into(&mut vs)?;
         info!("pretrained: {report}");
+    }
+    if let Some(file) = &channels.embeddings {
+        model_setup::load_char_vectors(file, &tokenizer, hp.char_embedding_size, &mut tagger)?;
     }
 
     let prepare = |s: &[ner_data::Sentence]| {
@@ -185,7 +183,10 @@ fn train(
         train_batch_size: hp.train_batch_size,
         eval_batch_size: hp.eval_batch_size,
         learning_rate: hp.learning_rate,
-        head_lr_multiplier: hp.crf_learning_rate_multiplier,
+        lr_multipliers: PartRates {
+            lstm: hp.lstm_learning_rate_multiplier,
+            head: hp.crf_learning_rate_multiplier,
+        },
         weight_decay: hp.weight_decay,
         warmup_proportion: hp.warmup_proportion,
         max_grad_norm: hp.max_grad_norm,

@@ -4,7 +4,7 @@ use tch::{nn, Tensor};
 
 use crate::config::AlbertConfig;
 use crate::embeddings::dropout;
-use crate::params::{LayerNorm, Linear};
+use crate::params::{LayerNorm, Linear, Part};
 
 /// Self-attention block; the softmax(QKᵀ/√d)V part runs in libtorch's fused
 /// `scaled_dot_product_attention`, which picks a flash / memory-efficient kernel on GPU.
@@ -26,11 +26,11 @@ impl AlbertAttention {
         let h = cfg.hidden_size;
         let std = cfg.initializer_range;
         AlbertAttention {
-            query: Linear::new(&(path / "query"), h, h, std),
-            key: Linear::new(&(path / "key"), h, h, std),
-            value: Linear::new(&(path / "value"), h, h, std),
-            dense: Linear::new(&(path / "dense"), h, h, std),
-            layer_norm: LayerNorm::new(&(path / "LayerNorm"), h, cfg.layer_norm_eps),
+            query: Linear::new(&(path / "query"), h, h, std, Part::Encoder),
+            key: Linear::new(&(path / "key"), h, h, std, Part::Encoder),
+            value: Linear::new(&(path / "value"), h, h, std, Part::Encoder),
+            dense: Linear::new(&(path / "dense"), h, h, std, Part::Encoder),
+            layer_norm: LayerNorm::new(&(path / "LayerNorm"), h, cfg.layer_norm_eps, Part::Encoder),
             num_heads: cfg.num_attention_heads,
             attention_dropout: cfg.attention_probs_dropout_prob,
             output_dropout: cfg.hidden_dropout_prob,

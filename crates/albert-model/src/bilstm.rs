@@ -4,16 +4,23 @@
 //! `nn.LSTM`'s own, under its own names (`weight_ih_l0`, `weight_hh_l0_reverse`, `bias_ih_l1`, ...), and
 //! a saved model loads into `torch.nn.LSTM(batch_first=True, bidirectional=True)` unchanged.
 
+use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
-/// The shape of a [`BiLstm`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+use crate::params::{var, ParamGroup, Part};
+
+/// The shape of a [`BiLstm`] (its input size is whatever feeds it), saved in `config.json` under these
+/// names.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BiLstmConfig {
-    pub input_size: i64,
     /// Per direction; the output has twice this many features.
+    #[serde(rename = "lstm_hidden_size")]
     pub hidden_size: i64,
+    #[serde(rename = "lstm_layers")]
     pub num_layers: i64,
-    /// Between layers (as `nn.LSTM`'s `dropout`), in training only.
+    /// In training only: on the LSTM's input, between layers (as `nn.LSTM`'s `dropout`) and on its
+    /// output (before the classifier).
+    #[serde(rename = "lstm_dropout")]
     pub dropout: f64,
 }
 
@@ -21,14 +28,15 @@ pub struct BiLstmConfig {
 #[derive(Debug)]
 pub struct BiLstm {
     config: BiLstmConfig,
+    input_size: i64,
     /// In `nn.LSTM`'s `_flat_weights` order: per layer, per direction, `w_ih, w_hh, b_ih, b_hh`.
     weights: Vec<Tensor>,
 }
 
 impl BiLstm {
-    /// Creates the variables under `path`, drawn from uniform(-1/√H, 1/√H) as `nn.LSTM` initialises
-    /// them.
-    pub fn new(path: &nn::Path, config: BiLstmConfig) -> Self {
+    /// Creates the variables under `path` in `part`'s groups (weights decay, biases do not), drawn from
+    /// uniform(-1/√H, 1/√H) as `nn.LSTM` initialises them.
+    pub fn new(path: &nn::Path, input_size: i64, config: BiLstmConfig, part: Part) -> Self {
         let h = config.hidden_size;
         let bound = 1.0 / (h as f64).sqrt();
         let init = nn::Init::Uniform {
@@ -37,23 +45,54 @@ impl BiLstm {
         };
         let mut weights = Vec::new();
         for layer in 0..config.num_layers {
-            let input = if layer == 0 { config.input_size } else { 2 * h };
+            let input = if layer == 0 { input_size } else { 2 * h };
             for suffix in ["", "_reverse"] {
-                weights.push(path.var(
-                    &format!("weight_ih_l{layer}{suffix}"),
-                    &[4 * h, input],
-                    init,
-                ));
-                weights.push(path.var(&format!("weight_hh_l{layer}{suffix}"), &[4 * h, h], init));
-                weights.push(path.var(&format!("bias_ih_l{layer}{suffix}"), &[4 * h], init));
-                weights.push(path.var(&format!("bias_hh_l{layer}{suffix}"), &[4 * h], init));
+                let matrix = |name: &str, cols| {
+                    let name = format!("{name}_l{layer}{suffix}");
+                    var(
+                        path,
+                        &name,
+                        &[4 * h, cols],
+                        init,
+                        ParamGroup::new(part, true),
+                    )
+                };
+                let bias = |name: &str| {
+                    let name = format!("{name}_l{layer}{suffix}");
+                    var(path, &name, &[4 * h], init, ParamGroup::new(part, false))
+                };
+                weights.extend([
+                    matrix("weight_ih", input),
+                    matrix("weight_hh", h),
+                    bias("bias_ih"),
+                    bias("bias_hh"),
+                ]);
             }
         }
-        Self { config, weights }
+        Self {
+            config,
+            input_size,
+            weights,
+        }
     }
 
     pub fn config(&self) -> BiLstmConfig {
         self.config
+    }
+
+    /// Features per position of the input.
+    pub fn input_size(&self) -> i64 {
+        self.input_size
+    }
+
+    /// The kind the weights hold.
+    pub fn kind(&self) -> tch::Kind {
+        self.weights[0].kind()
+    }
+
+    /// Features per position of the output (both directions).
+    pub fn output_size(&self) -> i64 {
+        2 * self.config.hidden_size
     }
 
     /// `[B, T, 2H]` for `input` `[B, T, input_size]` whose row `b` has `lengths[b]` (≥ 1) real positions

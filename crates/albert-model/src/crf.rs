@@ -16,6 +16,8 @@
 
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::params::{ParamGroup, Part};
+
 /// Score of a transition that must not be taken.
 ///
 /// Finite rather than `-inf`: Viterbi and the forward algorithm only add and take maxima/log-sum-exps,
@@ -61,6 +63,8 @@ impl Crf {
     pub fn new(path: &nn::Path, num_tags: i64) -> Self {
         assert!(num_tags > 0, "a CRF needs at least one tag, got {num_tags}");
         let init = nn::Init::Uniform { lo: -0.1, up: 0.1 };
+        // The CRF is always part of the head; its tables are scores, decayed like the classifier weight.
+        let path = path.set_group(ParamGroup::new(Part::Head, true).index());
         Self {
             num_tags,
             start_transitions: path.var("start_transitions", &[num_tags], init),

@@ -3,7 +3,7 @@
 use tch::{nn, Kind, Tensor};
 
 use crate::config::AlbertConfig;
-use crate::params::{var, LayerNorm};
+use crate::params::{var, LayerNorm, ParamGroup, Part};
 
 /// The factorised input layer: tables are E wide (E < H in ALBERT) and the encoder projects to H.
 #[derive(Debug)]
@@ -30,6 +30,7 @@ impl AlbertEmbeddings {
             "weight",
             &[cfg.vocab_size, e],
             init,
+            ParamGroup::new(Part::Encoder, true),
         );
         let pad_token_id = cfg
             .pad_token_id
@@ -46,14 +47,16 @@ impl AlbertEmbeddings {
                 "weight",
                 &[cfg.max_position_embeddings, e],
                 init,
+                ParamGroup::new(Part::Encoder, true),
             ),
             token_type_embeddings: var(
                 &(path / "token_type_embeddings"),
                 "weight",
                 &[cfg.type_vocab_size, e],
                 init,
+                ParamGroup::new(Part::Encoder, true),
             ),
-            layer_norm: LayerNorm::new(&(path / "LayerNorm"), e, cfg.layer_norm_eps),
+            layer_norm: LayerNorm::new(&(path / "LayerNorm"), e, cfg.layer_norm_eps, Part::Encoder),
             pad_token_id,
             dropout: cfg.hidden_dropout_prob,
         }

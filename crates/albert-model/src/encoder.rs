@@ -4,7 +4,7 @@ use tch::{nn, Tensor};
 
 use crate::config::AlbertConfig;
 use crate::layer::AlbertLayer;
-use crate::params::Linear;
+use crate::params::{Linear, Part};
 
 /// `num_hidden_groups` parameter sets of `inner_group_num` layers each; step i of `num_hidden_layers`
 /// runs the whole group [`AlbertConfig::group_of_layer`]`(i)`, exactly as HF schedules it, so
@@ -34,6 +34,7 @@ impl AlbertTransformer {
                 cfg.embedding_size,
                 cfg.hidden_size,
                 cfg.initializer_range,
+                Part::Encoder,
             ),
             groups,
             schedule: (0..cfg.num_hidden_layers)

@@ -6,7 +6,7 @@ use crate::activation::Activation;
 use crate::attention::AlbertAttention;
 use crate::config::AlbertConfig;
 use crate::embeddings::dropout;
-use crate::params::{LayerNorm, Linear};
+use crate::params::{LayerNorm, Linear, Part};
 
 /// HF AlbertLayer (post-LN): `LN(a + ffn_output(act(ffn(a))))` with `a = attention(x)`.
 #[derive(Debug)]
@@ -25,17 +25,25 @@ impl AlbertLayer {
         let std = cfg.initializer_range;
         AlbertLayer {
             attention: AlbertAttention::new(&(path / "attention"), cfg),
-            ffn: Linear::new(&(path / "ffn"), cfg.hidden_size, cfg.intermediate_size, std),
+            ffn: Linear::new(
+                &(path / "ffn"),
+                cfg.hidden_size,
+                cfg.intermediate_size,
+                std,
+                Part::Encoder,
+            ),
             ffn_output: Linear::new(
                 &(path / "ffn_output"),
                 cfg.intermediate_size,
                 cfg.hidden_size,
                 std,
+                Part::Encoder,
             ),
             full_layer_layer_norm: LayerNorm::new(
                 &(path / "full_layer_layer_norm"),
                 cfg.hidden_size,
                 cfg.layer_norm_eps,
+                Part::Encoder,
             ),
             activation: cfg.hidden_act,
             dropout: cfg.hidden_dropout_prob,

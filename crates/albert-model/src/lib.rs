@@ -1,4 +1,5 @@
-//! ALBERT encoder and token-tagging heads (linear-chain CRF or softmax) in tch.
+//! Token taggers in tch: an ALBERT, character-BiLSTM or ALBERT-BiLSTM encoder and a linear-chain CRF or
+//! softmax head.
 //!
 //! Variables are named exactly as HF's `AlbertForTokenClassification`-style state dicts
 //! (`albert.*`, `classifier.*`, plus `crf.*`), so a `VarStore` maps 1:1 onto `model.safetensors`.
@@ -7,15 +8,16 @@
 //! Typical use:
 //! ```ignore
 //! let weights = PretrainedWeights::open(path)?;                 // HF dir / albert_zh ckpt or zip
-//! let spec = TaggerSpec { albert: weights.config().clone(), labels, head: Head::Crf };
+//! let encoder = EncoderSpec::Albert(weights.config().clone());
+//! let spec = TaggerSpec { encoder, labels, head: Head::Crf };
 //! let mut vs = tch::nn::VarStore::new(device);
 //! let tagger = NerTagger::new(&vs.root(), &spec);
 //! let report = weights.load_into(&mut vs)?;                     // encoder only; log `report`
-//! // Every variable sits in the tch optimizer group of its `ParamGroup`:
+//! // Every variable sits in the tch optimizer group of the `ParamGroup` its module declared:
 //! let mut opt = tch::nn::AdamW::default().build(&vs, lr)?;
 //! for g in ParamGroup::ALL {
-//!     opt.set_lr_group(g.index(), if g.is_head() { head_lr } else { lr });
-//!     opt.set_weight_decay_group(g.index(), if g.decays() { wd } else { 0.0 });
+//!     opt.set_lr_group(g.index(), if g.part == Part::Head { head_lr } else { lr });
+//!     opt.set_weight_decay_group(g.index(), if g.decays { wd } else { 0.0 });
 //! }
 //! let em = tagger.emissions(&input_ids, &attention_mask, &tag_positions, true);
 //! let loss = tagger.loss(&em, &tags, &tag_mask);
@@ -27,10 +29,12 @@
 pub mod activation;
 pub mod attention;
 pub mod bilstm;
+pub mod char_embeddings;
 pub mod config;
 pub mod crf;
 pub mod embeddings;
 pub mod encoder;
+pub mod encoder_spec;
 pub mod error;
 pub mod layer;
 mod loading;
@@ -39,16 +43,21 @@ pub mod params;
 pub mod pretrained;
 pub mod save;
 pub mod tagger;
+pub mod tagger_encoder;
 
 pub use activation::Activation;
 pub use bilstm::{BiLstm, BiLstmConfig};
+pub use char_embeddings::{CharEmbeddingConfig, CharEmbeddings};
 pub use config::AlbertConfig;
 pub use crf::{Crf, TransitionConstraints};
+pub use encoder_spec::{EncoderKind, EncoderSpec, ENCODER_KEY};
 pub use error::{ModelError, Result};
 pub use model::AlbertModel;
-pub use params::{names_by_group, ParamGroup};
+pub use params::{groups, names_by_group, ParamGroup, Part};
 pub use pretrained::{LoadReport, PretrainedWeights, TfLayout, WeightsFormat};
 pub use save::{
-    holds_model, load_model, save_model, CONFIG_FILE, MODEL_FILES, VOCAB_FILE, WEIGHTS_FILE,
+    holds_model, load_model, read_encoder_spec, save_model, CONFIG_FILE, MODEL_FILES, VOCAB_FILE,
+    WEIGHTS_FILE,
 };
 pub use tagger::{Head, NerTagger, TaggerSpec};
+pub use tagger_encoder::TaggerEncoder;

@@ -1,96 +1,106 @@
-//! Which variables the optimizer treats how: encoder vs. head (so the head can get its own learning
-//! rate) and decayed vs. not (biases and LayerNorm parameters get no weight decay, as in BERT/ALBERT
-//! fine-tuning).
-//!
-//! Every variable this crate creates is registered in the tch optimizer group
-//! [`ParamGroup::of_name`]`(full_name).index()`, so a trainer can build an `nn::Optimizer` over the whole
-//! VarStore and set per-group learning rate and weight decay with `set_lr_group` /
-//! `set_weight_decay_group`. [`names_by_group`] gives the same partition by name for logging or for
-//! optimizers built by hand; both come from the one rule in [`ParamGroup::of_name`].
+//! Which variables the optimizer treats how. Each module declares, when it creates a variable, which
+//! [`Part`] of the tagger it belongs to (so that part can learn at its own rate) and whether weight decay
+//! applies (weight matrices and tables decay; biases and LayerNorm parameters do not, as in BERT/ALBERT
+//! fine-tuning). The declaration is stored as the variable's tch optimizer group
+//! ([`ParamGroup::index`]); [`groups`] reads it back by name. Nothing decides by name.
 
 use std::collections::BTreeMap;
 
 use tch::nn;
 
-/// An optimizer parameter group. The discriminant is the tch group index.
+/// The part of a tagger a variable belongs to; each can learn at its own rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ParamGroup {
-    /// ALBERT weight matrices and embedding tables.
-    EncoderDecay = 0,
-    /// ALBERT biases and LayerNorm weights/biases.
-    EncoderNoDecay = 1,
-    /// `classifier.weight` and the CRF transition tables.
-    HeadDecay = 2,
-    /// `classifier.bias`.
-    HeadNoDecay = 3,
+pub enum Part {
+    /// ALBERT, or the character embeddings of a BiLSTM encoder: what `learning_rate` drives.
+    Encoder,
+    /// The bidirectional LSTM of the `bilstm` and `albert_bilstm` encoders.
+    Lstm,
+    /// The classifier and the CRF, always new for a task.
+    Head,
+}
+
+/// An optimizer parameter group: a [`Part`] and whether weight decay applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ParamGroup {
+    pub part: Part,
+    pub decays: bool,
 }
 
 impl ParamGroup {
     /// All groups, in index order.
-    pub const ALL: [ParamGroup; 4] = [
-        ParamGroup::EncoderDecay,
-        ParamGroup::EncoderNoDecay,
-        ParamGroup::HeadDecay,
-        ParamGroup::HeadNoDecay,
+    pub const ALL: [ParamGroup; 6] = [
+        ParamGroup::new(Part::Encoder, true),
+        ParamGroup::new(Part::Encoder, false),
+        ParamGroup::new(Part::Lstm, true),
+        ParamGroup::new(Part::Lstm, false),
+        ParamGroup::new(Part::Head, true),
+        ParamGroup::new(Part::Head, false),
     ];
+
+    pub const fn new(part: Part, decays: bool) -> Self {
+        ParamGroup { part, decays }
+    }
 
     /// The tch optimizer group index (`nn::Path::set_group`, `Optimizer::set_lr_group`).
     pub fn index(self) -> usize {
-        self as usize
+        self.part as usize * 2 + usize::from(!self.decays)
     }
 
-    /// Whether the variable is newly created for tagging (never comes from a pretrained encoder).
-    pub fn is_head(self) -> bool {
-        matches!(self, ParamGroup::HeadDecay | ParamGroup::HeadNoDecay)
+    /// The group stored under a tch group index, if it is one of ours.
+    pub fn from_index(index: usize) -> Option<Self> {
+        Self::ALL.get(index).copied()
     }
+}
 
-    /// Whether weight decay applies.
-    pub fn decays(self) -> bool {
-        matches!(self, ParamGroup::EncoderDecay | ParamGroup::HeadDecay)
-    }
-
-    /// The group of a variable by its VarStore name.
-    ///
-    /// Head = `classifier.*` and `crf.*`. No decay = names ending in `.bias` or any LayerNorm parameter
-    /// (`LayerNorm`, `full_layer_layer_norm`); unlike HF's usual `["bias", "LayerNorm.weight"]` string
-    /// test this also exempts `full_layer_layer_norm.weight`, which is a LayerNorm gain like the others.
-    /// The CRF tables are decayed like the classifier weight (they are scores, not offsets).
-    pub fn of_name(name: &str) -> ParamGroup {
-        let head = name.starts_with("classifier.") || name.starts_with("crf.");
-        let leaf = name.rsplit('.').next().unwrap_or(name);
-        let no_decay = leaf == "bias" || name.contains("LayerNorm") || name.contains("layer_norm");
-        match (head, no_decay) {
-            (false, false) => ParamGroup::EncoderDecay,
-            (false, true) => ParamGroup::EncoderNoDecay,
-            (true, false) => ParamGroup::HeadDecay,
-            (true, true) => ParamGroup::HeadNoDecay,
-        }
-    }
+/// Every variable of `vs` by name, with the group its module declared.
+///
+/// # Panics
+/// If a variable was created outside this crate's modules (its tch group is not a [`ParamGroup`]).
+pub fn groups(vs: &nn::VarStore) -> BTreeMap<String, ParamGroup> {
+    let inner = vs.variables_.lock().expect("VarStore lock");
+    let by_ptr: std::collections::HashMap<usize, usize> = inner
+        .trainable_variables
+        .iter()
+        .map(|v| (v.tensor.data_ptr() as usize, v.group))
+        .collect();
+    inner
+        .named_variables
+        .iter()
+        .map(|(name, t)| {
+            let index = by_ptr
+                .get(&(t.data_ptr() as usize))
+                .copied()
+                .unwrap_or(usize::MAX);
+            let group = ParamGroup::from_index(index)
+                .unwrap_or_else(|| panic!("{name} has no parameter group (tch group {index})"));
+            (name.clone(), group)
+        })
+        .collect()
 }
 
 /// Variable names of a VarStore per group, sorted, every group present (possibly empty).
 pub fn names_by_group(vs: &nn::VarStore) -> BTreeMap<ParamGroup, Vec<String>> {
     let mut out: BTreeMap<ParamGroup, Vec<String>> =
         ParamGroup::ALL.iter().map(|g| (*g, Vec::new())).collect();
-    for name in vs.variables().into_keys() {
-        out.entry(ParamGroup::of_name(&name))
-            .or_default()
-            .push(name);
-    }
-    for v in out.values_mut() {
-        v.sort();
+    for (name, group) in groups(vs) {
+        out.entry(group).or_default().push(name);
     }
     out
 }
 
-/// Creates `path/name` in the optimizer group its full name belongs to.
-pub(crate) fn var(path: &nn::Path, name: &str, dims: &[i64], init: nn::Init) -> tch::Tensor {
-    let group = ParamGroup::of_name(&path.path(name));
+/// Creates `path/name` in `group`.
+pub(crate) fn var(
+    path: &nn::Path,
+    name: &str,
+    dims: &[i64],
+    init: nn::Init,
+    group: ParamGroup,
+) -> tch::Tensor {
     path.set_group(group.index()).var(name, dims, init)
 }
 
-/// A `y = x Wᵀ + b` layer with HF's variable names (`weight` [out, in], `bias` [out]) whose weight and
-/// bias land in different optimizer groups, which `tch::nn::linear` cannot do.
+/// A `y = x Wᵀ + b` layer with HF's variable names (`weight` [out, in], `bias` [out]) whose weight
+/// decays and whose bias does not, which `tch::nn::linear` cannot express.
 #[derive(Debug)]
 pub struct Linear {
     pub weight: tch::Tensor,
@@ -99,7 +109,7 @@ pub struct Linear {
 
 impl Linear {
     /// HF's initialisation: weight ~ N(0, std), bias = 0.
-    pub(crate) fn new(path: &nn::Path, in_dim: i64, out_dim: i64, std: f64) -> Self {
+    pub(crate) fn new(path: &nn::Path, in_dim: i64, out_dim: i64, std: f64, part: Part) -> Self {
         Linear {
             weight: var(
                 path,
@@ -109,8 +119,15 @@ impl Linear {
                     mean: 0.0,
                     stdev: std,
                 },
+                ParamGroup::new(part, true),
             ),
-            bias: var(path, "bias", &[out_dim], nn::Init::Const(0.0)),
+            bias: var(
+                path,
+                "bias",
+                &[out_dim],
+                nn::Init::Const(0.0),
+                ParamGroup::new(part, false),
+            ),
         }
     }
 
@@ -119,7 +136,7 @@ impl Linear {
     }
 }
 
-/// LayerNorm over the last dimension with HF's names (`weight` = 1, `bias` = 0 at init).
+/// LayerNorm over the last dimension with HF's names (`weight` = 1, `bias` = 0 at init), never decayed.
 #[derive(Debug)]
 pub struct LayerNorm {
     pub weight: tch::Tensor,
@@ -128,10 +145,11 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub(crate) fn new(path: &nn::Path, dim: i64, eps: f64) -> Self {
+    pub(crate) fn new(path: &nn::Path, dim: i64, eps: f64, part: Part) -> Self {
+        let group = ParamGroup::new(part, false);
         LayerNorm {
-            weight: var(path, "weight", &[dim], nn::Init::Const(1.0)),
-            bias: var(path, "bias", &[dim], nn::Init::Const(0.0)),
+            weight: var(path, "weight", &[dim], nn::Init::Const(1.0), group),
+            bias: var(path, "bias", &[dim], nn::Init::Const(0.0), group),
             eps,
         }
     }
@@ -147,29 +165,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_map_to_groups() {
-        use ParamGroup::*;
-        let l = "albert.encoder.albert_layer_groups.0.albert_layers.0.";
-        assert_eq!(
-            ParamGroup::of_name("albert.embeddings.word_embeddings.weight"),
-            EncoderDecay
-        );
-        assert_eq!(
-            ParamGroup::of_name("albert.embeddings.LayerNorm.weight"),
-            EncoderNoDecay
-        );
-        assert_eq!(
-            ParamGroup::of_name(&format!("{l}full_layer_layer_norm.weight")),
-            EncoderNoDecay
-        );
-        assert_eq!(
-            ParamGroup::of_name(&format!("{l}attention.query.bias")),
-            EncoderNoDecay
-        );
-        assert_eq!(ParamGroup::of_name(&format!("{l}ffn.weight")), EncoderDecay);
-        assert_eq!(ParamGroup::of_name("classifier.weight"), HeadDecay);
-        assert_eq!(ParamGroup::of_name("classifier.bias"), HeadNoDecay);
-        assert_eq!(ParamGroup::of_name("crf.transitions"), HeadDecay);
-        assert_eq!(ParamGroup::of_name("crf.start_transitions"), HeadDecay);
+    fn indices_round_trip() {
+        for (i, g) in ParamGroup::ALL.iter().enumerate() {
+            assert_eq!(g.index(), i);
+            assert_eq!(ParamGroup::from_index(i), Some(*g));
+        }
+        assert_eq!(ParamGroup::from_index(6), None);
     }
 }

@@ -1,5 +1,6 @@
 //! The fine-tuned model directory: `model.safetensors` + `config.json` + `vocab.txt`, readable by
-//! HF (`AlbertModel.from_pretrained`) and by [`load_model`], and all `predict` needs.
+//! [`load_model`], by HF (`AlbertModel.from_pretrained`, ALBERT encoders) and by `torch.nn` modules
+//! (every tensor under PyTorch's own names), and all `predict` and `serve` need.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::config::AlbertConfig;
+use crate::encoder_spec::EncoderSpec;
 use crate::error::{ModelError, Result};
 use crate::loading::Assigner;
 use crate::tagger::{Head, NerTagger, TaggerSpec};
@@ -29,8 +30,8 @@ pub const HEAD_KEY: &str = "ner_head";
 /// Writes `dir/{model.safetensors, config.json, vocab.txt}`.
 ///
 /// Every VarStore variable goes out under its own name as contiguous fp32 on the CPU (whatever the
-/// training device or precision), so the file loads anywhere. `config.json` is HF's AlbertConfig plus
-/// `architectures`, `id2label`/`label2id` and [`HEAD_KEY`]. Files are written under temporary names and
+/// training device or precision), so the file loads anywhere. `config.json` is [`config_json`]'s.
+/// Files are written under temporary names and
 /// renamed, so an interrupted save never leaves a half-written model that looks complete.
 pub fn save_model(
     dir: impl AsRef<Path>,
@@ -78,10 +79,10 @@ pub fn save_model(
     Ok(())
 }
 
-/// HF `config.json` for a tagger.
+/// `config.json` for a tagger: the encoder's part ([`EncoderSpec::to_config_json`]; HF's AlbertConfig
+/// for ALBERT encoders), the labels and [`HEAD_KEY`].
 pub fn config_json(spec: &TaggerSpec) -> Value {
-    let mut v = spec.albert.to_hf_json();
-    v["architectures"] = Value::from(vec!["AlbertForTokenClassification"]);
+    let mut v = spec.encoder.to_config_json();
     let id2label: serde_json::Map<String, Value> = spec
         .labels
         .iter()
@@ -112,14 +113,8 @@ pub fn load_model(
     device: Device,
 ) -> Result<(nn::VarStore, NerTagger, TaggerSpec, PathBuf)> {
     let dir = dir.as_ref();
-    let config_path = dir.join(CONFIG_FILE);
-    let text =
-        std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
-        path: config_path.clone(),
-        source: e,
-    })?;
-    let albert = AlbertConfig::from_hf_json(&text, Some(&config_path))?;
+    let (config_path, text, value) = read_config(dir)?;
+    let encoder = EncoderSpec::from_config_json(&value, &text, &config_path)?;
     let labels = labels_from_config(&value, &config_path)?;
 
     let weights_path = dir.join(WEIGHTS_FILE);
@@ -140,7 +135,7 @@ pub fn load_model(
         None => Head::Softmax,
     };
     let spec = TaggerSpec {
-        albert,
+        encoder,
         labels,
         head,
     };
@@ -148,11 +143,10 @@ pub fn load_model(
     let vs = nn::VarStore::new(device);
     let tagger = NerTagger::new(&vs.root(), &spec);
     let mut assigner = Assigner::new(&vs, &weights_path, |_| true);
+    let has_albert = spec.encoder.albert().is_some();
     for (name, t) in &tensors {
-        let target = if name.starts_with("albert.")
-            || name.starts_with("classifier.")
-            || name.starts_with("crf.")
-        {
+        // A bare HF AlbertModel export names ALBERT's tensors without the `albert.` prefix.
+        let target = if !has_albert || assigner.expected_shape(name).is_some() {
             name.clone()
         } else {
             format!("albert.{name}")
@@ -172,6 +166,24 @@ pub fn load_model(
         ));
     }
     Ok((vs, tagger, spec, vocab))
+}
+
+/// The encoder a model directory's `config.json` describes, read without touching the weights (so a
+/// caller can check the model fits in memory before loading it).
+pub fn read_encoder_spec(dir: impl AsRef<Path>) -> Result<EncoderSpec> {
+    let (path, text, value) = read_config(dir.as_ref())?;
+    EncoderSpec::from_config_json(&value, &text, &path)
+}
+
+/// `dir/config.json`: its path, text and JSON.
+fn read_config(dir: &Path) -> Result<(PathBuf, String, Value)> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
+        path: path.clone(),
+        source: e,
+    })?;
+    Ok((path, text, value))
 }
 
 fn labels_from_config(value: &Value, path: &Path) -> Result<Vec<String>> {

@@ -1,13 +1,15 @@
-//! The NER model: ALBERT, a linear classifier over the first piece of each unit, and a CRF or softmax head.
+//! The NER model: an encoder (ALBERT, a character BiLSTM, or ALBERT then a BiLSTM), a linear classifier
+//! over the first piece of each unit, and a CRF or softmax head.
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
-use crate::config::AlbertConfig;
 use crate::crf::{Crf, TransitionConstraints};
 use crate::embeddings::dropout;
+use crate::encoder_spec::EncoderSpec;
 use crate::model::AlbertModel;
-use crate::params::{Linear, ParamGroup};
+use crate::params::{Linear, Part};
+use crate::tagger_encoder::TaggerEncoder;
 
 /// How emissions become tags. `Crf` scores whole sequences (transition tables, Viterbi); `Softmax` is
 /// what the replaced TF system did: independent per-unit cross-entropy and argmax.
@@ -21,21 +23,22 @@ pub enum Head {
 /// Everything needed to rebuild a tagger's variables: saved into `config.json` next to the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaggerSpec {
-    pub albert: AlbertConfig,
+    pub encoder: EncoderSpec,
     /// Tag names by id; the order fixes the classifier's output columns.
     pub labels: Vec<String>,
     pub head: Head,
 }
 
-/// ALBERT + `classifier` + optional `crf`, with variables named as HF saves them (`albert.*`,
-/// `classifier.{weight,bias}`, `crf.{start_transitions,end_transitions,transitions}`).
+/// Encoder + `classifier` + optional `crf`, with variables named as HF and PyTorch save them (`albert.*`,
+/// `embedding.weight`, `lstm.weight_ih_l0`…, `classifier.{weight,bias}`,
+/// `crf.{start_transitions,end_transitions,transitions}`).
 ///
 /// Tags live on *units*, not tokens: the caller says which token carries each unit's tag
 /// (`tag_positions`), so [CLS]/[SEP], padding and continuation word pieces never enter the loss or the
 /// CRF's transitions.
 #[derive(Debug)]
 pub struct NerTagger {
-    albert: AlbertModel,
+    encoder: TaggerEncoder,
     classifier: Linear,
     crf: Option<Crf>,
     bio: TransitionConstraints,
@@ -44,34 +47,33 @@ pub struct NerTagger {
 }
 
 impl NerTagger {
-    /// Creates all variables under `root` (normally `vs.root()`), each in its [`ParamGroup`].
+    /// Creates all variables under `root` (normally `vs.root()`), each in the
+    /// [`crate::ParamGroup`] its module declares.
     ///
     /// # Panics
     /// If `spec.labels` is empty.
     pub fn new(root: &nn::Path, spec: &TaggerSpec) -> Self {
         let k = spec.labels.len() as i64;
         assert!(k > 0, "a tagger needs at least one label");
-        let albert = AlbertModel::new(&(root / "albert"), &spec.albert);
+        let encoder = TaggerEncoder::new(root, &spec.encoder);
         let classifier = Linear::new(
             &(root / "classifier"),
-            spec.albert.hidden_size,
+            spec.encoder.output_size(),
             k,
-            spec.albert.initializer_range,
+            spec.encoder.initializer_range(),
+            Part::Head,
         );
         let crf = match spec.head {
-            Head::Crf => {
-                let group = ParamGroup::of_name("crf.transitions").index();
-                Some(Crf::new(&(root / "crf").set_group(group), k))
-            }
+            Head::Crf => Some(Crf::new(&(root / "crf"), k)),
             Head::Softmax => None,
         };
         NerTagger {
-            albert,
+            encoder,
             classifier,
             crf,
             bio: TransitionConstraints::bio(&spec.labels),
             head: spec.head,
-            classifier_dropout: spec.albert.classifier_dropout(),
+            classifier_dropout: spec.encoder.classifier_dropout(),
         }
     }
 
@@ -84,9 +86,18 @@ impl NerTagger {
         self.classifier.bias.size()[0]
     }
 
-    /// The encoder, e.g. to compare hidden states with HF.
-    pub fn albert(&self) -> &AlbertModel {
-        &self.albert
+    /// ALBERT, when the encoder has it (e.g. to compare hidden states with HF).
+    pub fn albert(&self) -> Option<&AlbertModel> {
+        self.encoder.albert()
+    }
+
+    pub fn encoder(&self) -> &TaggerEncoder {
+        &self.encoder
+    }
+
+    /// The encoder, to change its variables' values (pretrained character vectors).
+    pub fn encoder_mut(&mut self) -> &mut TaggerEncoder {
+        &mut self.encoder
     }
 
     /// The CRF when the head is [`Head::Crf`] (for log-likelihoods rather than the mean loss).
@@ -101,7 +112,7 @@ impl NerTagger {
         attention_mask: &Tensor,
         train: bool,
     ) -> Tensor {
-        self.albert.forward(input_ids, attention_mask, None, train)
+        self.encoder.forward(input_ids, attention_mask, train)
     }
 
     /// Per-unit tag scores [B,L,K].

@@ -4,11 +4,11 @@
 
 mod common;
 
-use albert_model::{BiLstm, BiLstmConfig};
+use albert_model::{BiLstm, BiLstmConfig, Part};
 use tch::{nn, Device, Kind, Tensor};
 
+const INPUT_SIZE: i64 = 6;
 const CONFIG: BiLstmConfig = BiLstmConfig {
-    input_size: 6,
     hidden_size: 5,
     num_layers: 2,
     dropout: 0.0,
@@ -17,16 +17,13 @@ const CONFIG: BiLstmConfig = BiLstmConfig {
 /// A batch whose padded positions hold large random values, so any leak of padding would show.
 fn padded_batch(lengths: &[i64], seq_len: i64) -> Tensor {
     let x = Tensor::randn(
-        [lengths.len() as i64, seq_len, CONFIG.input_size],
+        [lengths.len() as i64, seq_len, INPUT_SIZE],
         (Kind::Float, Device::Cpu),
     );
     for (row, &len) in lengths.iter().enumerate() {
         if len < seq_len {
             x.get(row as i64).narrow(0, len, seq_len - len).copy_(
-                &(Tensor::randn(
-                    [seq_len - len, CONFIG.input_size],
-                    (Kind::Float, Device::Cpu),
-                ) * 100.0),
+                &(Tensor::randn([seq_len - len, INPUT_SIZE], (Kind::Float, Device::Cpu)) * 100.0),
             );
         }
     }
@@ -37,7 +34,7 @@ fn padded_batch(lengths: &[i64], seq_len: i64) -> Tensor {
 fn a_rows_output_is_the_same_alone_and_in_a_padded_batch() {
     tch::manual_seed(3);
     let vs = nn::VarStore::new(Device::Cpu);
-    let lstm = BiLstm::new(&(vs.root() / "lstm"), CONFIG);
+    let lstm = BiLstm::new(&(vs.root() / "lstm"), INPUT_SIZE, CONFIG, Part::Lstm);
     let lengths = [5i64, 9, 2, 9, 1];
     let batch = padded_batch(&lengths, 9);
     let together = tch::no_grad(|| lstm.forward(&batch, &lengths, false));
@@ -59,7 +56,7 @@ fn a_rows_output_is_the_same_alone_and_in_a_padded_batch() {
 fn matches_torch_nn_lstm_over_packed_sequences_on_the_same_weights() {
     tch::manual_seed(4);
     let vs = nn::VarStore::new(Device::Cpu);
-    let lstm = BiLstm::new(&(vs.root() / "lstm"), CONFIG);
+    let lstm = BiLstm::new(&(vs.root() / "lstm"), INPUT_SIZE, CONFIG, Part::Lstm);
     let lengths = [3i64, 7, 7, 1, 4];
     let input = padded_batch(&lengths, 7);
     let ours = tch::no_grad(|| lstm.forward(&input, &lengths, false));

@@ -1,9 +1,9 @@
 //! Properties of the encoder and tagger that hold whatever the weights: padding is invisible,
-//! dropout only in training, optimizer groups cover every variable.
+//! dropout only in training (optimizer groups: tests/tagger_encoders.rs).
 
 mod common;
 
-use albert_model::{names_by_group, Activation, AlbertConfig, Head, NerTagger, ParamGroup};
+use albert_model::{Activation, AlbertConfig, Head, NerTagger};
 use common::*;
 use tch::{nn, Kind, Tensor};
 
@@ -87,33 +87,6 @@ fn loss_backpropagates_to_encoder_and_head() {
             g.defined() && f64::try_from(g.abs().sum(Kind::Double)).unwrap() > 0.0,
             "{name} got no gradient"
         );
-    }
-}
-
-#[test]
-fn every_variable_is_in_its_named_group() {
-    let vs = nn::VarStore::new(tch::Device::Cpu);
-    let _t = NerTagger::new(&vs.root(), &spec(cfg(), Head::Crf));
-    let groups = names_by_group(&vs);
-    assert_eq!(
-        groups.values().map(Vec::len).sum::<usize>(),
-        vs.variables().len()
-    );
-    assert!(groups[&ParamGroup::HeadDecay].contains(&"crf.transitions".to_string()));
-    assert_eq!(
-        groups[&ParamGroup::HeadNoDecay],
-        vec!["classifier.bias".to_string()]
-    );
-    // The tch groups the optimizer sees agree with the names.
-    let named = vs.variables();
-    let inner = vs.variables_.lock().unwrap();
-    assert_eq!(inner.trainable_variables.len(), named.len());
-    for var in &inner.trainable_variables {
-        let (name, _) = named
-            .iter()
-            .find(|(_, t)| t.data_ptr() == var.tensor.data_ptr())
-            .unwrap();
-        assert_eq!(var.group, ParamGroup::of_name(name).index(), "{name}");
     }
 }
 

@@ -35,6 +35,10 @@ pub enum DataError {
         byte: u8,
     },
 
+    /// A word2vec file without a single vector.
+    #[error("{path}: no vectors (expected word2vec text: `token v1 v2 ...` per line)")]
+    NoVectors { path: PathBuf },
+
     /// A line that does not have the expected shape (no tag, extra columns, bad JSON, ...).
     #[error("{path}:{line}: malformed line {value:?}: {reason}")]
     Malformed {

@@ -42,6 +42,7 @@ pub mod report;
 pub mod scheme;
 pub mod tokenizer;
 pub mod window;
+pub mod word_vectors;
 pub mod writer;
 
 pub use batch::{collate, Batch, Batcher};
@@ -61,4 +62,5 @@ pub use window::{
     features, features_of_tokenized, keep_ranges, merge_windows, plan_windows, units_to_char_tags,
     Feature,
 };
+pub use word_vectors::{VocabRows, WordVectors};
 pub use writer::{char_tag_lines, cluener_line, format_sentence, span_jsonl_line, token_tag_lines};

@@ -171,6 +171,10 @@ impl Tokenizer {
     pub fn do_lower_case(&self) -> bool {
         self.do_lower_case
     }
+    /// The id of a vocabulary entry.
+    pub fn id(&self, token: &str) -> Option<i64> {
+        self.vocab.get(token).copied()
+    }
     /// The vocabulary entry of an id.
     pub fn token(&self, id: i64) -> Option<&str> {
         usize::try_from(id)

@@ -179,11 +179,13 @@ impl TrainedModel {
                 s.max_seq_length - 2
             ));
         }
-        if s.max_seq_length as i64 > self.spec.albert.max_position_embeddings {
-            return bad(format!(
-                "max_seq_length {} exceeds the model's max_position_embeddings {}",
-                s.max_seq_length, self.spec.albert.max_position_embeddings
-            ));
+        if let Some(max) = self.spec.encoder.max_positions() {
+            if s.max_seq_length as i64 > max {
+                return bad(format!(
+                    "max_seq_length {} exceeds the model's max_position_embeddings {max}",
+                    s.max_seq_length
+                ));
+            }
         }
         Ok(())
     }

@@ -191,11 +191,10 @@ fn warm_up(model: &TrainedModel, settings: BatchSettings) -> Result<Ready, Strin
         .collect();
     Ok(Ready {
         model: format!(
-            "{} ({:?} head, hidden {}, {} layers), labels [{}], device {:?}, precision {:?}",
+            "{} ({}, {:?} head), labels [{}], device {:?}, precision {:?}",
             model.dir.display(),
+            model.spec.encoder.describe(),
             model.spec.head,
-            model.spec.albert.hidden_size,
-            model.spec.albert.num_hidden_layers,
             labels.join(", "),
             model.device,
             model.precision,

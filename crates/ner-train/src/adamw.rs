@@ -37,6 +37,25 @@ pub struct ParamGroup {
     pub weight_decay: f64,
 }
 
+/// Learning-rate multipliers of a tagger's parts (the encoder learns at the scheduled rate itself).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartRates {
+    /// The BiLSTM of the `bilstm` and `albert_bilstm` encoders.
+    pub lstm: f64,
+    /// The classifier and CRF (they start from scratch).
+    pub head: f64,
+}
+
+impl PartRates {
+    pub fn of(self, part: albert_model::Part) -> f64 {
+        match part {
+            albert_model::Part::Encoder => 1.0,
+            albert_model::Part::Lstm => self.lstm,
+            albert_model::Part::Head => self.head,
+        }
+    }
+}
+
 impl AdamW {
     /// `params` are the model's variables by name; `group` says how each is optimised.
     pub fn new(params: Vec<(String, Tensor)>, group: impl Fn(&str) -> ParamGroup) -> Self {
@@ -65,17 +84,18 @@ impl AdamW {
         }
     }
 
-    /// AdamW over every variable of a tagger's VarStore, sorted by name so state lines up across runs:
-    /// the head (classifier, CRF) learns at `head_lr_multiplier` × the rate, and biases and LayerNorm
-    /// parameters get no weight decay (`albert_model::ParamGroup` decides which is which).
-    pub fn for_tagger(vs: &tch::nn::VarStore, head_lr_multiplier: f64, weight_decay: f64) -> Self {
+    /// AdamW over every variable of a tagger's VarStore, sorted by name so state lines up across runs,
+    /// each optimised as its module declared (`albert_model::groups`): its part learns at `rates`' multiple
+    /// of the rate, and weight decay applies only where the module says it does.
+    pub fn for_tagger(vs: &tch::nn::VarStore, rates: PartRates, weight_decay: f64) -> Self {
+        let declared = albert_model::groups(vs);
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         Self::new(vars, |name| {
-            let g = albert_model::ParamGroup::of_name(name);
+            let g = declared[name];
             ParamGroup {
-                lr_multiplier: if g.is_head() { head_lr_multiplier } else { 1.0 },
-                weight_decay: if g.decays() { weight_decay } else { 0.0 },
+                lr_multiplier: rates.of(g.part),
+                weight_decay: if g.decays { weight_decay } else { 0.0 },
             }
         })
     }

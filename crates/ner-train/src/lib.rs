@@ -11,6 +11,7 @@ pub mod schedule;
 pub mod tensorboard;
 pub mod trainer;
 
+pub use adamw::PartRates;
 pub use amp::{MixedPrecision, Precision};
 pub use error::TrainError;
 pub use replicas::Replicas;

@@ -145,7 +145,7 @@ fn two_replicas_of_batch_8_end_where_one_process_of_batch_16_does() {
     let mut s = setup_with(37);
     s.cfg.max_steps = 20;
     // No dropout anywhere: the replicas' masks could not match one process's.
-    s.spec.albert.classifier_dropout_prob = Some(0.0);
+    s.spec.encoder.albert_mut().unwrap().classifier_dropout_prob = Some(0.0);
     s.cfg.eval_steps = 0;
     s.cfg.learning_rate = 5e-3;
     let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -1,4 +1,5 @@
-//! Which files are training, validation and test data, and where pretrained weights are.
+//! Which files are training, validation and test data, and where pretrained weights and character
+//! vectors are.
 //!
 //! Two layouts are understood. The replaced system put `train.txt`, `dev.txt` and `test.txt` in the
 //! one `training` channel, so files at the top of the training directory named `train.*`,
@@ -15,6 +16,7 @@ pub const TRAINING_CHANNEL: &str = "training";
 pub const VALIDATION_CHANNEL: &str = "validation";
 pub const TEST_CHANNEL: &str = "test";
 pub const PRETRAINED_CHANNEL: &str = "pretrained";
+pub const EMBEDDINGS_CHANNEL: &str = "embeddings";
 
 /// The resolved data files of a job.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct DataChannels {
     pub test: Option<Vec<PathBuf>>,
     /// A directory of weights, or a single zip, from the `pretrained` channel.
     pub pretrained: Option<PathBuf>,
+    /// The one word2vec text file of the `embeddings` channel (pretrained character vectors).
+    pub embeddings: Option<PathBuf>,
 }
 
 impl DataChannels {
@@ -63,6 +67,9 @@ impl DataChannels {
         }
         if let Some(dir) = existing_dir(paths.channel_dir(PRETRAINED_CHANNEL)) {
             channels.pretrained = Some(pretrained_location(&dir)?);
+        }
+        if let Some(dir) = existing_dir(paths.channel_dir(EMBEDDINGS_CHANNEL)) {
+            channels.embeddings = Some(one_file(&dir)?);
         }
         Ok(channels)
     }
@@ -144,6 +151,24 @@ fn named_splits(dir: &Path) -> Result<Option<NamedSplits>, ContractError> {
             .collect();
     }
     Ok(Some(splits))
+}
+
+/// The single file of the `embeddings` channel.
+fn one_file(dir: &Path) -> Result<PathBuf, ContractError> {
+    let mut files = data_files(dir)?;
+    if files.len() == 1 {
+        return Ok(files.remove(0));
+    }
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    Err(ContractError::EmbeddingsNotOneFile {
+        dir: dir.to_path_buf(),
+        count: files.len(),
+        names: if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        },
+    })
 }
 
 fn channel_files(channel: &str, dir: &Path) -> Result<Vec<PathBuf>, ContractError> {

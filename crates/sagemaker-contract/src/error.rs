@@ -30,6 +30,17 @@ pub enum ContractError {
     #[error("the `{channel}` channel directory {dir} holds no files")]
     EmptyChannel { channel: String, dir: PathBuf },
 
+    /// The `embeddings` channel must hold exactly one word2vec text file.
+    #[error(
+        "the `embeddings` channel directory {dir} holds {count} files ({names}); it takes exactly one \
+         word2vec text file of character vectors"
+    )]
+    EmbeddingsNotOneFile {
+        dir: PathBuf,
+        count: usize,
+        names: String,
+    },
+
     /// Pipe mode streams records through FIFOs, which a line-oriented NER reader cannot re-read per epoch.
     #[error(
         "channel `{channel}` uses Pipe input mode, which this container does not support; \

@@ -29,15 +29,15 @@ mod pretrained;
 mod serving;
 
 pub use channels::{
-    data_files, refuse_pipe_mode, DataChannels, MAX_CHANNEL_DEPTH, PRETRAINED_CHANNEL,
-    TEST_CHANNEL, TRAINING_CHANNEL, VALIDATION_CHANNEL,
+    data_files, refuse_pipe_mode, DataChannels, EMBEDDINGS_CHANNEL, MAX_CHANNEL_DEPTH,
+    PRETRAINED_CHANNEL, TEST_CHANNEL, TRAINING_CHANNEL, VALIDATION_CHANNEL,
 };
 pub use configs::{ChannelConfig, CheckpointConfig, InputDataConfig, ResourceConfig};
 pub use error::ContractError;
 pub use failure::{write_failure, FailureReport, MAX_FAILURE_BYTES};
 pub use hosts::HostRole;
 pub use hyperparameters::{
-    DataFormat, Device, Distributed, Head, Hyperparameters, MixedPrecision,
+    DataFormat, Device, Distributed, Encoder, Head, Hyperparameters, MixedPrecision,
     IGNORED_HYPERPARAMETERS, KNOWN_HYPERPARAMETERS,
 };
 pub use paths::{SageMakerPaths, BASE_DIR_ENV, DEFAULT_BASE_DIR};

@@ -319,6 +319,31 @@ fn pretrained_channel_holds_a_directory_or_a_zip() {
 }
 
 #[test]
+fn embeddings_channel_holds_one_file() {
+    let (_base, paths) = setup();
+    touch(&paths.channel_dir("training").join("train.txt"));
+    assert_eq!(
+        DataChannels::resolve(&paths, None).unwrap().embeddings,
+        None
+    );
+    let channel = paths.channel_dir("embeddings");
+    touch(&channel.join("sub/chars.vec"));
+    let channels = DataChannels::resolve(&paths, None).unwrap();
+    assert_eq!(channels.embeddings, Some(channel.join("sub/chars.vec")));
+
+    touch(&channel.join("other.vec"));
+    let err = DataChannels::resolve(&paths, None).unwrap_err().to_string();
+    assert!(
+        err.contains("`embeddings`") && err.contains("2 files") && err.contains("other.vec"),
+        "{err}"
+    );
+    fs::remove_dir_all(&channel).unwrap();
+    fs::create_dir_all(&channel).unwrap();
+    let err = DataChannels::resolve(&paths, None).unwrap_err().to_string();
+    assert!(err.contains("0 files (none)"), "{err}");
+}
+
+#[test]
 fn read_only_input_works() {
     let (base, paths) = setup();
     let training = paths.channel_dir("training");

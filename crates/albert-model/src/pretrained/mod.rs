@@ -289,9 +289,9 @@ fn check_zip_archive(file: &Path) -> Result<()> {
     })
 }
 
-/// Task heads of some earlier fine-tuning: never loaded into a new tagger.
+/// Task layers (head, BiLSTM) of some earlier fine-tuning: never loaded into a new tagger.
 fn is_head(name: &str) -> bool {
-    name.starts_with("classifier.") || name.starts_with("crf.")
+    name.starts_with("classifier.") || name.starts_with("crf.") || name.starts_with("lstm.")
 }
 
 /// HF state-dict entries (after adding the `albert.` prefix) that the tagger has no variable for.

@@ -104,7 +104,7 @@ pub fn copy_from_file(vs: &nn::VarStore, file: &std::path::Path) {
 
 pub fn spec(albert: albert_model::AlbertConfig, head: Head) -> TaggerSpec {
     TaggerSpec {
-        albert,
+        encoder: albert_model::EncoderSpec::Albert(albert),
         labels: labels(),
         head,
     }

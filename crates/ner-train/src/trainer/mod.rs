@@ -23,7 +23,7 @@ use ner_data::{LabelSet, Sentence};
 use tch::nn::VarStore;
 use tch::Device;
 
-use crate::adamw::AdamW;
+use crate::adamw::{AdamW, PartRates};
 use crate::error::TrainError;
 use crate::replicas::Replicas;
 use ner_infer::Precision;
@@ -46,8 +46,8 @@ pub struct TrainConfig {
     pub train_batch_size: usize,
     pub eval_batch_size: usize,
     pub learning_rate: f64,
-    /// The classifier and CRF learn at `learning_rate` × this.
-    pub head_lr_multiplier: f64,
+    /// The BiLSTM and the head (classifier, CRF) learn at `learning_rate` × these.
+    pub lr_multipliers: PartRates,
     pub weight_decay: f64,
     pub warmup_proportion: f64,
     pub max_grad_norm: f64,
@@ -185,7 +185,7 @@ pub fn fit(
         return Err(TrainError::Config("no training sentences".into()));
     }
     let plan = Plan::new(train, cfg, replicas.world_size());
-    let mut opt = AdamW::for_tagger(vs, cfg.head_lr_multiplier, cfg.weight_decay);
+    let mut opt = AdamW::for_tagger(vs, cfg.lr_multipliers, cfg.weight_decay);
     let (mut progress, resumed_from) = resume::from_checkpoints(out, vs, &mut opt, &plan)?;
     replicas.sync_start(vs, &mut opt, &mut progress)?;
     plan.log_start(train, cfg);

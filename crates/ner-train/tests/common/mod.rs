@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use albert_model::{AlbertConfig, Head, NerTagger, TaggerSpec};
+use albert_model::{AlbertConfig, EncoderSpec, Head, NerTagger, TaggerSpec};
 use ner_data::{LabelSet, Sentence, Tokenizer};
 use ner_infer::Prepared;
 use ner_train::{fit, EvalSet, Precision, Replicas, TrainConfig, TrainOutputs, TrainSummary};
@@ -60,7 +60,7 @@ pub fn setup_with(train_sentences: usize) -> Setup {
         sentences: valid_sentences,
     };
     let spec = TaggerSpec {
-        albert: AlbertConfig::from_json_str_detect(MICRO, None).unwrap(),
+        encoder: EncoderSpec::Albert(AlbertConfig::from_json_str_detect(MICRO, None).unwrap()),
         labels: labels.labels().to_vec(),
         head: Head::Crf,
     };
@@ -71,7 +71,10 @@ pub fn setup_with(train_sentences: usize) -> Setup {
         train_batch_size: 4,
         eval_batch_size: 2,
         learning_rate: 1e-3,
-        head_lr_multiplier: 10.0,
+        lr_multipliers: ner_train::PartRates {
+            lstm: 1.0,
+            head: 10.0,
+        },
         weight_decay: 0.01,
         warmup_proportion: 0.0,
         max_grad_norm: 1.0,

@@ -14,6 +14,19 @@ pub enum Head {
     Softmax,
 }
 
+/// What turns characters into the states the head tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoder {
+    /// ALBERT, pretrained or from scratch (the replaced system's model).
+    #[default]
+    Albert,
+    /// Character embeddings (optionally pretrained vectors) and a bidirectional LSTM.
+    Bilstm,
+    /// ALBERT's hidden states through a bidirectional LSTM.
+    AlbertBilstm,
+}
+
 /// Reduced-precision training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,6 +86,15 @@ pub(crate) trait Choice: Sized + Copy + 'static {
 impl Choice for Head {
     const SPELLINGS: &'static [&'static [&'static str]] = &[&["crf"], &["softmax"]];
     const VARIANTS: &'static [Self] = &[Head::Crf, Head::Softmax];
+}
+
+impl Choice for Encoder {
+    const SPELLINGS: &'static [&'static [&'static str]] = &[
+        &["albert"],
+        &["bilstm", "bi_lstm", "bilstm_crf"],
+        &["albert_bilstm", "albert_bi_lstm", "albert_bilstm_crf"],
+    ];
+    const VARIANTS: &'static [Self] = &[Encoder::Albert, Encoder::Bilstm, Encoder::AlbertBilstm];
 }
 
 impl Choice for MixedPrecision {

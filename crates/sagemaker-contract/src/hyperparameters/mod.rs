@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use choices::{DataFormat, Device, Distributed, Head, MixedPrecision};
+pub use choices::{DataFormat, Device, Distributed, Encoder, Head, MixedPrecision};
 pub use keys::{IGNORED as IGNORED_HYPERPARAMETERS, KNOWN as KNOWN_HYPERPARAMETERS};
 
 use crate::{ContractError, SageMakerPaths};
@@ -53,6 +53,17 @@ pub struct Hyperparameters {
     pub head: Head,
     /// CRF and classifier learn at `learning_rate × this` (they start from scratch).
     pub crf_learning_rate_multiplier: f64,
+    pub encoder: Encoder,
+    /// Width of the `bilstm` encoder's character vectors (and of the `embeddings` channel's).
+    pub char_embedding_size: usize,
+    /// Per direction.
+    pub lstm_hidden_size: usize,
+    pub lstm_layers: usize,
+    /// On the LSTM's input, between its layers and on its output.
+    pub lstm_dropout: f64,
+    /// The BiLSTM learns at `learning_rate × this`; by default 1 when it is the whole encoder
+    /// (`bilstm`) and `crf_learning_rate_multiplier` when it is new over ALBERT (`albert_bilstm`).
+    pub lstm_learning_rate_multiplier: f64,
     pub weight_decay: f64,
     /// 0 = no clipping.
     pub max_grad_norm: f64,
@@ -101,6 +112,9 @@ pub struct Hyperparameters {
     #[serde(skip)]
     pub warnings: Vec<String>,
 }
+
+/// `learning_rate`'s default for `encoder=bilstm` (README, "BiLSTM encoders": measured on MSRA).
+pub const BILSTM_LEARNING_RATE: f64 = 1e-2;
 
 /// More epochs than any fine-tuning needs; beyond it the step count and the schedule's rates
 /// stop meaning anything (1e30 epochs gave u64::MAX steps at a learning rate of ~1e-22).
@@ -171,6 +185,12 @@ impl Default for Hyperparameters {
             save_checkpoints_steps: 1000,
             head: Head::Crf,
             crf_learning_rate_multiplier: 100.0,
+            encoder: Encoder::Albert,
+            char_embedding_size: 100,
+            lstm_hidden_size: 128,
+            lstm_layers: 1,
+            lstm_dropout: 0.5,
+            lstm_learning_rate_multiplier: 1.0,
             weight_decay: 0.01,
             max_grad_norm: 1.0,
             gradient_accumulation_steps: 1,
@@ -253,6 +273,7 @@ impl Hyperparameters {
             }
             hp.set(key, &raw)?;
         }
+        hp.apply_encoder_defaults(|key| map.get(key).is_some_and(|v| !Raw::new(key, v).is_unset()));
         hp.validate()?;
         Ok(hp)
     }
@@ -308,6 +329,18 @@ impl Hyperparameters {
             "head" => set(&mut self.head, choice(raw)?),
             "crf_learning_rate_multiplier" => set(
                 &mut self.crf_learning_rate_multiplier,
+                raw.float(positive, "a number > 0")?,
+            ),
+            "encoder" => set(&mut self.encoder, choice(raw)?),
+            "char_embedding_size" => set(&mut self.char_embedding_size, raw.usize(1)?),
+            "lstm_hidden_size" => set(&mut self.lstm_hidden_size, raw.usize(1)?),
+            "lstm_layers" => set(&mut self.lstm_layers, raw.usize(1)?),
+            "lstm_dropout" => set(
+                &mut self.lstm_dropout,
+                raw.float(probability, "a number ≥ 0 and < 1")?,
+            ),
+            "lstm_learning_rate_multiplier" => set(
+                &mut self.lstm_learning_rate_multiplier,
                 raw.float(positive, "a number > 0")?,
             ),
             "weight_decay" => set(
@@ -380,6 +413,29 @@ impl Hyperparameters {
             }
         }
         Ok(())
+    }
+
+    /// Defaults that depend on the encoder, for the keys the job did not give (`given`). A `bilstm`
+    /// trains from scratch as a whole, so everything learns at one rate, a BiLSTM's rate
+    /// ([`BILSTM_LEARNING_RATE`]); over ALBERT the BiLSTM is new, like the head, and learns at the
+    /// head's multiple.
+    fn apply_encoder_defaults(&mut self, given: impl Fn(&str) -> bool) {
+        match self.encoder {
+            Encoder::Albert => {}
+            Encoder::Bilstm => {
+                if !given("learning_rate") {
+                    self.learning_rate = BILSTM_LEARNING_RATE;
+                }
+                if !given("crf_learning_rate_multiplier") {
+                    self.crf_learning_rate_multiplier = 1.0;
+                }
+            }
+            Encoder::AlbertBilstm => {
+                if !given("lstm_learning_rate_multiplier") {
+                    self.lstm_learning_rate_multiplier = self.crf_learning_rate_multiplier;
+                }
+            }
+        }
     }
 
     /// Checks that involve more than one key.

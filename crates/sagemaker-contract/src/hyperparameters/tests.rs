@@ -40,3 +40,92 @@ fn defaults_follow_the_brief() {
     assert_eq!(hp.resolved_json()["mixed_precision"], "auto");
     assert_eq!(hp.resolved_json()["data_format"], "auto");
 }
+
+#[test]
+fn encoder_defaults_apply_only_to_keys_not_given() {
+    let parse = |pairs: &[(&str, &str)]| {
+        let map: Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        Hyperparameters::from_map(&map).unwrap()
+    };
+    let albert = parse(&[]);
+    assert_eq!(albert.encoder, Encoder::Albert);
+    assert_eq!(
+        (
+            albert.learning_rate,
+            albert.crf_learning_rate_multiplier,
+            albert.lstm_learning_rate_multiplier
+        ),
+        (5e-5, 100.0, 1.0)
+    );
+    let bilstm = parse(&[("encoder", "bilstm")]);
+    assert_eq!(
+        (
+            bilstm.learning_rate,
+            bilstm.crf_learning_rate_multiplier,
+            bilstm.lstm_learning_rate_multiplier
+        ),
+        (BILSTM_LEARNING_RATE, 1.0, 1.0)
+    );
+    let given = parse(&[
+        ("encoder", "bilstm"),
+        ("learning_rate", "0.01"),
+        ("crf_learning_rate_multiplier", "3"),
+    ]);
+    assert_eq!(
+        (given.learning_rate, given.crf_learning_rate_multiplier),
+        (0.01, 3.0)
+    );
+    let over_albert = parse(&[
+        ("encoder", "albert_bilstm"),
+        ("crf_learning_rate_multiplier", "20"),
+    ]);
+    assert_eq!(over_albert.lstm_learning_rate_multiplier, 20.0);
+    assert_eq!(over_albert.learning_rate, 5e-5);
+    let sized = parse(&[
+        ("encoder", "albert_bilstm"),
+        ("lstm_hidden_size", "64"),
+        ("lstm_layers", "2"),
+        ("lstm_dropout", "0.25"),
+        ("char_embedding_size", "300"),
+        ("lstm_learning_rate_multiplier", "7"),
+    ]);
+    assert_eq!(
+        (
+            sized.lstm_hidden_size,
+            sized.lstm_layers,
+            sized.lstm_dropout,
+            sized.char_embedding_size,
+            sized.lstm_learning_rate_multiplier
+        ),
+        (64, 2, 0.25, 300, 7.0)
+    );
+    // Resolved values fed back reproduce the job (what hyperparameters.json next to the model records).
+    let resolved = bilstm.resolved_json();
+    assert_eq!(
+        Hyperparameters::from_map(resolved.as_object().unwrap()).unwrap(),
+        bilstm
+    );
+}
+
+#[test]
+fn encoder_values_are_checked_naming_the_key() {
+    for (key, value) in [
+        ("encoder", "transformer"),
+        ("lstm_layers", "0"),
+        ("lstm_dropout", "1"),
+        ("lstm_hidden_size", "-3"),
+    ] {
+        let map: Map<String, serde_json::Value> =
+            [(key.to_string(), serde_json::Value::from(value))]
+                .into_iter()
+                .collect();
+        let err = Hyperparameters::from_map(&map).unwrap_err().to_string();
+        assert!(
+            err.contains(key) && err.contains(value),
+            "{key}={value}: {err}"
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! The encoder a [`crate::NerTagger`] holds: token ids in, one feature vector per token out. Each
+//! variant owns its modules' names (`albert.*`, `embedding.weight`, `lstm.*`) and parameter groups.
+
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::bilstm::BiLstm;
+use crate::char_embeddings::CharEmbeddings;
+use crate::embeddings::dropout;
+use crate::encoder_spec::EncoderSpec;
+use crate::model::AlbertModel;
+use crate::params::Part;
+
+/// The tagger's encoder, built from an [`EncoderSpec`].
+#[derive(Debug)]
+pub enum TaggerEncoder {
+    Albert(AlbertModel),
+    Bilstm {
+        embedding: CharEmbeddings,
+        lstm: BiLstm,
+    },
+    AlbertBilstm {
+        albert: AlbertModel,
+        lstm: BiLstm,
+    },
+}
+
+impl TaggerEncoder {
+    /// Creates the variables under `root`: ALBERT under `albert`, the character table under
+    /// `embedding`, the LSTM under `lstm` (its own [`Part`], so it can learn at its own rate).
+    pub fn new(root: &nn::Path, spec: &EncoderSpec) -> Self {
+        let lstm =
+            |input_size, config| BiLstm::new(&(root / "lstm"), input_size, config, Part::Lstm);
+        match spec {
+            EncoderSpec::Albert(a) => {
+                TaggerEncoder::Albert(AlbertModel::new(&(root / "albert"), a))
+            }
+            EncoderSpec::Bilstm { embedding, lstm: l } => TaggerEncoder::Bilstm {
+                embedding: CharEmbeddings::new(&(root / "embedding"), *embedding),
+                lstm: lstm(embedding.char_embedding_size, *l),
+            },
+            EncoderSpec::AlbertBilstm { albert, lstm: l } => TaggerEncoder::AlbertBilstm {
+                albert: AlbertModel::new(&(root / "albert"), albert),
+                lstm: lstm(albert.hidden_size, *l),
+            },
+        }
+    }
+
+    /// ALBERT, when the encoder has it.
+    pub fn albert(&self) -> Option<&AlbertModel> {
+        match self {
+            TaggerEncoder::Albert(a) | TaggerEncoder::AlbertBilstm { albert: a, .. } => Some(a),
+            TaggerEncoder::Bilstm { .. } => None,
+        }
+    }
+
+    /// The character table, when the encoder has one (to load pretrained vectors into).
+    pub fn char_embeddings_mut(&mut self) -> Option<&mut CharEmbeddings> {
+        match self {
+            TaggerEncoder::Bilstm { embedding, .. } => Some(embedding),
+            _ => None,
+        }
+    }
+
+    /// `[B, T, output]` for `input_ids` `[B, T]` and `attention_mask` `[B, T]` (0/1 or bool, real tokens
+    /// at the front of each row). With `train`, dropout runs.
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Tensor {
+        match self {
+            TaggerEncoder::Albert(albert) => albert.forward(input_ids, attention_mask, None, train),
+            TaggerEncoder::Bilstm { embedding, lstm } => {
+                run_lstm(lstm, &embedding.forward(input_ids), attention_mask, train)
+            }
+            TaggerEncoder::AlbertBilstm { albert, lstm } => {
+                let states = albert.forward(input_ids, attention_mask, None, train);
+                run_lstm(lstm, &states, attention_mask, train)
+            }
+        }
+    }
+}
+
+/// The LSTM over each row's real tokens (their count from the mask), dropout on its input.
+fn run_lstm(lstm: &BiLstm, input: &Tensor, attention_mask: &Tensor, train: bool) -> Tensor {
+    let lengths = attention_mask
+        .ne(0)
+        .sum_dim_intlist(1, false, Kind::Int64)
+        .to_device(Device::Cpu);
+    let lengths = Vec::<i64>::try_from(lengths).expect("i64 lengths");
+    // One kind in, whatever autocast made of the input: the packed LSTM wants its input in its
+    // weights' kind (autocast then runs it in reduced precision where it applies).
+    let input = dropout(input, lstm.config().dropout, train).to_kind(lstm.kind());
+    lstm.forward(&input, &lengths, train)
+}
