@@ -46,20 +46,15 @@ def write_json(path, value):
         json.dump(value, f)
 
 
-def ours(a, msra, work):
-    base = os.path.join(work, "ours")
-    for channel, name in [("training", "train.txt"), ("validation", "dev.txt"), ("test", "test.txt")]:
+def train_job(name, hyperparameters, a, msra, work):
+    """Runs `train` as SageMaker would (MSRA's three splits as channels) and scores its test predictions."""
+    base = os.path.join(work, name)
+    for channel, file in [("training", "train.txt"), ("validation", "dev.txt"), ("test", "test.txt")]:
         os.makedirs(os.path.join(base, "input", "data", channel))
-        os.symlink(os.path.join(msra, name), os.path.join(base, "input", "data", channel, name))
-    write_json(os.path.join(base, "input", "config", "hyperparameters.json"), {
-        "bert_config_file": os.path.join(ROOT, "albert_config", "albert_config_tiny.json"),
-        "max_seq_length": "128", "train_batch_size": str(a.batch), "learning_rate": str(a.lr),
-        "crf_learning_rate_multiplier": str(a.head_mult), "max_steps": str(a.max_steps),
-        "max_train_seconds": str(a.seconds), "eval_steps": str(a.eval_steps), "logging_steps": "200",
-        "seed": "42", "device": "cpu",
-    })
+        os.symlink(os.path.join(msra, file), os.path.join(base, "input", "data", channel, file))
+    write_json(os.path.join(base, "input", "config", "hyperparameters.json"), hyperparameters)
     env = dict(os.environ, SAGEMAKER_BASE_DIR=base, OMP_NUM_THREADS=str(a.threads))
-    log = os.path.join(work, "ours.log")
+    log = os.path.join(work, f"{name}.log")
     rc, wall, rss = run_measured([TRAIN], log, env)
     if rc != 0:
         sys.exit(f"albert-ner train exited {rc}; see {log}")
@@ -67,12 +62,23 @@ def ours(a, msra, work):
         metrics = json.load(f)
     micro = ner_eval(a.shared, os.path.join(msra, "test.txt"),
                      os.path.join(base, "output", "data", "test_predictions.txt"))
+    batch = int(hyperparameters["train_batch_size"])
     return {
         "steps": metrics["global_step"], "train_s": metrics["train_seconds"], "wall_s": wall,
-        "samples_per_s": metrics["global_step"] * a.batch / metrics["train_seconds"],
+        "samples_per_s": metrics["global_step"] * batch / metrics["train_seconds"],
         "best_dev_f1": metrics["best_validation_entity_f1"], "best_step": metrics["best_step"],
         "test": micro, "peak_rss_mb": rss, "log": log,
     }
+
+
+def ours(a, msra, work):
+    return train_job("ours", {
+        "bert_config_file": os.path.join(ROOT, "albert_config", "albert_config_tiny.json"),
+        "max_seq_length": "128", "train_batch_size": str(a.batch), "learning_rate": str(a.lr),
+        "crf_learning_rate_multiplier": str(a.head_mult), "max_steps": str(a.max_steps),
+        "max_train_seconds": str(a.seconds), "eval_steps": str(a.eval_steps), "logging_steps": "200",
+        "seed": "42", "device": "cpu",
+    }, a, msra, work)
 
 
 def peer(a, msra, work):
