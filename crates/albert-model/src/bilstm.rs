@@ -1,12 +1,13 @@
 //! A bidirectional, multi-layer LSTM over padded batches whose result never depends on the padding: the
 //! backward direction of each row starts at that row's last real position, as `torch.nn.LSTM` does over
-//! a `pack_padded_sequence`. It runs exactly that (libtorch's packed LSTM), so the weights are
-//! `nn.LSTM`'s own, under its own names (`weight_ih_l0`, `weight_hh_l0_reverse`, `bias_ih_l1`, ...), and
+//! a `pack_padded_sequence` (see [`BiLstm::forward`] for how). The weights are `nn.LSTM`'s own, under
+//! its own names (`weight_ih_l0`, `weight_hh_l0_reverse`, `bias_ih_l1`, ...), and
 //! a saved model loads into `torch.nn.LSTM(batch_first=True, bidirectional=True)` unchanged.
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
 
+use crate::embeddings::dropout;
 use crate::params::{var, ParamGroup, Part};
 
 /// The shape of a [`BiLstm`] (its input size is whatever feeds it), saved in `config.json` under these
@@ -96,8 +97,14 @@ impl BiLstm {
     }
 
     /// `[B, T, 2H]` for `input` `[B, T, input_size]` whose row `b` has `lengths[b]` (≥ 1) real positions
-    /// at the front; positions past a row's length are zero. Rows are packed longest first and restored
-    /// to their order afterwards, so the caller's batch may be in any order.
+    /// at the front; positions past a row's length are zero.
+    ///
+    /// What `nn.LSTM` computes over a `pack_padded_sequence`, without packing: the forward direction
+    /// runs over the padded rows (a real position's state depends only on the positions before it),
+    /// and the backward direction over each row with its real positions reversed in place (so it
+    /// starts at the row's last real position and, again, never reads the padding that follows), its
+    /// output reversed back. libtorch's unpacked LSTM computes each direction's input projections in
+    /// one product and, on a CPU, ran ~3× faster than its packed one at MSRA's lengths.
     ///
     /// # Panics
     /// If `lengths` does not have one entry per row, or an entry is 0 or longer than `T`.
@@ -109,42 +116,62 @@ impl BiLstm {
             "lengths {lengths:?} must be in 1..={seq_len}"
         );
         let device = input.device();
-        let mut order: Vec<i64> = (0..batch).collect();
-        order.sort_by_key(|&row| std::cmp::Reverse(lengths[row as usize]));
-        let sorted_lengths: Vec<i64> = order.iter().map(|&row| lengths[row as usize]).collect();
-        let mut restore = vec![0i64; order.len()];
-        for (position, &row) in order.iter().enumerate() {
-            restore[row as usize] = position as i64;
+        let positions = Tensor::arange(seq_len, (Kind::Int64, device)).unsqueeze(0);
+        let lengths = Tensor::from_slice(lengths).to_device(device).unsqueeze(1);
+        let real = positions.lt_tensor(&lengths);
+        // Row b's position t ↦ len_b - 1 - t inside the sentence, t in the padding (an involution).
+        let reversal = (&lengths - 1 - &positions).where_self(&real, &positions);
+        let mask = real.unsqueeze(-1).to_kind(input.kind());
+        let mut x = input * &mask;
+        for layer in 0..self.config.num_layers {
+            if layer > 0 {
+                x = dropout(&x, self.config.dropout, train);
+            }
+            let forward = self.direction(&x, layer, Direction::Forward, train);
+            let backward = reorder(
+                &self.direction(&reorder(&x, &reversal), layer, Direction::Backward, train),
+                &reversal,
+            );
+            x = Tensor::cat(&[forward, backward], 2) * &mask;
         }
-        let order = Tensor::from_slice(&order).to_device(device);
-        let restore = Tensor::from_slice(&restore).to_device(device);
+        x
+    }
 
-        let sorted = input.index_select(0, &order);
-        // The lengths stay on the CPU, as libtorch's packing wants them.
-        let (data, batch_sizes) = Tensor::internal_pack_padded_sequence(
-            &sorted,
-            &Tensor::from_slice(&sorted_lengths),
-            true,
-        );
-        let h = self.config.hidden_size;
+    /// One direction of one layer over `[B, T, I]`, from zero states.
+    fn direction(&self, x: &Tensor, layer: i64, direction: Direction, train: bool) -> Tensor {
+        let first = (2 * layer as usize + direction as usize) * 4;
+        let weights: Vec<&Tensor> = self.weights[first..first + 4].iter().collect();
         let state = Tensor::zeros(
-            [2 * self.config.num_layers, batch, h],
-            (input.kind(), device),
+            [1, x.size()[0], self.config.hidden_size],
+            (x.kind(), x.device()),
         );
-        let weights: Vec<&Tensor> = self.weights.iter().collect();
-        let (packed, _, _) = Tensor::lstm_data(
-            &data,
-            &batch_sizes,
+        let (out, _, _) = x.lstm(
             &[&state, &state],
             &weights,
             true,
-            self.config.num_layers,
-            self.config.dropout,
+            1,
+            0.0,
             train,
+            false,
             true,
         );
-        let (padded, _) =
-            Tensor::internal_pad_packed_sequence(&packed, &batch_sizes, true, 0.0, seq_len);
-        padded.index_select(0, &restore)
+        out
     }
+}
+
+/// The two directions, in `nn.LSTM`'s weight order.
+#[derive(Clone, Copy)]
+enum Direction {
+    Forward = 0,
+    Backward = 1,
+}
+
+/// `x` `[B, T, F]` with row b's position t taken from position `order[b, t]`.
+fn reorder(x: &Tensor, order: &Tensor) -> Tensor {
+    let features = x.size()[2];
+    x.gather(
+        1,
+        &order.unsqueeze(-1).expand([-1, -1, features], false),
+        false,
+    )
 }
