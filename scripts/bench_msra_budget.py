@@ -103,6 +103,19 @@ def peer(a, msra, work):
     }
 
 
+def print_results(title, results):
+    """One line per run: steps, speed, dev and test scores, peak RSS."""
+    width = max(12, *(len(name) for name in results))
+    print(f"\n{title}")
+    print(f"  {'run':{width}s} {'steps':>7s} {'samples/s':>10s} {'dev F1':>7s} {'test P':>7s} {'test R':>7s} "
+          f"{'test F1':>8s} {'peak RSS MB':>12s}")
+    for name, r in results.items():
+        dev = f"{r['best_dev_f1']:.4f}" if r["best_dev_f1"] is not None else "-"
+        t = r["test"]
+        print(f"  {name:{width}s} {r['steps']:7d} {r['samples_per_s']:10.1f} {dev:>7s} {t['precision']:7.4f} "
+              f"{t['recall']:7.4f} {t['f1']:8.4f} {r['peak_rss_mb']:12.0f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=os.environ.get("ALBERT_NER_SHARED", os.path.join(ROOT, "..", "shared")))
@@ -126,15 +139,8 @@ def main():
     if not a.skip_peer:
         results["peer"] = peer(a, msra, work)
 
-    print(f"\nMSRA, tiny from scratch, {a.seconds:.0f} s budget, batch {a.batch}, lr {a.lr:g}, "
-          f"head x{a.head_mult:g}, {a.threads} threads (work dir {work})")
-    print(f"  {'tool':12s} {'steps':>7s} {'samples/s':>10s} {'dev F1':>7s} {'test P':>7s} {'test R':>7s} "
-          f"{'test F1':>8s} {'peak RSS MB':>12s}")
-    for tool, r in results.items():
-        dev = f"{r['best_dev_f1']:.4f}" if r["best_dev_f1"] is not None else "-"
-        t = r["test"]
-        print(f"  {tool:12s} {r['steps']:7d} {r['samples_per_s']:10.1f} {dev:>7s} {t['precision']:7.4f} "
-              f"{t['recall']:7.4f} {t['f1']:8.4f} {r['peak_rss_mb']:12.0f}")
+    print_results(f"MSRA, tiny from scratch, {a.seconds:.0f} s budget, batch {a.batch}, lr {a.lr:g}, "
+                  f"head x{a.head_mult:g}, {a.threads} threads (work dir {work})", results)
     if a.json_out:
         with open(a.json_out, "a") as f:
             f.write(json.dumps({"settings": vars(a), "results": results}) + "\n")

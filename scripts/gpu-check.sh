@@ -7,14 +7,14 @@
 #           machine has torch and transformers but not pytorch-crf) in .gpu-check/ (git-ignored).
 #   there:  run  command: bash scripts/gpu-check.sh run   carry: [".gpu-check"]   timeout_s: 600
 #           against that machine's torch 2.11: `train` on the committed sample with device=cuda in fp32
-#           and in bf16, one rank of a world of one over NCCL (torchrun's variables set), `predict` on the
+#           and in bf16, the BiLSTM encoders (bilstm; albert_bilstm in bf16), one rank of a world of one over NCCL (torchrun's variables set), `predict` on the
 #           fp32 model, `serve` on it (the start-up line says device and precision; one JSON request), and
 #           scripts/bench.py against the peer (tiny and
 #           base, seq 128, batch 64). Logs and summary.txt go to $OUT (8 files, the most a call brings
 #           back); the summary is printed last.
 #
-# Each step has its own time limit (100 + 100 + 100 + 30 + 40 + 230 s at worst) so the run fits one 10-minute call;
-# on an H200 it should take a few minutes, leaving device time to run it again.
+# Each step has its own time limit (4 × 100 + 100 + 30 + 40 + 230 s at worst, 800 s: past one 10-minute call only
+# if every job hangs); on an H200 it should take a few minutes, leaving device time to run it again.
 # The same plumbing runs here, without a GPU, with the project venv's python3 first on PATH:
 #   GPU_CHECK_DEVICE=cpu GPU_CHECK_CONFIGS=tiny GPU_CHECK_EPOCHS=0.05 GPU_CHECK_REPS=1 GPU_CHECK_BATCHES=4 \
 #     OUT=DIR scripts/gpu-check.sh run
@@ -45,9 +45,10 @@ prepare() {
   echo "gpu-check: staged; now run it on the device with carry [\"$STAGE\"]"
 }
 
-# One training job on a copy of the committed sample; $1 names it, the rest are hyperparameters.
+# One training job on a copy of the committed sample; $1 names it, the rest are hyperparameters. Its log and
+# metrics go to $OUT, or to $TRAIN_JOB_LOGS (a call brings back at most 8 files; the summary line always).
 train_job() {
-  local name=$1 base=$WORK/$1
+  local name=$1 base=$WORK/$1 logs=${TRAIN_JOB_LOGS:-$OUT}
   shift
   mkdir -p "$base/input/config"
   cp -r local_test/test_dir/input/data "$base/input/"
@@ -60,11 +61,12 @@ hp.update(a.split("=", 1) for a in sys.argv[2:])
 json.dump(hp, open(sys.argv[1], "w"))
 PY
   local start=$SECONDS status=0
-  SAGEMAKER_BASE_DIR="$base" timeout 100 "$STAGE/bin/train" > "$OUT/train_$name.log" 2>&1 || status=$?
+  SAGEMAKER_BASE_DIR="$base" timeout 100 "$STAGE/bin/train" > "$logs/train_$name.log" 2>&1 || status=$?
   local f1
-  f1=$(grep -o 'test: .*entity_f1=[0-9.]*' "$OUT/train_$name.log" | grep -o 'entity_f1=[0-9.]*' || true)
-  echo "train $name: exit $status, $((SECONDS - start)) s, ${f1:-no test line}; $(grep -o 'precision: [^;]*' "$OUT/train_$name.log" | head -1)" >> "$OUT/summary.txt"
-  cp "$base/model/metrics.json" "$OUT/metrics_$name.json" 2>/dev/null || true
+  f1=$(grep -o 'test: .*entity_f1=[0-9.]*' "$logs/train_$name.log" | grep -o 'entity_f1=[0-9.]*' || true)
+  echo "train $name: exit $status, $((SECONDS - start)) s, ${f1:-no test line}; $(grep -o 'precision: [^;]*' "$logs/train_$name.log" | head -1)" >> "$OUT/summary.txt"
+  if [ "$status" != 0 ]; then tail -3 "$logs/train_$name.log" >> "$OUT/summary.txt"; fi
+  cp "$base/model/metrics.json" "$logs/metrics_$name.json" 2>/dev/null || true
 }
 
 # `train` as rank 0 of a world of 1, started with torchrun's variables: the data-parallel path over NCCL
@@ -100,6 +102,11 @@ run() {
 
   train_job fp32 mixed_precision=off
   if [ "$DEVICE" = cuda ]; then train_job bf16 mixed_precision=bf16; fi
+  # The BiLSTM encoders (cuDNN's LSTM; over ALBERT in bf16, the LSTM is fed its weights' kind).
+  TRAIN_JOB_LOGS=$WORK train_job bilstm encoder=bilstm learning_rate=0.01 crf_learning_rate_multiplier=1
+  if [ "$DEVICE" = cuda ]; then
+    TRAIN_JOB_LOGS=$WORK train_job albert_bilstm_bf16 encoder=albert_bilstm mixed_precision=bf16
+  fi
   nccl_job
 
   printf '王小明在北京大学读书。\n国务院总理在上海考察。\n' |
