@@ -81,6 +81,16 @@ def ours(a, msra, work):
     }, a, msra, work)
 
 
+def run_peer(cmd, result, work):
+    """Runs a peer that appends its JSON result line to `result`: (that result, wall s, peak RSS MB, log path)."""
+    log = os.path.join(work, "peer.log")
+    rc, wall, rss = run_measured(cmd, log)
+    if rc != 0:
+        sys.exit(f"peer exited {rc}; see {log}")
+    with open(result) as f:
+        return json.loads(f.read().splitlines()[-1]), wall, rss, log
+
+
 def peer(a, msra, work):
     result = os.path.join(work, "peer.json")
     cmd = [PY, os.path.join(a.shared, "bench", "peers", "hf_albert_crf.py"), "--mode", "train",
@@ -89,12 +99,7 @@ def peer(a, msra, work):
            "--batch", str(a.batch), "--lr", str(a.lr), "--crf-lr-mult", str(a.head_mult),
            "--epochs", "1000", "--time-budget", str(a.seconds), "--threads", str(a.threads),
            "--log-every", "500", "--json-out", result]
-    log = os.path.join(work, "peer.log")
-    rc, wall, rss = run_measured(cmd, log)
-    if rc != 0:
-        sys.exit(f"peer exited {rc}; see {log}")
-    with open(result) as f:
-        r = json.loads(f.read().splitlines()[-1])
+    r, wall, rss, log = run_peer(cmd, result, work)
     return {
         "steps": r["train_steps"], "train_s": r["train_s"], "wall_s": wall,
         "samples_per_s": r["train_samples_per_s"], "best_dev_f1": None, "best_step": None,

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::thread;
 use std::time::Duration;
 
-use albert_model::NerTagger;
+use albert_model::{BiLstmConfig, CharEmbeddingConfig, EncoderSpec, NerTagger};
 use common::{setup_with, Setup};
 use ner_dist::{Backend, ProcessGroup, Rendezvous};
 use ner_train::trainer::score;
@@ -141,11 +141,33 @@ fn max_abs_diff(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> (f64, String)
 
 #[test]
 fn two_replicas_of_batch_8_end_where_one_process_of_batch_16_does() {
-    // 37 sentences: global batches of 16, 16 and 5, so the last shard pair is uneven (2 and 3).
     let mut s = setup_with(37);
-    s.cfg.max_steps = 20;
     // No dropout anywhere: the replicas' masks could not match one process's.
     s.spec.encoder.albert_mut().unwrap().classifier_dropout_prob = Some(0.0);
+    replicas_end_where_one_process_does(s);
+}
+
+#[test]
+fn bilstm_replicas_end_where_one_process_does() {
+    let mut s = setup_with(37);
+    s.spec.encoder = EncoderSpec::Bilstm {
+        embedding: CharEmbeddingConfig {
+            vocab_size: 21128,
+            char_embedding_size: 16,
+            pad_token_id: 0,
+        },
+        lstm: BiLstmConfig {
+            hidden_size: 16,
+            num_layers: 2,
+            dropout: 0.0,
+        },
+    };
+    replicas_end_where_one_process_does(s);
+}
+
+/// 37 sentences: global batches of 16, 16 and 5, so the last shard pair is uneven (2 and 3).
+fn replicas_end_where_one_process_does(mut s: Setup) {
+    s.cfg.max_steps = 20;
     s.cfg.eval_steps = 0;
     s.cfg.learning_rate = 5e-3;
     let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
