@@ -1,7 +1,7 @@
 //! The encoder a [`crate::NerTagger`] holds: token ids in, one feature vector per token out. Each
 //! variant owns its modules' names (`albert.*`, `embedding.weight`, `lstm.*`) and parameter groups.
 
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Tensor};
 
 use crate::bilstm::BiLstm;
 use crate::char_embeddings::CharEmbeddings;
@@ -77,15 +77,10 @@ impl TaggerEncoder {
     }
 }
 
-/// The LSTM over each row's real tokens (their count from the mask), dropout on its input.
+/// The LSTM over each row's real tokens (as the mask marks them), dropout on its input.
 fn run_lstm(lstm: &BiLstm, input: &Tensor, attention_mask: &Tensor, train: bool) -> Tensor {
-    let lengths = attention_mask
-        .ne(0)
-        .sum_dim_intlist(1, false, Kind::Int64)
-        .to_device(Device::Cpu);
-    let lengths = Vec::<i64>::try_from(lengths).expect("i64 lengths");
-    // One kind in, whatever autocast made of the input: the packed LSTM wants its input in its
-    // weights' kind (autocast then runs it in reduced precision where it applies).
+    // One kind in, whatever autocast made of the input: the LSTM wants its input in its weights' kind
+    // (autocast then runs it in reduced precision where it applies).
     let input = dropout(input, lstm.config().dropout, train).to_kind(lstm.kind());
-    lstm.forward(&input, &lengths, train)
+    lstm.forward(&input, attention_mask, train)
 }

@@ -30,6 +30,14 @@ fn padded_batch(lengths: &[i64], seq_len: i64) -> Tensor {
     x
 }
 
+/// The `[B, T]` 0/1 mask of rows with these many real positions at the front.
+fn mask_of(lengths: &[i64], seq_len: i64) -> Tensor {
+    let positions = Tensor::arange(seq_len, (Kind::Int64, Device::Cpu)).unsqueeze(0);
+    positions
+        .lt_tensor(&Tensor::from_slice(lengths).unsqueeze(1))
+        .to_kind(Kind::Int64)
+}
+
 #[test]
 fn a_rows_output_is_the_same_alone_and_in_a_padded_batch() {
     tch::manual_seed(3);
@@ -37,11 +45,12 @@ fn a_rows_output_is_the_same_alone_and_in_a_padded_batch() {
     let lstm = BiLstm::new(&(vs.root() / "lstm"), INPUT_SIZE, CONFIG, Part::Lstm);
     let lengths = [5i64, 9, 2, 9, 1];
     let batch = padded_batch(&lengths, 9);
-    let together = tch::no_grad(|| lstm.forward(&batch, &lengths, false));
+    let together = tch::no_grad(|| lstm.forward(&batch, &mask_of(&lengths, 9), false));
     assert_eq!(together.size(), [5, 9, 2 * CONFIG.hidden_size]);
     for (row, &len) in lengths.iter().enumerate() {
         let alone_input = batch.get(row as i64).narrow(0, 0, len).unsqueeze(0);
-        let alone = tch::no_grad(|| lstm.forward(&alone_input, &[len], false)).get(0);
+        let alone =
+            tch::no_grad(|| lstm.forward(&alone_input, &mask_of(&[len], len), false)).get(0);
         let in_batch = together.get(row as i64);
         let diff = f64::try_from((in_batch.narrow(0, 0, len) - &alone).abs().max()).unwrap();
         assert!(diff < 1e-6, "row {row} (length {len}): {diff}");
@@ -59,7 +68,7 @@ fn matches_torch_nn_lstm_over_packed_sequences_on_the_same_weights() {
     let lstm = BiLstm::new(&(vs.root() / "lstm"), INPUT_SIZE, CONFIG, Part::Lstm);
     let lengths = [3i64, 7, 7, 1, 4];
     let input = padded_batch(&lengths, 7);
-    let ours = tch::no_grad(|| lstm.forward(&input, &lengths, false));
+    let ours = tch::no_grad(|| lstm.forward(&input, &mask_of(&lengths, 7), false));
 
     let dir = tempfile::tempdir().unwrap();
     let (inp, out) = (
