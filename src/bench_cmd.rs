@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use ner_data::{collate, read_file, Batcher, DataFormat, LabelSet, Sentence, Tokenizer};
 use ner_infer::{BatchTensors, Prepared};
+use ner_settings::{Device, Encoder};
 use ner_train::adamw::AdamW;
 use serde_json::json;
 use tch::Kind;
@@ -25,7 +26,7 @@ pub struct Args {
     pub config: String,
     /// `albert`, `bilstm` or `albert_bilstm` (ALBERT from --config).
     #[arg(long, default_value = "albert")]
-    pub encoder: String,
+    pub encoder: Encoder,
     #[arg(long, default_value_t = 100)]
     pub char_embedding_size: i64,
     #[arg(long, default_value_t = 128)]
@@ -56,8 +57,9 @@ pub struct Args {
     pub infer_batch: usize,
     #[arg(long, default_value_t = 2)]
     pub threads: i32,
+    /// `cpu`, `cuda` (or `gpu`) or `auto`.
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: Device,
     #[arg(long, default_value_t = 42)]
     pub seed: i64,
 }
@@ -107,7 +109,7 @@ fn peak_rss_mb() -> f64 {
 
 /// Runs the benchmark and returns its JSON line.
 pub fn run(a: &Args) -> Result<serde_json::Value> {
-    let device = crate::device::select(a.device.parse()?)?;
+    let device = crate::device::select(a.device)?;
     tch::set_num_threads(a.threads);
     tch::manual_seed(a.seed);
     let albert = config(&a.config)?;
@@ -127,19 +129,12 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
         num_layers: a.lstm_layers,
         dropout: 0.5,
     };
-    let encoder = match a.encoder.as_str() {
-        "albert" => EncoderSpec::Albert(albert),
-        "albert_bilstm" => EncoderSpec::AlbertBilstm { albert, lstm },
-        "bilstm" => EncoderSpec::Bilstm {
-            embedding: CharEmbeddingConfig {
-                vocab_size: tokenizer.vocab_size() as i64,
-                char_embedding_size: a.char_embedding_size,
-                pad_token_id: tokenizer.pad_id(),
-            },
-            lstm,
-        },
-        other => anyhow::bail!("--encoder {other}: expected albert, bilstm or albert_bilstm"),
+    let chars = CharEmbeddingConfig {
+        vocab_size: tokenizer.vocab_size() as i64,
+        char_embedding_size: a.char_embedding_size,
+        pad_token_id: tokenizer.pad_id(),
     };
+    let encoder = EncoderSpec::assemble(a.encoder, Some(albert), lstm, chars)?;
     let spec = TaggerSpec {
         encoder,
         labels: labels.labels().to_vec(),
@@ -190,7 +185,7 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
     times.sort_by(f64::total_cmp);
     let mut out = json!({
         "tool": "albert-ner", "config": a.config, "encoder": spec.encoder.describe(), "params": params, "batch": a.batch, "seq_len": a.seq_len,
-        "lengths": a.lengths, "threads": a.threads, "device": a.device, "data_load_s": data_s,
+        "lengths": a.lengths, "threads": a.threads, "device": a.device.to_string(), "data_load_s": data_s,
         "steps": a.steps, "train_s": train_s, "train_samples_per_s": samples as f64 / train_s,
         "step_ms_median": 1000.0 * times[times.len() / 2],
         "loss_first": losses.first(), "loss_last": losses.last(), "peak_rss_train_mb": peak_train,

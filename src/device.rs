@@ -8,44 +8,22 @@
 //! `ld.so.conf` in the image), where an NVIDIA driver is present or CUDA is asked for.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::{bail, Result};
+use ner_settings::Device;
 use tracing::warn;
 
 const CUDA_LIBRARY: &str = "libtorch_cuda.so";
-
-/// A device setting as users write it: `cpu`, `cuda` or `auto`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceRequest {
-    Cpu,
-    Cuda,
-    /// The GPU where there is one, else the CPU.
-    Auto,
-}
-
-impl FromStr for DeviceRequest {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "cpu" => Ok(Self::Cpu),
-            "cuda" => Ok(Self::Cuda),
-            "auto" => Ok(Self::Auto),
-            other => bail!("device {other:?}: expected cpu, cuda or auto"),
-        }
-    }
-}
 
 /// The device to run on. Call it before anything else touches libtorch: libtorch looks up its CUDA
 /// hooks once (a seed, a device count, an allocation all ask) and keeps the answer, so a backend loaded
 /// after that stays invisible. Asking for CUDA where there is none, or a driver whose backend cannot be
 /// loaded, is an error, not a silent CPU run.
-pub fn select(request: DeviceRequest) -> Result<tch::Device> {
+pub fn select(request: Device) -> Result<tch::Device> {
     let wants_cuda = match request {
-        DeviceRequest::Cpu => false,
-        DeviceRequest::Cuda => true,
-        DeviceRequest::Auto => nvidia_driver_present(),
+        Device::Cpu => false,
+        Device::Cuda => true,
+        Device::Auto => nvidia_driver_present(),
     };
     if !wants_cuda {
         return Ok(tch::Device::Cpu);
@@ -55,7 +33,7 @@ pub fn select(request: DeviceRequest) -> Result<tch::Device> {
         return Ok(tch::Device::Cuda(0));
     }
     let why = cuda_unavailable_reason();
-    if request == DeviceRequest::Cuda {
+    if request == Device::Cuda {
         bail!("device=cuda but no CUDA device is visible to libtorch: {why}")
     }
     warn!(

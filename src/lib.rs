@@ -7,4 +7,5 @@ pub mod logging;
 pub mod memory_check;
 pub mod predict_cmd;
 pub mod serve_cmd;
+pub mod tagging_model;
 pub mod train_job;

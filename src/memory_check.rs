@@ -2,7 +2,7 @@
 //! aborts the process on) the allocation: an absurd config must be a clear error, not a crash.
 
 use albert_model::AlbertConfig;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 /// What a job holds per parameter.
 #[derive(Debug, Clone, Copy)]
@@ -59,18 +59,4 @@ fn available_memory_bytes() -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
-}
-
-/// Loads a model directory for tagging (`predict`, `serve`) once its encoder is known to fit in memory.
-pub fn load_trained_model(
-    dir: &std::path::Path,
-    device: tch::Device,
-) -> Result<ner_infer::TrainedModel> {
-    let context = || format!("loading the model from {}", dir.display());
-    let encoder = albert_model::read_encoder_spec(dir).with_context(context)?;
-    if let Some(albert) = encoder.albert() {
-        check_fits_in_memory(albert, Use::Inference)
-            .with_context(|| format!("{}", dir.join(albert_model::CONFIG_FILE).display()))?;
-    }
-    ner_infer::TrainedModel::load(dir, device).with_context(context)
 }

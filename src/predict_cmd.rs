@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use ner_infer::{Batching, TrainedModel};
+use ner_settings::Device;
 use serde_json::json;
 
 /// Tag Chinese text with a model trained by `train`.
@@ -35,9 +36,9 @@ pub struct Args {
     /// Keep BIO-invalid transitions out of decoded paths. Default: as the model was trained (true).
     #[arg(long, action = clap::ArgAction::Set)]
     pub bio_constraints: Option<bool>,
-    /// `cpu`, `cuda` or `auto`.
+    /// `cpu`, `cuda` (or `gpu`) or `auto`.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: Device,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -49,7 +50,7 @@ pub enum OutputFormat {
 /// Runs `predict` with parsed arguments, writing to `out`.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     check_args(args)?;
-    let device = crate::device::select(args.device.parse()?)?;
+    let device = crate::device::select(args.device)?;
     let model = load(args, device)?;
     let lines = read_lines(&args.input)?;
     if matches!(args.format, OutputFormat::Bio) {
@@ -80,7 +81,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 
 /// The model directory, after checking that it fits in memory, with the command line's window settings.
 fn load(args: &Args, device: tch::Device) -> Result<TrainedModel> {
-    let mut model = crate::memory_check::load_trained_model(&args.model_dir, device)?;
+    let mut model = crate::tagging_model::load(&args.model_dir, device)?;
     if args.max_seq_length.is_some() || args.window_stride.is_some() {
         let (max_seq_length, window_stride) = (
             args.max_seq_length.unwrap_or(model.settings.max_seq_length),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use ner_serve::{BatchSettings, ServerSettings};
+use ner_settings::Device;
 use sagemaker_contract::{SageMakerPaths, ServingEnv};
 
 /// Serve a model trained by `train` over HTTP (SageMaker's /ping and /invocations).
@@ -17,9 +18,9 @@ pub struct Args {
     /// The model directory; default `/opt/ml/model` (under `SAGEMAKER_BASE_DIR` when set).
     #[arg(long)]
     pub model_dir: Option<PathBuf>,
-    /// `cpu`, `cuda` or `auto`.
+    /// `cpu`, `cuda` (or `gpu`) or `auto`.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: Device,
 }
 
 /// SageMaker sends SIGKILL 30 s after SIGTERM; the drain ends before that.
@@ -38,7 +39,7 @@ pub fn run(args: &Args) -> Result<()> {
         Some(dir) => dir.clone(),
         None => SageMakerPaths::from_env()?.model_dir,
     };
-    let device = crate::device::select(args.device.parse()?)?;
+    let device = crate::device::select(args.device)?;
     let threads = env.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -61,7 +62,7 @@ pub fn run(args: &Args) -> Result<()> {
         drain_limit: DRAIN_LIMIT,
     };
     ner_serve::run(
-        move || crate::memory_check::load_trained_model(&dir, device).map_err(|e| format!("{e:#}")),
+        move || crate::tagging_model::load(&dir, device).map_err(|e| format!("{e:#}")),
         settings,
     )?;
     Ok(())

@@ -3,7 +3,8 @@
 //! hosts, device=cuda fails with libtorch's reason naming the missing driver or device, not the
 //! missing CUDA library (which is what libtorch says when the backend is absent or loaded too late).
 
-use albert_ner::device::{select, DeviceRequest};
+use albert_ner::device::select;
+use ner_settings::Device;
 
 fn mapped(library: &str) -> bool {
     std::fs::read_to_string("/proc/self/maps")
@@ -17,7 +18,7 @@ fn device_cuda_loads_the_backend_in_time() {
         !mapped("libtorch_cuda.so"),
         "the test binary must not link libtorch_cuda.so"
     );
-    match select(DeviceRequest::Cuda) {
+    match select(Device::Cuda) {
         Ok(device) => assert_eq!(device, tch::Device::Cuda(0)),
         Err(e) => {
             let msg = e.to_string();

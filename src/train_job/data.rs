@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use ner_data::{read_file_with, DataFormat, LabelSet, ReadOptions, Sentence, Tokenizer};
-use sagemaker_contract::{DataChannels, DataFormat as FormatChoice, Hyperparameters};
+use ner_data::{read_file_with, LabelSet, ReadOptions, Sentence, Tokenizer};
+use ner_settings::DataFormat;
+use sagemaker_contract::{DataChannels, Hyperparameters};
 use tracing::{info, warn};
 
 /// Sentences per split, and the label set they are tagged with.
@@ -14,15 +15,6 @@ pub struct JobData {
     pub train: Vec<Sentence>,
     pub validation: Option<Vec<Sentence>>,
     pub test: Option<Vec<Sentence>>,
-}
-
-fn format_of(choice: FormatChoice) -> DataFormat {
-    match choice {
-        FormatChoice::Auto => DataFormat::Auto,
-        FormatChoice::CharTag => DataFormat::CharTag,
-        FormatChoice::Cluener => DataFormat::Cluener,
-        FormatChoice::SpanJsonl => DataFormat::SpanJsonl,
-    }
 }
 
 /// Reads and checks every split. Labels come from `labels_file` or the training data; evaluation
@@ -34,7 +26,7 @@ pub fn load(
     tokenizer: &Tokenizer,
     stop: &AtomicBool,
 ) -> Result<Option<JobData>> {
-    let format = format_of(hp.data_format);
+    let format = hp.data_format;
     let Some(train_files) = read_split("training", &channels.train, format, stop)? else {
         return Ok(None);
     };
@@ -71,10 +63,10 @@ pub fn load(
     if hp.do_eval && validation.is_none() && hp.validation_split > 0.0 && train.len() >= 2 {
         let n =
             ((train.len() as f64 * hp.validation_split).round() as usize).clamp(1, train.len() - 1);
-        let (rest, held_out) = split_off(train, n, hp.seed);
+        let (rest, held_out) = split_off(train, n, hp.train.seed);
         info!(
             "no validation data: holding out {n} training sentences (validation_split={}, seed={})",
-            hp.validation_split, hp.seed
+            hp.validation_split, hp.train.seed
         );
         train = rest;
         validation = Some(held_out);

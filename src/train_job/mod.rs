@@ -2,7 +2,6 @@
 //! failure write the cause to `output/failure`.
 
 mod data;
-mod launch;
 mod model_setup;
 mod results;
 mod run;
@@ -11,12 +10,10 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use ner_dist::{Finished, EXIT_STOPPED, WORKER_FAILURE_FILE_ENV};
 use sagemaker_contract::{write_failure, FailureReport, SageMakerPaths};
 
 pub use run::run;
-
-/// Exit status for a job stopped by SIGTERM (128 + 15, as a shell reports it).
-pub const EXIT_STOPPED: u8 = 143;
 
 /// Entry point of the `train` binary: runs the job and turns every failure into a failure file and a
 /// non-zero exit. `args` are the process arguments after the program name.
@@ -55,8 +52,8 @@ pub fn main(args: &[String]) -> ExitCode {
     }));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&paths, &stop)));
     let failure = match outcome {
-        Ok(Ok(run::Finished::Completed)) => return ExitCode::SUCCESS,
-        Ok(Ok(run::Finished::Stopped)) => return ExitCode::from(EXIT_STOPPED),
+        Ok(Ok(Finished::Completed)) => return ExitCode::SUCCESS,
+        Ok(Ok(Finished::Stopped)) => return ExitCode::from(EXIT_STOPPED),
         Ok(Err(err)) => {
             let report = FailureReport::from_chain(err.chain());
             tracing::error!("training failed: {}", report.cause());
@@ -74,7 +71,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     // A worker tells its agent, which writes the job's failure file naming the rank.
-    let written = match std::env::var_os(launch::WORKER_FAILURE_FILE_ENV) {
+    let written = match std::env::var_os(WORKER_FAILURE_FILE_ENV) {
         Some(report) => std::fs::write(&report, &failure).map_err(|e| e.to_string()),
         None => write_failure(&paths, &failure)
             .map(|_| ())

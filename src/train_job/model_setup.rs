@@ -1,18 +1,19 @@
-//! Which architecture, weights and vocabulary a job starts from, and on which device.
+//! Which architecture, weights and vocabulary a job starts from, and the tagger built from them.
 
 use std::path::{Path, PathBuf};
 
-use crate::device::DeviceRequest;
 use albert_model::{
     AlbertConfig, BiLstmConfig, CharEmbeddingConfig, EncoderSpec, NerTagger, PretrainedWeights,
+    TaggerSpec,
 };
 use anyhow::{bail, Context, Result};
 use ner_data::{Tokenizer, WordVectors};
-use sagemaker_contract::{
-    DataChannels, Device as DeviceChoice, Encoder, Hyperparameters, PretrainedSource,
-    SageMakerPaths,
-};
-use tracing::info;
+use ner_settings::Encoder;
+use sagemaker_contract::{DataChannels, Hyperparameters, PretrainedSource, SageMakerPaths};
+use tch::nn::VarStore;
+use tracing::{info, warn};
+
+use crate::memory_check::{check_fits_in_memory, Use};
 
 /// Default architecture when neither weights nor `bert_config_file` say otherwise.
 pub const DEFAULT_CONFIG: &str = "albert_config/albert_config_tiny.json";
@@ -134,40 +135,98 @@ impl ModelSource {
             origin: "a character BiLSTM from scratch".to_string(),
         })
     }
+}
 
-    /// The encoder the job trains: ALBERT's architecture with the dropout hyperparameters applied,
-    /// and the BiLSTM's and character table's sizes.
-    pub fn encoder_spec(&self, hp: &Hyperparameters, tokenizer: &Tokenizer) -> EncoderSpec {
-        let lstm = BiLstmConfig {
-            hidden_size: hp.lstm_hidden_size as i64,
-            num_layers: hp.lstm_layers as i64,
-            dropout: hp.lstm_dropout,
-        };
-        let albert = self.albert.clone().map(|mut albert| {
-            if let Some(p) = hp.hidden_dropout_prob {
-                albert.hidden_dropout_prob = p;
-            }
-            if let Some(p) = hp.attention_probs_dropout_prob {
-                albert.attention_probs_dropout_prob = p;
-            }
-            if let Some(p) = hp.classifier_dropout_prob {
-                albert.classifier_dropout_prob = Some(p);
-            }
-            albert
-        });
-        match (hp.encoder, albert) {
-            (Encoder::Albert, Some(albert)) => EncoderSpec::Albert(albert),
-            (Encoder::AlbertBilstm, Some(albert)) => EncoderSpec::AlbertBilstm { albert, lstm },
-            _ => EncoderSpec::Bilstm {
-                embedding: CharEmbeddingConfig {
-                    vocab_size: tokenizer.vocab_size() as i64,
-                    char_embedding_size: hp.char_embedding_size as i64,
-                    pad_token_id: tokenizer.pad_id(),
-                },
-                lstm,
-            },
+/// Refuses a model that cannot fit in memory before libtorch allocates it, and warns of a learning
+/// rate meant for pretrained weights on a model from scratch.
+pub fn check_source(hp: &Hyperparameters, source: &ModelSource, device: tch::Device) -> Result<()> {
+    let Some(albert) = &source.albert else {
+        return Ok(());
+    };
+    check_fits_in_memory(albert, Use::Training(device))?;
+    if source.weights.is_none() && hp.train.learning_rate < 1e-4 {
+        warn!(
+            "learning_rate={} is a rate for fine-tuning pretrained weights; from scratch a tiny ALBERT \
+             learnt MSRA best at 5e-4 with crf_learning_rate_multiplier=10 (README, \"Accuracy for a \
+             wall-clock budget\")",
+            hp.train.learning_rate
+        );
+    }
+    Ok(())
+}
+
+/// The encoder the job trains: ALBERT's architecture with the dropout hyperparameters applied, and
+/// the BiLSTM's and character table's sizes; refused where the vocabulary or the windows do not fit
+/// it.
+pub fn encoder_spec(
+    hp: &Hyperparameters,
+    source: &ModelSource,
+    tokenizer: &Tokenizer,
+) -> Result<EncoderSpec> {
+    let lstm = BiLstmConfig {
+        hidden_size: hp.lstm_hidden_size as i64,
+        num_layers: hp.lstm_layers as i64,
+        dropout: hp.lstm_dropout,
+    };
+    let chars = CharEmbeddingConfig {
+        vocab_size: tokenizer.vocab_size() as i64,
+        char_embedding_size: hp.char_embedding_size as i64,
+        pad_token_id: tokenizer.pad_id(),
+    };
+    let albert = source.albert.clone().map(|mut albert| {
+        if let Some(p) = hp.hidden_dropout_prob {
+            albert.hidden_dropout_prob = p;
+        }
+        if let Some(p) = hp.attention_probs_dropout_prob {
+            albert.attention_probs_dropout_prob = p;
+        }
+        if let Some(p) = hp.classifier_dropout_prob {
+            albert.classifier_dropout_prob = Some(p);
+        }
+        albert
+    });
+    let encoder = EncoderSpec::assemble(hp.encoder, albert, lstm, chars)?;
+    info!("encoder: {}", encoder.describe());
+    if tokenizer.vocab_size() as i64 > encoder.vocab_size() {
+        bail!(
+            "the vocabulary {} has {} entries but the model config has vocab_size={}: they must match",
+            source.vocab.display(),
+            tokenizer.vocab_size(),
+            encoder.vocab_size()
+        );
+    }
+    if let Some(max) = encoder.max_positions() {
+        if hp.model.max_seq_length as i64 > max {
+            bail!(
+                "max_seq_length={} exceeds the model's max_position_embeddings={max}",
+                hp.model.max_seq_length
+            );
         }
     }
+    Ok(encoder)
+}
+
+/// The tagger's variables on `device` (seeded), with the pretrained weights and character vectors
+/// the job gives loaded into them.
+pub fn build_tagger(
+    hp: &Hyperparameters,
+    spec: &TaggerSpec,
+    source: &ModelSource,
+    channels: &DataChannels,
+    tokenizer: &Tokenizer,
+    device: tch::Device,
+) -> Result<(VarStore, NerTagger)> {
+    tch::manual_seed(hp.train.seed as i64);
+    let mut vs = VarStore::new(device);
+    let mut tagger = NerTagger::new(&vs.root(), spec);
+    if let Some(weights) = &source.weights {
+        let report = weights.load_into(&mut vs)?;
+        info!("pretrained: {report}");
+    }
+    if let Some(file) = &channels.embeddings {
+        load_char_vectors(file, tokenizer, hp.char_embedding_size, &mut tagger)?;
+    }
+    Ok((vs, tagger))
 }
 
 /// Copies the `embeddings` channel's word2vec vectors into the tagger's character table and logs the
@@ -220,13 +279,4 @@ fn fetch_s3(uri: &str, scratch: &Path) -> Result<PathBuf> {
     let dest = scratch.join("pretrained");
     info!("downloading pretrained weights from {uri}");
     s3_fetch::download(uri, &dest).with_context(|| format!("pretrained_model_uri {uri}"))
-}
-
-/// The device to train on (see [`crate::device::select`]).
-pub fn device(choice: DeviceChoice) -> Result<tch::Device> {
-    crate::device::select(match choice {
-        DeviceChoice::Cpu => DeviceRequest::Cpu,
-        DeviceChoice::Cuda => DeviceRequest::Cuda,
-        DeviceChoice::Auto => DeviceRequest::Auto,
-    })
 }

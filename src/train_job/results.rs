@@ -1,5 +1,5 @@
-//! What a finished job leaves behind besides the weights: `metrics.json` and the resolved
-//! hyperparameters in the model directory, test scores and predictions in `output/data`.
+//! What a finished job leaves behind besides the weights: its record in the model directory (resolved
+//! hyperparameters and metrics), test scores and predictions in `output/data`.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -7,9 +7,10 @@ use std::sync::atomic::AtomicBool;
 use albert_model::NerTagger;
 use anyhow::{Context, Result};
 use ner_data::LabelSet;
+use ner_infer::ModelDir;
 use ner_train::log_line::EvalLine;
 use ner_train::trainer::score;
-use ner_train::{EvalSet, Replicas, TrainConfig, TrainSummary};
+use ner_train::{EvalSet, Replicas, TrainConfig, TrainOutputs, TrainSummary};
 use sagemaker_contract::{Hyperparameters, SageMakerPaths};
 use serde_json::{json, Value};
 use tracing::info;
@@ -71,7 +72,7 @@ pub fn test(
     Ok(Some(result))
 }
 
-/// `metrics.json` and `hyperparameters.json` next to the model.
+/// The job's record next to the model: its resolved hyperparameters and what it measured.
 pub fn write_model_files(
     paths: &SageMakerPaths,
     hp: &Hyperparameters,
@@ -89,15 +90,49 @@ pub fn write_model_files(
         "test": test,
         "resumed_from": s.resumed_from,
     });
-    write_atomic(
-        &paths.model_dir.join("metrics.json"),
-        &serde_json::to_vec_pretty(&metrics)?,
-    )?;
-    write_atomic(
-        &paths.model_dir.join("hyperparameters.json"),
-        &serde_json::to_vec_pretty(&hp.resolved_json())?,
-    )?;
+    ModelDir::new(&paths.model_dir).write_job_record(&hp.resolved_json(), &metrics)?;
     Ok(())
+}
+
+/// Creates `output/` and `checkpoints/` and checks they can be written, before any data is read;
+/// removes what a killed earlier run left half-written.
+pub fn prepare_output_dirs(paths: &SageMakerPaths) -> Result<()> {
+    paths.create_output_dirs()?;
+    paths.check_writable()?;
+    for partial in paths.remove_partial_files()? {
+        info!("removed a half-written file: {}", partial.display());
+    }
+    Ok(())
+}
+
+/// Where rank 0's trainer writes: the model directory, checkpoints, TensorBoard events and
+/// evaluation results; `vocab` is copied beside the model.
+pub fn train_outputs(paths: &SageMakerPaths, vocab: &Path) -> TrainOutputs {
+    TrainOutputs {
+        model_dir: Some(ModelDir::new(&paths.model_dir)),
+        checkpoint_dir: Some(paths.checkpoint_dir.clone()),
+        tensorboard_dir: Some(paths.tensorboard_dir.clone()),
+        eval_dir: Some(paths.output_data_dir.clone()),
+        vocab_path: vocab.to_path_buf(),
+    }
+}
+
+/// The line that ends a training run that was not stopped.
+pub fn log_summary(summary: &TrainSummary) {
+    info!(
+        "training finished{}: {} steps in {:.0} s; best validation entity F1 {}",
+        if summary.time_budget_reached {
+            " (max_train_seconds)"
+        } else {
+            ""
+        },
+        summary.global_step,
+        summary.train_seconds,
+        summary.best_f1.map_or("n/a".into(), |f| format!(
+            "{f:.4} (step {})",
+            summary.best_step.unwrap_or(0)
+        ))
+    );
 }
 
 /// Temporary file then rename: a job killed mid-write never leaves a truncated file.

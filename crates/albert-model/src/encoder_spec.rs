@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use ner_settings::Choice;
+pub use ner_settings::Encoder;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -9,18 +11,6 @@ use crate::bilstm::BiLstmConfig;
 use crate::char_embeddings::CharEmbeddingConfig;
 use crate::config::AlbertConfig;
 use crate::error::{ModelError, Result};
-
-/// The encoders a tagger can have; `config.json` records it under [`ENCODER_KEY`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EncoderKind {
-    /// ALBERT's last hidden states.
-    Albert,
-    /// Character embeddings, then a bidirectional LSTM.
-    Bilstm,
-    /// ALBERT's last hidden states through a bidirectional LSTM.
-    AlbertBilstm,
-}
 
 /// Extra `config.json` key naming the encoder; absent means `albert` (models saved before it existed,
 /// and HF exports).
@@ -42,11 +32,38 @@ pub enum EncoderSpec {
 }
 
 impl EncoderSpec {
-    pub fn kind(&self) -> EncoderKind {
+    /// The spec of encoder `kind` from the parts a job configures; each encoder takes the parts it
+    /// has (`albert` must be given for the encoders with ALBERT).
+    pub fn assemble(
+        kind: Encoder,
+        albert: Option<AlbertConfig>,
+        lstm: BiLstmConfig,
+        chars: CharEmbeddingConfig,
+    ) -> Result<Self> {
+        let albert = || {
+            albert.ok_or_else(|| {
+                ModelError::config(None, format!("encoder={kind} needs an ALBERT config"))
+            })
+        };
+        Ok(match kind {
+            Encoder::Albert => EncoderSpec::Albert(albert()?),
+            Encoder::AlbertBilstm => EncoderSpec::AlbertBilstm {
+                albert: albert()?,
+                lstm,
+            },
+            Encoder::Bilstm => EncoderSpec::Bilstm {
+                embedding: chars,
+                lstm,
+            },
+        })
+    }
+
+    /// Which encoder this is; `config.json` records it under [`ENCODER_KEY`].
+    pub fn kind(&self) -> Encoder {
         match self {
-            EncoderSpec::Albert(_) => EncoderKind::Albert,
-            EncoderSpec::Bilstm { .. } => EncoderKind::Bilstm,
-            EncoderSpec::AlbertBilstm { .. } => EncoderKind::AlbertBilstm,
+            EncoderSpec::Albert(_) => Encoder::Albert,
+            EncoderSpec::Bilstm { .. } => Encoder::Bilstm,
+            EncoderSpec::AlbertBilstm { .. } => Encoder::AlbertBilstm,
         }
     }
 
@@ -174,9 +191,9 @@ impl EncoderSpec {
             merge(&mut v, serde_json::to_value(l).expect("serialises"));
         }
         let architecture = match self.kind() {
-            EncoderKind::Albert => "AlbertForTokenClassification",
-            EncoderKind::Bilstm => "BiLstmForTokenClassification",
-            EncoderKind::AlbertBilstm => "AlbertBiLstmForTokenClassification",
+            Encoder::Albert => "AlbertForTokenClassification",
+            Encoder::Bilstm => "BiLstmForTokenClassification",
+            Encoder::AlbertBilstm => "AlbertBiLstmForTokenClassification",
         };
         v["architectures"] = Value::from(vec![architecture]);
         v[ENCODER_KEY] = serde_json::to_value(self.kind()).expect("serialises");
@@ -187,11 +204,11 @@ impl EncoderSpec {
     /// errors).
     pub fn from_config_json(value: &Value, text: &str, path: &Path) -> Result<Self> {
         let kind = match value.get(ENCODER_KEY) {
-            None => EncoderKind::Albert,
+            None => Encoder::Albert,
             Some(k) => serde_json::from_value(k.clone()).map_err(|_| {
                 ModelError::config(
                     Some(path),
-                    format!("{ENCODER_KEY} is {k}, expected \"albert\", \"bilstm\" or \"albert_bilstm\""),
+                    format!("{ENCODER_KEY} is {k}, expected {}", Encoder::expected()),
                 )
             })?,
         };
@@ -199,14 +216,12 @@ impl EncoderSpec {
             fields(value, path, "lstm_hidden_size, lstm_layers, lstm_dropout")
         };
         let spec = match kind {
-            EncoderKind::Albert => {
-                EncoderSpec::Albert(AlbertConfig::from_hf_json(text, Some(path))?)
-            }
-            EncoderKind::AlbertBilstm => EncoderSpec::AlbertBilstm {
+            Encoder::Albert => EncoderSpec::Albert(AlbertConfig::from_hf_json(text, Some(path))?),
+            Encoder::AlbertBilstm => EncoderSpec::AlbertBilstm {
                 albert: AlbertConfig::from_hf_json(text, Some(path))?,
                 lstm: lstm()?,
             },
-            EncoderKind::Bilstm => EncoderSpec::Bilstm {
+            Encoder::Bilstm => EncoderSpec::Bilstm {
                 embedding: fields(value, path, "vocab_size, char_embedding_size, pad_token_id")?,
                 lstm: lstm()?,
             },

@@ -50,14 +50,11 @@ pub use bilstm::{BiLstm, BiLstmConfig};
 pub use char_embeddings::{CharEmbeddingConfig, CharEmbeddings};
 pub use config::AlbertConfig;
 pub use crf::{Crf, TransitionConstraints};
-pub use encoder_spec::{EncoderKind, EncoderSpec, ENCODER_KEY};
+pub use encoder_spec::{Encoder, EncoderSpec, ENCODER_KEY};
 pub use error::{ModelError, Result};
 pub use model::AlbertModel;
 pub use params::{groups, names_by_group, ParamGroup, Part};
 pub use pretrained::{LoadReport, PretrainedWeights, TfLayout, WeightsFormat};
-pub use save::{
-    holds_model, load_model, read_encoder_spec, save_model, CONFIG_FILE, MODEL_FILES, VOCAB_FILE,
-    WEIGHTS_FILE,
-};
+pub use save::{load_model, read_encoder_spec, save_model, CONFIG_FILE, MODEL_FILES};
 pub use tagger::{Head, NerTagger, TaggerSpec};
 pub use tagger_encoder::TaggerEncoder;

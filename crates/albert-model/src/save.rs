@@ -19,11 +19,6 @@ pub const VOCAB_FILE: &str = "vocab.txt";
 /// The files that make a model directory loadable; [`save_model`] writes them all.
 pub const MODEL_FILES: [&str; 3] = [WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE];
 
-/// Whether `dir` holds every file of a model.
-pub fn holds_model(dir: &Path) -> bool {
-    MODEL_FILES.iter().all(|f| dir.join(f).is_file())
-}
-
 /// Extra `config.json` key recording the head; HF ignores unknown keys.
 pub const HEAD_KEY: &str = "ner_head";
 
@@ -128,7 +123,10 @@ pub fn load_model(
         Some(h) => serde_json::from_value(h.clone()).map_err(|e| {
             ModelError::config(
                 Some(&config_path),
-                format!("{HEAD_KEY} must be \"crf\" or \"softmax\": {e}"),
+                format!(
+                    "{HEAD_KEY} must be {}: {e}",
+                    <Head as ner_settings::Choice>::expected()
+                ),
             )
         })?,
         None if tensors.iter().any(|(n, _)| n == "crf.transitions") => Head::Crf,

@@ -1,6 +1,7 @@
 //! The NER model: an encoder (ALBERT, a character BiLSTM, or ALBERT then a BiLSTM), a linear classifier
 //! over the first piece of each unit, and a CRF or softmax head.
 
+pub use ner_settings::Head;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
@@ -10,15 +11,6 @@ use crate::encoder_spec::EncoderSpec;
 use crate::model::AlbertModel;
 use crate::params::{Linear, Part};
 use crate::tagger_encoder::TaggerEncoder;
-
-/// How emissions become tags. `Crf` scores whole sequences (transition tables, Viterbi); `Softmax` is
-/// what the replaced TF system did: independent per-unit cross-entropy and argmax.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Head {
-    Crf,
-    Softmax,
-}
 
 /// Everything needed to rebuild a tagger's variables: saved into `config.json` next to the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

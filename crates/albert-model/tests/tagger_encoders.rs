@@ -6,7 +6,7 @@ mod common;
 
 use albert_model::{
     groups, load_model, save_model, Activation, AlbertConfig, BiLstmConfig, CharEmbeddingConfig,
-    EncoderKind, EncoderSpec, Head, NerTagger, ParamGroup, Part, TaggerSpec, ENCODER_KEY,
+    Encoder, EncoderSpec, Head, NerTagger, ParamGroup, Part, TaggerSpec, ENCODER_KEY,
 };
 use common::*;
 use tch::{nn, Device, Kind, Tensor};
@@ -98,7 +98,7 @@ fn every_variable_is_in_the_group_its_module_declares() {
             assert_eq!(*group, ParamGroup::new(part, !no_decay), "{kind:?}: {name}");
         }
         let lstm_vars = declared.keys().filter(|n| n.starts_with("lstm.")).count();
-        let expected = if kind == EncoderKind::Albert {
+        let expected = if kind == Encoder::Albert {
             0
         } else {
             2 * 2 * 4
@@ -198,7 +198,7 @@ fn saved_models_load_back_under_pytorch_names_with_the_architecture_named() {
                 .into_iter()
                 .map(|(n, _)| n)
                 .collect();
-            if kind != EncoderKind::Albert {
+            if kind != Encoder::Albert {
                 assert_eq!(config["lstm_hidden_size"], 6);
                 assert_eq!(config["lstm_layers"], 2);
                 for n in [
@@ -213,7 +213,7 @@ fn saved_models_load_back_under_pytorch_names_with_the_architecture_named() {
                     );
                 }
             }
-            if kind == EncoderKind::Bilstm {
+            if kind == Encoder::Bilstm {
                 assert_eq!(config["architectures"][0], "BiLstmForTokenClassification");
                 assert_eq!(config["char_embedding_size"], 7);
                 assert!(config.get("model_type").is_none(), "not an ALBERT config");

@@ -169,7 +169,7 @@ impl LabelSet {
     /// naming the file, line and label. For char-tag files the line is the character's own line;
     /// for JSON formats it is the sentence's line.
     pub fn check(&self, sentences: &[Sentence], report: &ReadReport) -> Result<(), DataError> {
-        let per_char_lines = report.format == crate::reader::DataFormat::CharTag;
+        let per_char_lines = report.format == ner_settings::DataFormat::CharTag;
         for s in sentences {
             for (i, t) in s.tags.iter().enumerate() {
                 if self.id(t).is_none() {

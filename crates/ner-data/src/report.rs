@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::reader::DataFormat;
 use crate::scheme::TagScheme;
+use ner_settings::DataFormat;
 
 /// The kinds of repair a reader may make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

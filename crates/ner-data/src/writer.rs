@@ -4,7 +4,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::metrics::chunks;
-use crate::reader::{DataFormat, Sentence};
+use ner_settings::DataFormat;
+
+use crate::reader::Sentence;
 
 /// One sentence as `char TAG` lines plus the blank line that ends it. A newline or carriage return
 /// inside a sentence cannot be written as a character line, so it is written as a space (which the

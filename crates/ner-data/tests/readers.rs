@@ -166,21 +166,6 @@ fn errors_name_file_line_and_value() {
 }
 
 #[test]
-fn format_names_parse() {
-    for (s, f) in [
-        ("auto", DataFormat::Auto),
-        ("char_tag", DataFormat::CharTag),
-        ("BIO", DataFormat::CharTag),
-        ("cluener", DataFormat::Cluener),
-        ("jsonl", DataFormat::SpanJsonl),
-        ("span_jsonl", DataFormat::SpanJsonl),
-    ] {
-        assert_eq!(s.parse::<DataFormat>().unwrap(), f);
-    }
-    assert!("xml".parse::<DataFormat>().is_err());
-}
-
-#[test]
 fn unknown_label_in_eval_data_names_file_line_label() {
     let (train, _) = read_file(&data("bio.txt"), DataFormat::Auto).unwrap();
     let labels = LabelSet::from_sentences(&train);

@@ -34,4 +34,19 @@ pub enum DistError {
     },
     #[error("{0}")]
     Tensor(#[from] tch::TchError),
+    #[error(
+        "local rank {local_rank} has no GPU: {count} visible; set processes_per_host ≤ {count}"
+    )]
+    NoDevice { local_rank: usize, count: usize },
+    /// The agent could not start or watch its workers.
+    #[error("{0}")]
+    Agent(String),
+    /// A worker failed; `reason` is its own report, or how it exited.
+    #[error("rank {rank} (local rank {local_rank}) on host {host} failed: {reason}")]
+    WorkerFailed {
+        rank: usize,
+        local_rank: usize,
+        host: String,
+        reason: String,
+    },
 }

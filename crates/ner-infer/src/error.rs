@@ -1,4 +1,4 @@
-//! Why a model directory cannot be served.
+//! Why a model directory cannot be served or written.
 
 use std::path::PathBuf;
 
@@ -11,4 +11,10 @@ pub enum InferError {
     Data(#[from] ner_data::DataError),
     #[error("{path}: {message}")]
     Settings { path: PathBuf, message: String },
+    #[error("writing {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -4,21 +4,13 @@
 
 use std::ffi::c_int;
 
+pub use ner_settings::MixedPrecision;
 use tch::Device;
 
 extern "C" {
     fn albert_ner_autocast_enter(bf16: c_int) -> c_int;
     fn albert_ner_autocast_exit(prev: c_int);
     fn albert_ner_autocast_state() -> c_int;
-}
-
-/// What the user asked for (`mixed_precision` hyperparameter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MixedPrecision {
-    Auto,
-    Bf16,
-    Fp16,
-    Off,
 }
 
 /// What the forward pass actually computes in.
@@ -36,7 +28,7 @@ impl Precision {
         let Device::Cuda(index) = device else {
             let why = match requested {
                 MixedPrecision::Off | MixedPrecision::Auto => "fp32 on CPU".to_string(),
-                other => format!("mixed_precision={other:?} ignored on CPU: training in fp32"),
+                other => format!("mixed_precision={other} ignored on CPU: training in fp32"),
             };
             return (Self::Fp32, why);
         };

@@ -2,85 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
-use albert_model::{load_model, NerTagger, TaggerSpec};
+use albert_model::{NerTagger, TaggerSpec};
 use ner_data::{LabelSet, Sentence, Tokenizer};
-use serde_json::Value;
+use ner_settings::ModelSettings;
 use tch::{nn, Device};
 
 use crate::entities::{entities, Entity};
 use crate::error::InferError;
+use crate::model_dir::ModelDir;
 use crate::precision::{MixedPrecision, Precision};
 use crate::tagging::{
     length_sorted_chunks, predict_chunks, token_budget_chunks, PredictSettings, Prepared,
 };
-
-/// The resolved hyperparameters `train` writes beside the weights.
-pub const HYPERPARAMETERS_FILE: &str = "hyperparameters.json";
-
-/// How the model was trained to see text, from [`HYPERPARAMETERS_FILE`]; `train`'s defaults where the
-/// file or a key is absent (a model exported by HF has no such file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ModelSettings {
-    pub max_seq_length: usize,
-    pub window_stride: usize,
-    pub do_lower_case: bool,
-    pub bio_constraints: bool,
-}
-
-impl Default for ModelSettings {
-    fn default() -> Self {
-        Self {
-            max_seq_length: 128,
-            window_stride: 32,
-            do_lower_case: true,
-            bio_constraints: true,
-        }
-    }
-}
-
-impl ModelSettings {
-    fn read(dir: &Path) -> Result<Self, InferError> {
-        let path = dir.join(HYPERPARAMETERS_FILE);
-        let mut settings = Self::default();
-        let Ok(text) = std::fs::read(&path) else {
-            return Ok(settings);
-        };
-        let bad = |message: String| InferError::Settings {
-            path: path.clone(),
-            message,
-        };
-        let map: serde_json::Map<String, Value> =
-            serde_json::from_slice(&text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
-        let number = |key: &str, into: &mut usize| -> Result<(), InferError> {
-            match map.get(key) {
-                None => Ok(()),
-                Some(v) => {
-                    *into = v
-                        .as_u64()
-                        .ok_or_else(|| bad(format!("{key} is {v}, not a whole number")))?
-                        as usize;
-                    Ok(())
-                }
-            }
-        };
-        let flag = |key: &str, into: &mut bool| -> Result<(), InferError> {
-            match map.get(key) {
-                None => Ok(()),
-                Some(v) => {
-                    *into = v
-                        .as_bool()
-                        .ok_or_else(|| bad(format!("{key} is {v}, not true or false")))?;
-                    Ok(())
-                }
-            }
-        };
-        number("max_seq_length", &mut settings.max_seq_length)?;
-        number("window_stride", &mut settings.window_stride)?;
-        flag("do_lower_case", &mut settings.do_lower_case)?;
-        flag("bio_constraints", &mut settings.bio_constraints)?;
-        Ok(settings)
-    }
-}
 
 /// How a call to [`TrainedModel::tag`] groups windows into forward passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,12 +49,12 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
-    /// Reads `dir` (`model.safetensors`, `config.json`, `vocab.txt`, and `hyperparameters.json` where
-    /// present) onto `device`. Every missing or inconsistent file is an error naming it.
-    pub fn load(dir: &Path, device: Device) -> Result<Self, InferError> {
-        let settings = ModelSettings::read(dir)?;
-        let (vars, tagger, spec, vocab) = load_model(dir, device)?;
-        let labels = LabelSet::from_labels(&spec.labels, &dir.join(albert_model::CONFIG_FILE))?;
+    /// Reads the model in `dir` onto `device`. Every missing or inconsistent file is an error naming
+    /// it.
+    pub fn load(dir: &ModelDir, device: Device) -> Result<Self, InferError> {
+        let settings = dir.read_settings()?;
+        let (vars, tagger, spec, vocab) = dir.read_tagger(device)?;
+        let labels = LabelSet::from_labels(&spec.labels, &dir.config_path())?;
         let tokenizer = Tokenizer::from_vocab_file(&vocab, settings.do_lower_case)?;
         let (precision, _) = Precision::resolve(MixedPrecision::Auto, device);
         let model = Self {
@@ -133,9 +66,9 @@ impl TrainedModel {
             settings,
             device,
             precision,
-            dir: dir.to_path_buf(),
+            dir: dir.path().to_path_buf(),
         };
-        model.check_windows(&dir.join(HYPERPARAMETERS_FILE))?;
+        model.check_windows(&dir.settings_path())?;
         Ok(model)
     }
 

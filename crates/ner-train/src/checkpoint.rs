@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 
-use albert_model::{holds_model, MODEL_FILES};
+use ner_infer::ModelDir;
 
 use crate::adamw::AdamW;
 use crate::error::TrainError;
@@ -192,21 +192,21 @@ struct BestMeta {
 /// replacing the previous best by a rename.
 pub fn save_best(
     dir: &Path,
-    model_dir: &Path,
+    model_dir: &ModelDir,
     step: usize,
     entity_f1: f64,
 ) -> Result<PathBuf, TrainError> {
     let tmp = dir.join(format!("{TMP_PREFIX}{BEST_DIR}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    for f in MODEL_FILES {
-        let (from, to) = (model_dir.join(f), tmp.join(f));
+    for f in ModelDir::TAGGER_FILES {
+        let (from, to) = (model_dir.path().join(f), tmp.join(f));
         fs::copy(&from, &to).map_err(|e| TrainError::io(&from, e))?;
     }
     let meta = tmp.join(BEST_META);
     let json = serde_json::to_vec_pretty(&BestMeta { step, entity_f1 }).expect("meta serialises");
     fs::write(&meta, json).map_err(|e| TrainError::io(&meta, e))?;
-    sync_files(&tmp, &MODEL_FILES)?;
+    sync_files(&tmp, &ModelDir::TAGGER_FILES)?;
     sync_files(&tmp, &[BEST_META])?;
     let dest = dir.join(BEST_DIR);
     if dest.exists() {
@@ -220,7 +220,7 @@ pub fn save_best(
 pub fn best_step(dir: &Path) -> Option<usize> {
     let best = dir.join(BEST_DIR);
     let meta: BestMeta = serde_json::from_slice(&fs::read(best.join(BEST_META)).ok()?).ok()?;
-    holds_model(&best).then_some(meta.step)
+    ModelDir::new(best).holds_model().then_some(meta.step)
 }
 
 /// Flushes `files` in `dir` to disk before the directory is renamed into place.
@@ -253,24 +253,25 @@ pub enum BestRecovery {
 /// empty on a new instance. When it cannot be found, `progress` forgets it.
 pub fn recover_best(
     dir: &Path,
-    model_dir: &Path,
+    model_dir: &ModelDir,
     progress: &mut Progress,
 ) -> Result<BestRecovery, TrainError> {
     let Some(step) = progress.best_step else {
         return Ok(BestRecovery::NoneYet);
     };
     if best_step(dir) == Some(step) {
-        fs::create_dir_all(model_dir).map_err(|e| TrainError::io(model_dir, e))?;
+        let model_path = model_dir.path();
+        fs::create_dir_all(model_path).map_err(|e| TrainError::io(model_path, e))?;
         let best = dir.join(BEST_DIR);
-        for f in MODEL_FILES {
-            let (from, to) = (best.join(f), model_dir.join(f));
-            let tmp = model_dir.join(format!(".{f}.tmp"));
+        for f in ModelDir::TAGGER_FILES {
+            let (from, to) = (best.join(f), model_path.join(f));
+            let tmp = model_path.join(format!(".{f}.tmp"));
             fs::copy(&from, &tmp).map_err(|e| TrainError::io(&tmp, e))?;
             fs::rename(&tmp, &to).map_err(|e| TrainError::io(&to, e))?;
         }
         return Ok(BestRecovery::Restored { step });
     }
-    if holds_model(model_dir) {
+    if model_dir.holds_model() {
         return Ok(BestRecovery::KeptInPlace { step });
     }
     progress.best_f1 = None;

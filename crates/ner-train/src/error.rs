@@ -22,6 +22,9 @@ pub enum TrainError {
     Model(#[from] albert_model::ModelError),
     #[error(transparent)]
     Data(#[from] ner_data::DataError),
+    /// Writing or reading the model directory.
+    #[error(transparent)]
+    ModelDir(#[from] ner_infer::InferError),
     #[error(
         "training diverged: loss is {loss} at step {step}; lower learning_rate or check the data"
     )]

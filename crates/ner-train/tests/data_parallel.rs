@@ -71,7 +71,7 @@ fn outputs(dir: &Path, rank: usize) -> TrainOutputs {
         return TrainOutputs::nowhere();
     }
     TrainOutputs {
-        model_dir: Some(dir.join("model")),
+        model_dir: Some(ner_infer::ModelDir::new(dir.join("model"))),
         checkpoint_dir: Some(dir.join("checkpoints")),
         tensorboard_dir: None,
         eval_dir: Some(dir.join("eval")),
@@ -89,7 +89,7 @@ fn train(
     dir: &Path,
 ) -> Vec<(Vec<(String, Tensor)>, TrainSummary)> {
     let mut cfg = s.cfg.clone();
-    cfg.train_batch_size = batch;
+    cfg.train.train_batch_size = batch;
     let models = copies(s, init, world_size);
     let port = free_port();
     let stop = AtomicBool::new(false);
@@ -167,9 +167,9 @@ fn bilstm_replicas_end_where_one_process_does() {
 
 /// 37 sentences: global batches of 16, 16 and 5, so the last shard pair is uneven (2 and 3).
 fn replicas_end_where_one_process_does(mut s: Setup) {
-    s.cfg.max_steps = 20;
-    s.cfg.eval_steps = 0;
-    s.cfg.learning_rate = 5e-3;
+    s.cfg.train.max_steps = 20;
+    s.cfg.train.eval_steps = 0;
+    s.cfg.train.learning_rate = 5e-3;
     let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (init, _) = model(&s);
     let single = train(&s, &init, 1, 16, one_dir.path());

@@ -12,10 +12,10 @@ use ner_train::Outcome;
 #[test]
 fn the_budget_ends_training_with_an_evaluated_saved_model() {
     let mut s = setup();
-    s.cfg.max_steps = 1000;
-    s.cfg.eval_steps = 0;
+    s.cfg.train.max_steps = 1000;
+    s.cfg.train.eval_steps = 0;
     // Any step takes longer than this: the budget is spent after the first one.
-    s.cfg.max_train_seconds = 1e-6;
+    s.cfg.train.max_train_seconds = 1e-6;
     let dir = tempfile::tempdir().unwrap();
 
     let summary = run(&s, dir.path(), &AtomicBool::new(false));
@@ -37,10 +37,10 @@ fn the_budget_ends_training_with_an_evaluated_saved_model() {
 #[test]
 fn seconds_spent_before_a_restart_count_against_the_budget() {
     let mut s = setup();
-    s.cfg.max_steps = 1000;
-    s.cfg.eval_steps = 0;
-    s.cfg.checkpoint_steps = 1;
-    s.cfg.max_train_seconds = 1e-6;
+    s.cfg.train.max_steps = 1000;
+    s.cfg.train.eval_steps = 0;
+    s.cfg.train.save_checkpoints_steps = 1;
+    s.cfg.train.max_train_seconds = 1e-6;
     let dir = tempfile::tempdir().unwrap();
 
     let first = run(&s, dir.path(), &AtomicBool::new(false));
@@ -62,8 +62,8 @@ fn seconds_spent_before_a_restart_count_against_the_budget() {
     assert!(second.train_seconds >= state.train_seconds);
 
     // Without a budget the same restart trains on.
-    s.cfg.max_train_seconds = 0.0;
-    s.cfg.max_steps = 3;
+    s.cfg.train.max_train_seconds = 0.0;
+    s.cfg.train.max_steps = 3;
     let third = run(&s, dir.path(), &AtomicBool::new(false));
     assert!(!third.time_budget_reached);
     assert_eq!(third.global_step, 3);

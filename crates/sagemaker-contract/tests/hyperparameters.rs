@@ -1,6 +1,7 @@
 //! Hyperparameters as SageMaker delivers them, in both SDK encodings.
 
-use sagemaker_contract::{ContractError, Head, Hyperparameters, MixedPrecision, SageMakerPaths};
+use ner_settings::{Head, MixedPrecision, TaskName};
+use sagemaker_contract::{ContractError, Hyperparameters, SageMakerPaths};
 use serde_json::{json, Map, Value};
 
 fn parse(value: Value) -> Result<Hyperparameters, ContractError> {
@@ -44,7 +45,7 @@ fn article_sdk3() -> Value {
 #[test]
 fn the_article_dict_parses() {
     let hp = parse(article_sdk2()).unwrap();
-    assert_eq!(hp.task_name, "ner");
+    assert_eq!(hp.task_name, TaskName::Ner);
     assert!(hp.do_train && hp.do_eval);
     assert_eq!(
         hp.data_dir.as_deref(),
@@ -58,10 +59,10 @@ fn the_article_dict_parses() {
         hp.bert_config_file.as_deref(),
         Some("./albert_base_zh/albert_config_base.json".as_ref())
     );
-    assert_eq!(hp.max_seq_length, 128);
-    assert_eq!(hp.train_batch_size, 64);
-    assert_eq!(hp.learning_rate, 2e-5);
-    assert_eq!(hp.num_train_epochs, 3.0);
+    assert_eq!(hp.model.max_seq_length, 128);
+    assert_eq!(hp.train.train_batch_size, 64);
+    assert_eq!(hp.train.learning_rate, 2e-5);
+    assert_eq!(hp.train.num_train_epochs, 3.0);
 }
 
 #[test]
@@ -87,11 +88,11 @@ fn both_sdk_encodings_parse_to_the_same_struct() {
     });
     let a = parse(sdk2).unwrap();
     assert_eq!(a, parse(sdk3).unwrap());
-    assert!(!a.do_lower_case);
+    assert!(!a.model.do_lower_case);
     assert_eq!(a.head, Head::Softmax);
     assert_eq!(a.mixed_precision, MixedPrecision::Bf16);
-    assert_eq!(a.max_steps, 1000);
-    assert_eq!(a.max_train_seconds, 1800.0);
+    assert_eq!(a.train.max_steps, 1000);
+    assert_eq!(a.train.max_train_seconds, 1800.0);
     assert_eq!(a.init_checkpoint, None);
 }
 
@@ -259,8 +260,8 @@ fn null_values_take_the_default_with_a_warning() {
         map.insert("train_batch_size".into(), null);
         let hp = parse(Value::Object(map)).unwrap();
         assert_eq!(
-            hp.train_batch_size,
-            Hyperparameters::default().train_batch_size
+            hp.train.train_batch_size,
+            Hyperparameters::default().train.train_batch_size
         );
         assert!(
             hp.warnings
@@ -284,6 +285,7 @@ fn absurd_epoch_counts_are_refused() {
     assert_eq!(
         parse(json!({ "num_train_epochs": "1000000" }))
             .unwrap()
+            .train
             .num_train_epochs,
         1e6
     );

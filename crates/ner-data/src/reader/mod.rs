@@ -6,9 +6,10 @@ mod cluener;
 mod span_jsonl;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+pub use ner_settings::DataFormat;
 
 use crate::error::DataError;
 use crate::report::{ReadReport, WarningKind};
@@ -49,36 +50,6 @@ impl Sentence {
             (0..self.chars.len()).map(|i| i..i + 1).collect()
         } else {
             self.tokens.clone()
-        }
-    }
-}
-
-/// Which reader to use. `Auto` looks at the first non-empty line, which is enough because the
-/// formats differ in their very first byte.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DataFormat {
-    #[default]
-    Auto,
-    /// `char TAG` per line, blank line between sentences (BIO, BIOES or BMES).
-    CharTag,
-    /// CLUENER JSON lines: `{"text", "label": {type: {entity: [[start, end_inclusive]]}}}`.
-    Cluener,
-    /// JSON lines `{"text", "entities": [{"start", "end" (exclusive), "type"}]}`.
-    SpanJsonl,
-}
-
-impl FromStr for DataFormat {
-    type Err = DataError;
-    fn from_str(s: &str) -> Result<Self, DataError> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" | "" => Ok(DataFormat::Auto),
-            "char_tag" | "chartag" | "bio" | "conll" => Ok(DataFormat::CharTag),
-            "cluener" => Ok(DataFormat::Cluener),
-            "jsonl" | "span_jsonl" | "spans" => Ok(DataFormat::SpanJsonl),
-            other => Err(DataError::Config(format!(
-                "unknown data format {other:?} (expected auto, char_tag/bio, cluener, jsonl/span_jsonl)"
-            ))),
         }
     }
 }

@@ -115,14 +115,14 @@ impl RunContext<'_> {
                 info!(
                     "new best entity F1 {:.4} at step {step}: model saved to {}",
                     scores.micro.f1,
-                    model_dir.display()
+                    model_dir.path().display()
                 );
             }
         } else {
             progress.evals_without_improvement += 1;
         }
-        if cfg.early_stopping_patience > 0
-            && progress.evals_without_improvement >= cfg.early_stopping_patience
+        if cfg.train.early_stopping_patience > 0
+            && progress.evals_without_improvement >= cfg.train.early_stopping_patience
         {
             Ok(EvalOutcome::EarlyStop)
         } else {
@@ -160,7 +160,7 @@ pub fn score(
         with_confidence: false,
     };
     let data = &set.prepared;
-    let chunks = length_sorted_chunks(&data.features, cfg.eval_batch_size);
+    let chunks = length_sorted_chunks(&data.features, cfg.train.eval_batch_size);
     let (world, rank) = (replicas.world_size(), replicas.rank());
     // Every rank takes the same number of turns (an empty chunk is a turn that decodes nothing), so
     // that the stop can be agreed before each.

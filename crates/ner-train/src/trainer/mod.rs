@@ -26,50 +26,29 @@ use tch::Device;
 use crate::adamw::{AdamW, PartRates};
 use crate::error::TrainError;
 use crate::replicas::Replicas;
-use ner_infer::Precision;
-use ner_infer::Prepared;
+use ner_infer::{ModelDir, Precision, Prepared};
+use ner_settings::TrainSettings;
 use plan::Plan;
 use run::Run;
 
 pub use evaluator::{score, Scored};
 
-/// Optimisation settings. Field names follow the hyperparameters they come from.
+/// What a run needs beyond the data: the optimisation settings as the hyperparameters give them, and
+/// what the job decided about decoding, precision and device.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
-    pub num_train_epochs: f64,
-    /// Stop after this many optimiser steps (0: by epochs).
-    pub max_steps: usize,
-    /// Stop at the first step boundary after this many seconds of training, counted across resumed
-    /// runs (0: no limit). The learning-rate schedule still follows the step count, so set
-    /// `max_steps` to what fits for a full decay.
-    pub max_train_seconds: f64,
-    pub train_batch_size: usize,
-    pub eval_batch_size: usize,
-    pub learning_rate: f64,
-    /// The BiLSTM and the head (classifier, CRF) learn at `learning_rate` × these.
-    pub lr_multipliers: PartRates,
-    pub weight_decay: f64,
-    pub warmup_proportion: f64,
-    pub max_grad_norm: f64,
-    pub gradient_accumulation_steps: usize,
-    pub seed: u64,
+    pub train: TrainSettings,
+    /// Keep BIO-invalid transitions out of evaluation's decoded paths (as tagging will).
+    pub bio_constraints: bool,
     pub precision: Precision,
     pub device: Device,
-    pub logging_steps: usize,
-    /// Evaluate every N optimiser steps (0: once per epoch).
-    pub eval_steps: usize,
-    /// Stop after this many evaluations without a better F1 (0: never).
-    pub early_stopping_patience: usize,
-    pub checkpoint_steps: usize,
-    pub keep_checkpoints: usize,
-    pub bio_constraints: bool,
 }
 
 /// Where results go. A replica other than rank 0 writes nothing: every directory is `None`.
 #[derive(Debug, Clone)]
 pub struct TrainOutputs {
     /// Best model by validation F1 (or the final one without validation data).
-    pub model_dir: Option<PathBuf>,
+    pub model_dir: Option<ModelDir>,
     /// Resumable checkpoints; `None` disables them.
     pub checkpoint_dir: Option<PathBuf>,
     pub tensorboard_dir: Option<PathBuf>,
@@ -96,11 +75,11 @@ impl TrainOutputs {
         &self,
         vs: &VarStore,
         spec: &TaggerSpec,
-    ) -> Result<Option<&std::path::Path>, TrainError> {
+    ) -> Result<Option<&ModelDir>, TrainError> {
         let Some(dir) = &self.model_dir else {
             return Ok(None);
         };
-        albert_model::save_model(dir, vs, spec, &self.vocab_path)?;
+        dir.write_tagger(vs, spec, &self.vocab_path)?;
         Ok(Some(dir))
     }
 }
@@ -166,7 +145,7 @@ impl TrainSummary {
 }
 
 /// Trains `tagger` (whose variables live in `vs`) on `train`, selecting on `validation`. With
-/// [`Replicas::Group`], every rank calls this with the same data and settings; `cfg.train_batch_size`
+/// [`Replicas::Group`], every rank calls this with the same data and settings; `cfg.train.train_batch_size`
 /// is then the batch per replica, and the global batch is that × the world size.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
@@ -185,7 +164,11 @@ pub fn fit(
         return Err(TrainError::Config("no training sentences".into()));
     }
     let plan = Plan::new(train, cfg, replicas.world_size());
-    let mut opt = AdamW::for_tagger(vs, cfg.lr_multipliers, cfg.weight_decay);
+    let rates = PartRates {
+        lstm: cfg.train.lstm_learning_rate_multiplier,
+        head: cfg.train.crf_learning_rate_multiplier,
+    };
+    let mut opt = AdamW::for_tagger(vs, rates, cfg.train.weight_decay);
     let (mut progress, resumed_from) = resume::from_checkpoints(out, vs, &mut opt, &plan)?;
     replicas.sync_start(vs, &mut opt, &mut progress)?;
     plan.log_start(train, cfg);

@@ -22,15 +22,15 @@ pub(super) struct Plan {
 
 impl Plan {
     pub fn new(train: &Prepared, cfg: &TrainConfig, world_size: usize) -> Self {
-        let accumulation = cfg.gradient_accumulation_steps.max(1);
-        let global_batch = cfg.train_batch_size.max(1) * world_size.max(1);
+        let accumulation = cfg.train.gradient_accumulation_steps.max(1);
+        let global_batch = cfg.train.train_batch_size.max(1) * world_size.max(1);
         let batcher = Batcher::new(&train.features, global_batch);
         let batches_per_epoch = batcher.num_batches();
         let steps_per_epoch = batches_per_epoch.div_ceil(accumulation);
-        let total_steps = if cfg.max_steps > 0 {
-            cfg.max_steps
+        let total_steps = if cfg.train.max_steps > 0 {
+            cfg.train.max_steps
         } else {
-            ((cfg.num_train_epochs * steps_per_epoch as f64).ceil() as usize).max(1)
+            ((cfg.train.num_train_epochs * steps_per_epoch as f64).ceil() as usize).max(1)
         };
         Self {
             batcher,
@@ -39,7 +39,7 @@ impl Plan {
             accumulation,
             steps_per_epoch,
             total_steps,
-            schedule: LinearSchedule::new(total_steps, cfg.warmup_proportion),
+            schedule: LinearSchedule::new(total_steps, cfg.train.warmup_proportion),
         }
     }
 
@@ -54,12 +54,12 @@ impl Plan {
         let batch = if self.world_size > 1 {
             format!(
                 "global batch {} (train_batch_size {} per process × world size {})",
-                cfg.train_batch_size * self.world_size,
-                cfg.train_batch_size,
+                cfg.train.train_batch_size * self.world_size,
+                cfg.train.train_batch_size,
                 self.world_size
             )
         } else {
-            format!("batch {}", cfg.train_batch_size)
+            format!("batch {}", cfg.train.train_batch_size)
         };
         info!(
             "training: {} sentences → {} windows, {} batches/epoch, {} optimiser steps ({} epochs), \

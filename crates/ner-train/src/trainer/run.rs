@@ -135,7 +135,10 @@ impl<'a> Run<'a> {
     /// The rest of the current epoch; `Some` when the run ends inside it.
     fn epoch(&mut self) -> Result<Option<End>, TrainError> {
         let epoch = self.progress.epoch;
-        let batches = self.plan.batcher.epoch(self.ctx.cfg.seed, epoch as u64);
+        let batches = self
+            .plan
+            .batcher
+            .epoch(self.ctx.cfg.train.seed, epoch as u64);
         let mut micro = 0usize;
         for (bi, indices) in batches
             .iter()
@@ -155,7 +158,7 @@ impl<'a> Run<'a> {
             }
         }
         // With `eval_steps` 0, the evaluation at the end of each epoch.
-        let due = self.ctx.cfg.eval_steps == 0
+        let due = self.ctx.cfg.train.eval_steps == 0
             && self.last_evaluated_step != Some(self.progress.global_step);
         let end =
             (due && self.evaluate(epoch)? == EvalOutcome::EarlyStop).then_some(End::EarlyStop);
@@ -182,7 +185,9 @@ impl<'a> Run<'a> {
         let batch = &collate(&self.train.features, indices);
         // Dropout noise is a function of (seed, epoch, batch, rank): a resumed run sees the same masks.
         let rank = replicas.rank() as i64;
-        tch::manual_seed((cfg.seed as i64) ^ ((epoch as i64) << 32) ^ bi as i64 ^ (rank << 48));
+        tch::manual_seed(
+            (cfg.train.seed as i64) ^ ((epoch as i64) << 32) ^ bi as i64 ^ (rank << 48),
+        );
         let t = BatchTensors::new(batch, cfg.device);
         let emissions = cfg
             .precision
@@ -229,9 +234,10 @@ impl<'a> Run<'a> {
         } else {
             true
         };
-        let lr = self.ctx.cfg.learning_rate * self.plan.schedule.factor(self.progress.global_step);
+        let lr =
+            self.ctx.cfg.train.learning_rate * self.plan.schedule.factor(self.progress.global_step);
         if apply {
-            self.opt.clip_grad_norm(self.ctx.cfg.max_grad_norm);
+            self.opt.clip_grad_norm(self.ctx.cfg.train.max_grad_norm);
             self.opt.step(lr);
         }
         self.opt.zero_grad();
@@ -253,12 +259,12 @@ impl<'a> Run<'a> {
         };
         self.window.maybe_log(
             &point,
-            self.ctx.cfg.logging_steps,
+            self.ctx.cfg.train.logging_steps,
             self.ctx.replicas,
             self.tb.as_mut(),
         )?;
         let mut early_stop = false;
-        if self.ctx.cfg.eval_steps > 0 && step.is_multiple_of(self.ctx.cfg.eval_steps) {
+        if self.ctx.cfg.train.eval_steps > 0 && step.is_multiple_of(self.ctx.cfg.train.eval_steps) {
             early_stop = self.evaluate(epoch)? == EvalOutcome::EarlyStop;
             self.clock.update(&mut self.progress);
         }
@@ -285,8 +291,8 @@ impl<'a> Run<'a> {
         let done = step - self.steps_at_start;
         let per_step = self.clock.started.elapsed().as_secs_f64() / done.max(1) as f64;
         let eta = per_step * (self.plan.total_steps - step) as f64;
-        if self.ctx.cfg.max_train_seconds > 0.0 {
-            eta.min((self.ctx.cfg.max_train_seconds - self.progress.train_seconds).max(0.0))
+        if self.ctx.cfg.train.max_train_seconds > 0.0 {
+            eta.min((self.ctx.cfg.train.max_train_seconds - self.progress.train_seconds).max(0.0))
         } else {
             eta
         }
@@ -307,8 +313,8 @@ impl<'a> Run<'a> {
     }
 
     fn out_of_time(&self) -> bool {
-        self.ctx.cfg.max_train_seconds > 0.0
-            && self.progress.train_seconds >= self.ctx.cfg.max_train_seconds
+        self.ctx.cfg.train.max_train_seconds > 0.0
+            && self.progress.train_seconds >= self.ctx.cfg.train.max_train_seconds
     }
 
     fn evaluate(&mut self, epoch: usize) -> Result<EvalOutcome, TrainError> {
@@ -322,8 +328,10 @@ impl<'a> Run<'a> {
     /// The periodic checkpoint every `checkpoint_steps` updates (none at the last step: the model is
     /// saved instead).
     fn maybe_checkpoint(&mut self) -> Result<(), TrainError> {
-        let (Some(dir), every) = (&self.ctx.out.checkpoint_dir, self.ctx.cfg.checkpoint_steps)
-        else {
+        let (Some(dir), every) = (
+            &self.ctx.out.checkpoint_dir,
+            self.ctx.cfg.train.save_checkpoints_steps,
+        ) else {
             return Ok(());
         };
         let step = self.progress.global_step;
@@ -333,7 +341,7 @@ impl<'a> Run<'a> {
                 self.ctx.vs,
                 &self.opt,
                 &self.progress,
-                self.ctx.cfg.keep_checkpoints,
+                self.ctx.cfg.train.keep_checkpoints,
             )?;
             info!("checkpoint written: {}", path.display());
         }
@@ -350,7 +358,7 @@ impl<'a> Run<'a> {
                 "time budget reached: {:.0} s of training (max_train_seconds={}) at step {} of the {} \
                  the learning-rate schedule planned",
                 self.progress.train_seconds,
-                self.ctx.cfg.max_train_seconds,
+                self.ctx.cfg.train.max_train_seconds,
                 self.progress.global_step,
                 self.plan.total_steps
             );
@@ -370,14 +378,14 @@ impl<'a> Run<'a> {
             if let Some(dir) = self.ctx.out.save_model(self.ctx.vs, self.ctx.spec)? {
                 info!(
                     "model saved to {} (no validation data: the final weights)",
-                    dir.display()
+                    dir.path().display()
                 );
             }
         }
         if end == End::EarlyStop {
             info!(
                 "early stopping: no better entity F1 in {} evaluations",
-                self.ctx.cfg.early_stopping_patience
+                self.ctx.cfg.train.early_stopping_patience
             );
         }
         self.clock.update(&mut self.progress);
@@ -399,7 +407,7 @@ impl<'a> Run<'a> {
                 self.ctx.vs,
                 &self.opt,
                 &self.progress,
-                self.ctx.cfg.keep_checkpoints,
+                self.ctx.cfg.train.keep_checkpoints,
             )?),
             None => None,
         };

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use albert_model::{AlbertConfig, EncoderSpec, Head, NerTagger, TaggerSpec};
 use ner_data::{LabelSet, Sentence, Tokenizer};
 use ner_infer::Prepared;
+use ner_settings::TrainSettings;
 use ner_train::{fit, EvalSet, Precision, Replicas, TrainConfig, TrainOutputs, TrainSummary};
 use tch::nn::VarStore;
 use tch::Device;
@@ -65,29 +66,29 @@ pub fn setup_with(train_sentences: usize) -> Setup {
         head: Head::Crf,
     };
     let cfg = TrainConfig {
-        num_train_epochs: 1.0,
-        max_steps: 3,
-        max_train_seconds: 0.0,
-        train_batch_size: 4,
-        eval_batch_size: 2,
-        learning_rate: 1e-3,
-        lr_multipliers: ner_train::PartRates {
-            lstm: 1.0,
-            head: 10.0,
+        train: TrainSettings {
+            num_train_epochs: 1.0,
+            max_steps: 3,
+            max_train_seconds: 0.0,
+            train_batch_size: 4,
+            eval_batch_size: 2,
+            learning_rate: 1e-3,
+            crf_learning_rate_multiplier: 10.0,
+            lstm_learning_rate_multiplier: 1.0,
+            weight_decay: 0.01,
+            warmup_proportion: 0.0,
+            max_grad_norm: 1.0,
+            gradient_accumulation_steps: 1,
+            seed: 7,
+            logging_steps: 0,
+            eval_steps: 1,
+            early_stopping_patience: 0,
+            save_checkpoints_steps: 0,
+            keep_checkpoints: 2,
         },
-        weight_decay: 0.01,
-        warmup_proportion: 0.0,
-        max_grad_norm: 1.0,
-        gradient_accumulation_steps: 1,
-        seed: 7,
+        bio_constraints: true,
         precision: Precision::Fp32,
         device: Device::Cpu,
-        logging_steps: 0,
-        eval_steps: 1,
-        early_stopping_patience: 0,
-        checkpoint_steps: 0,
-        keep_checkpoints: 2,
-        bio_constraints: true,
     };
     Setup {
         spec,
@@ -105,7 +106,7 @@ pub fn run(s: &Setup, dir: &Path, stop: &AtomicBool) -> TrainSummary {
     let tagger = NerTagger::new(&vs.root(), &s.spec);
     let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../albert_config/vocab.txt");
     let outputs = TrainOutputs {
-        model_dir: Some(dir.join("model")),
+        model_dir: Some(ner_infer::ModelDir::new(dir.join("model"))),
         checkpoint_dir: Some(dir.join("checkpoints")),
         tensorboard_dir: None,
         eval_dir: None,

@@ -2,7 +2,6 @@
 //! module turns them into one struct with the defaults filled in, refusing unknown names and
 //! ill-typed values with messages that name the key (they become the job's `FailureReason`).
 
-mod choices;
 mod keys;
 mod value;
 
@@ -11,20 +10,24 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use choices::{DataFormat, Device, Distributed, Encoder, Head, MixedPrecision};
 pub use keys::{IGNORED as IGNORED_HYPERPARAMETERS, KNOWN as KNOWN_HYPERPARAMETERS};
 
+use ner_settings::{
+    DataFormat, Device, Distributed, Encoder, Head, MixedPrecision, ModelSettings, TaskName,
+    TrainSettings,
+};
+
 use crate::{ContractError, SageMakerPaths};
-use choices::Choice;
 use value::Raw;
 
-/// Every setting of a training job, defaults applied. Field names are the hyperparameter names.
-/// Paths are kept exactly as given; relative ones are resolved by the binary.
+/// Every setting of a training job, defaults applied. Field names are the hyperparameter names;
+/// the settings saved with the model ([`ModelSettings`]) and the trainer's ([`TrainSettings`]) are
+/// groups of their own, flattened into the one namespace users write. Paths are kept exactly as given;
+/// relative ones are resolved by the binary.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hyperparameters {
-    // Flags of the replaced albert_ner.py, same names and meanings.
-    /// Only `ner`.
-    pub task_name: String,
+    // Flags of the replaced albert_ner.py, same names and meanings (with `model`'s and `train`'s).
+    pub task_name: TaskName,
     /// Replaces the `training` channel as the place to read data from.
     pub data_dir: Option<PathBuf>,
     /// albert_zh JSON or HF config.json; `None` = the pretrained weights' own config, else the
@@ -35,24 +38,21 @@ pub struct Hyperparameters {
     pub output_dir: Option<PathBuf>,
     /// Pretrained weights (directory, TF checkpoint prefix or zip), like the `pretrained` channel.
     pub init_checkpoint: Option<PathBuf>,
-    pub do_lower_case: bool,
-    pub max_seq_length: usize,
     pub do_train: bool,
     pub do_eval: bool,
     /// Predict the test data when there is any.
     pub do_predict: bool,
-    pub train_batch_size: usize,
-    pub eval_batch_size: usize,
     pub predict_batch_size: usize,
-    pub learning_rate: f64,
-    pub num_train_epochs: f64,
-    pub warmup_proportion: f64,
-    pub save_checkpoints_steps: usize,
+
+    /// `max_seq_length`, `window_stride`, `do_lower_case`, `bio_constraints`: saved with the model.
+    #[serde(flatten)]
+    pub model: ModelSettings,
+    /// The trainer's: epochs and steps, batch sizes, learning rates, evaluation, checkpoints.
+    #[serde(flatten)]
+    pub train: TrainSettings,
 
     // This container's own.
     pub head: Head,
-    /// CRF and classifier learn at `learning_rate × this` (they start from scratch).
-    pub crf_learning_rate_multiplier: f64,
     pub encoder: Encoder,
     /// Width of the `bilstm` encoder's character vectors (and of the `embeddings` channel's).
     pub char_embedding_size: usize,
@@ -61,36 +61,11 @@ pub struct Hyperparameters {
     pub lstm_layers: usize,
     /// On the LSTM's input, between its layers and on its output.
     pub lstm_dropout: f64,
-    /// The BiLSTM learns at `learning_rate × this`; by default 1 when it is the whole encoder
-    /// (`bilstm`) and `crf_learning_rate_multiplier` when it is new over ALBERT (`albert_bilstm`).
-    pub lstm_learning_rate_multiplier: f64,
-    pub weight_decay: f64,
-    /// 0 = no clipping.
-    pub max_grad_norm: f64,
-    pub gradient_accumulation_steps: usize,
-    pub seed: u64,
     pub mixed_precision: MixedPrecision,
-    /// 0 = no periodic training-loss lines.
-    pub logging_steps: usize,
-    /// 0 = evaluate once per epoch.
-    pub eval_steps: usize,
-    /// Evaluations without improvement before stopping; 0 = never stop early.
-    pub early_stopping_patience: usize,
     pub data_format: DataFormat,
     pub labels_file: Option<PathBuf>,
-    /// Units of overlap between consecutive windows of a sentence longer than `max_seq_length`.
-    pub window_stride: usize,
     /// Fraction of training split off (seeded) when there is no validation data.
     pub validation_split: f64,
-    /// Forbid `O → I-X` and `B-X → I-Y` transitions when decoding.
-    pub bio_constraints: bool,
-    pub keep_checkpoints: usize,
-    /// 0 = train for `num_train_epochs`.
-    pub max_steps: usize,
-    /// Stop training (then evaluate, keep the best model and score the test data) once this many
-    /// seconds have gone into it, counted across spot restarts; 0 = no limit. Ends the job well
-    /// before SageMaker's `max_run` kills it.
-    pub max_train_seconds: f64,
     /// `s3://` URI or local path of pretrained weights.
     pub pretrained_model_uri: Option<String>,
     pub device: Device,
@@ -165,48 +140,28 @@ impl<'de> serde::Deserialize<'de> for Entries {
 impl Default for Hyperparameters {
     fn default() -> Self {
         Self {
-            task_name: "ner".into(),
+            task_name: TaskName::Ner,
             data_dir: None,
             bert_config_file: None,
             vocab_file: PathBuf::from("albert_config/vocab.txt"),
             output_dir: None,
             init_checkpoint: None,
-            do_lower_case: true,
-            max_seq_length: 128,
             do_train: true,
             do_eval: true,
             do_predict: true,
-            train_batch_size: 32,
-            eval_batch_size: 64,
             predict_batch_size: 64,
-            learning_rate: 5e-5,
-            num_train_epochs: 3.0,
-            warmup_proportion: 0.1,
-            save_checkpoints_steps: 1000,
+            model: ModelSettings::default(),
+            train: TrainSettings::default(),
             head: Head::Crf,
-            crf_learning_rate_multiplier: 100.0,
             encoder: Encoder::Albert,
             char_embedding_size: 100,
             lstm_hidden_size: 128,
             lstm_layers: 1,
             lstm_dropout: 0.5,
-            lstm_learning_rate_multiplier: 1.0,
-            weight_decay: 0.01,
-            max_grad_norm: 1.0,
-            gradient_accumulation_steps: 1,
-            seed: 42,
             mixed_precision: MixedPrecision::Auto,
-            logging_steps: 50,
-            eval_steps: 0,
-            early_stopping_patience: 0,
             data_format: DataFormat::Auto,
             labels_file: None,
-            window_stride: 32,
             validation_split: 0.1,
-            bio_constraints: true,
-            keep_checkpoints: 2,
-            max_steps: 0,
-            max_train_seconds: 0.0,
             pretrained_model_uri: None,
             device: Device::Auto,
             hidden_dropout_prob: None,
@@ -290,48 +245,42 @@ impl Hyperparameters {
         let fraction = |v: f64| (0.0..=1.0).contains(&v);
         let probability = |v: f64| (0.0..1.0).contains(&v);
         match key {
-            "task_name" => {
-                if let Some(name) = raw.string() {
-                    if !name.eq_ignore_ascii_case("ner") {
-                        raw.choice(&[&["ner"]])?;
-                    }
-                }
-            }
+            "task_name" => set(&mut self.task_name, raw.choice()?),
             "data_dir" => self.data_dir = raw.path(),
             "bert_config_file" => self.bert_config_file = raw.path(),
             "vocab_file" => set(&mut self.vocab_file, raw.path()),
             "output_dir" => self.output_dir = raw.path(),
             "init_checkpoint" => self.init_checkpoint = raw.path(),
-            "do_lower_case" => set(&mut self.do_lower_case, raw.bool()?),
-            "max_seq_length" => set(&mut self.max_seq_length, raw.usize(3)?),
+            "do_lower_case" => set(&mut self.model.do_lower_case, raw.bool()?),
+            "max_seq_length" => set(&mut self.model.max_seq_length, raw.usize(3)?),
             "do_train" => set(&mut self.do_train, raw.bool()?),
             "do_eval" => set(&mut self.do_eval, raw.bool()?),
             "do_predict" => set(&mut self.do_predict, raw.bool()?),
-            "train_batch_size" => set(&mut self.train_batch_size, raw.usize(1)?),
-            "eval_batch_size" => set(&mut self.eval_batch_size, raw.usize(1)?),
+            "train_batch_size" => set(&mut self.train.train_batch_size, raw.usize(1)?),
+            "eval_batch_size" => set(&mut self.train.eval_batch_size, raw.usize(1)?),
             "predict_batch_size" => set(&mut self.predict_batch_size, raw.usize(1)?),
             "learning_rate" => set(
-                &mut self.learning_rate,
+                &mut self.train.learning_rate,
                 raw.float(positive, "a number > 0")?,
             ),
             "num_train_epochs" => set(
-                &mut self.num_train_epochs,
+                &mut self.train.num_train_epochs,
                 raw.float(
                     |v| (0.0..=MAX_EPOCHS).contains(&v),
                     "a number from 0 to 1000000",
                 )?,
             ),
             "warmup_proportion" => set(
-                &mut self.warmup_proportion,
+                &mut self.train.warmup_proportion,
                 raw.float(fraction, "a number from 0 to 1")?,
             ),
-            "save_checkpoints_steps" => set(&mut self.save_checkpoints_steps, raw.usize(0)?),
-            "head" => set(&mut self.head, choice(raw)?),
+            "save_checkpoints_steps" => set(&mut self.train.save_checkpoints_steps, raw.usize(0)?),
+            "head" => set(&mut self.head, raw.choice()?),
             "crf_learning_rate_multiplier" => set(
-                &mut self.crf_learning_rate_multiplier,
+                &mut self.train.crf_learning_rate_multiplier,
                 raw.float(positive, "a number > 0")?,
             ),
-            "encoder" => set(&mut self.encoder, choice(raw)?),
+            "encoder" => set(&mut self.encoder, raw.choice()?),
             "char_embedding_size" => set(&mut self.char_embedding_size, raw.usize(1)?),
             "lstm_hidden_size" => set(&mut self.lstm_hidden_size, raw.usize(1)?),
             "lstm_layers" => set(&mut self.lstm_layers, raw.usize(1)?),
@@ -340,41 +289,43 @@ impl Hyperparameters {
                 raw.float(probability, "a number ≥ 0 and < 1")?,
             ),
             "lstm_learning_rate_multiplier" => set(
-                &mut self.lstm_learning_rate_multiplier,
+                &mut self.train.lstm_learning_rate_multiplier,
                 raw.float(positive, "a number > 0")?,
             ),
             "weight_decay" => set(
-                &mut self.weight_decay,
+                &mut self.train.weight_decay,
                 raw.float(non_negative, "a number ≥ 0")?,
             ),
             "max_grad_norm" => set(
-                &mut self.max_grad_norm,
+                &mut self.train.max_grad_norm,
                 raw.float(non_negative, "a number ≥ 0")?,
             ),
             "gradient_accumulation_steps" => {
-                set(&mut self.gradient_accumulation_steps, raw.usize(1)?)
+                set(&mut self.train.gradient_accumulation_steps, raw.usize(1)?)
             }
-            "seed" => set(&mut self.seed, raw.int(0)?),
-            "mixed_precision" => set(&mut self.mixed_precision, choice(raw)?),
-            "logging_steps" => set(&mut self.logging_steps, raw.usize(0)?),
-            "eval_steps" => set(&mut self.eval_steps, raw.usize(0)?),
-            "early_stopping_patience" => set(&mut self.early_stopping_patience, raw.usize(0)?),
-            "data_format" => set(&mut self.data_format, choice(raw)?),
+            "seed" => set(&mut self.train.seed, raw.int(0)?),
+            "mixed_precision" => set(&mut self.mixed_precision, raw.choice()?),
+            "logging_steps" => set(&mut self.train.logging_steps, raw.usize(0)?),
+            "eval_steps" => set(&mut self.train.eval_steps, raw.usize(0)?),
+            "early_stopping_patience" => {
+                set(&mut self.train.early_stopping_patience, raw.usize(0)?)
+            }
+            "data_format" => set(&mut self.data_format, raw.choice()?),
             "labels_file" => self.labels_file = raw.path(),
-            "window_stride" => set(&mut self.window_stride, raw.usize(0)?),
+            "window_stride" => set(&mut self.model.window_stride, raw.usize(0)?),
             "validation_split" => set(
                 &mut self.validation_split,
                 raw.float(probability, "a number ≥ 0 and < 1")?,
             ),
-            "bio_constraints" => set(&mut self.bio_constraints, raw.bool()?),
-            "keep_checkpoints" => set(&mut self.keep_checkpoints, raw.usize(1)?),
-            "max_steps" => set(&mut self.max_steps, raw.usize(0)?),
+            "bio_constraints" => set(&mut self.model.bio_constraints, raw.bool()?),
+            "keep_checkpoints" => set(&mut self.train.keep_checkpoints, raw.usize(1)?),
+            "max_steps" => set(&mut self.train.max_steps, raw.usize(0)?),
             "max_train_seconds" => set(
-                &mut self.max_train_seconds,
+                &mut self.train.max_train_seconds,
                 raw.float(non_negative, "a number of seconds ≥ 0")?,
             ),
             "pretrained_model_uri" => self.pretrained_model_uri = raw.string(),
-            "device" => set(&mut self.device, choice(raw)?),
+            "device" => set(&mut self.device, raw.choice()?),
             "hidden_dropout_prob" => {
                 self.hidden_dropout_prob = raw.float(probability, "a number ≥ 0 and < 1")?
             }
@@ -385,7 +336,7 @@ impl Hyperparameters {
             "classifier_dropout_prob" => {
                 self.classifier_dropout_prob = raw.float(probability, "a number ≥ 0 and < 1")?
             }
-            "distributed" => set(&mut self.distributed, choice(raw)?),
+            "distributed" => set(&mut self.distributed, raw.choice()?),
             "processes_per_host" => {
                 if let Some(n) = raw.usize(1)? {
                     self.processes_per_host = Some(n);
@@ -424,15 +375,16 @@ impl Hyperparameters {
             Encoder::Albert => {}
             Encoder::Bilstm => {
                 if !given("learning_rate") {
-                    self.learning_rate = BILSTM_LEARNING_RATE;
+                    self.train.learning_rate = BILSTM_LEARNING_RATE;
                 }
                 if !given("crf_learning_rate_multiplier") {
-                    self.crf_learning_rate_multiplier = 1.0;
+                    self.train.crf_learning_rate_multiplier = 1.0;
                 }
             }
             Encoder::AlbertBilstm => {
                 if !given("lstm_learning_rate_multiplier") {
-                    self.lstm_learning_rate_multiplier = self.crf_learning_rate_multiplier;
+                    self.train.lstm_learning_rate_multiplier =
+                        self.train.crf_learning_rate_multiplier;
                 }
             }
         }
@@ -440,17 +392,17 @@ impl Hyperparameters {
 
     /// Checks that involve more than one key.
     fn validate(&self) -> Result<(), ContractError> {
-        let content = self.max_seq_length - 2;
-        if self.window_stride >= content {
+        let content = self.model.max_seq_length - 2;
+        if self.model.window_stride >= content {
             return Err(ContractError::BadHyperparameter {
                 key: "window_stride".into(),
-                value: self.window_stride.to_string(),
+                value: self.model.window_stride.to_string(),
                 expected: format!(
                     "fewer units than fit in one window (max_seq_length - 2 = {content})"
                 ),
             });
         }
-        if self.num_train_epochs == 0.0 && self.max_steps == 0 && self.do_train {
+        if self.train.num_train_epochs == 0.0 && self.train.max_steps == 0 && self.do_train {
             return Err(ContractError::BadHyperparameter {
                 key: "num_train_epochs".into(),
                 value: "0".into(),
@@ -466,10 +418,6 @@ fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *field = v;
     }
-}
-
-fn choice<T: Choice>(raw: &Raw) -> Result<Option<T>, ContractError> {
-    Ok(raw.choice(T::SPELLINGS)?.map(|i| T::VARIANTS[i]))
 }
 
 #[cfg(test)]

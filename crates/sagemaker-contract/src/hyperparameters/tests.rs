@@ -1,4 +1,5 @@
 use super::*;
+use ner_settings::{Encoder, Head, TaskName};
 
 /// The setter table and `KNOWN` must not drift apart: every serialised field is a known key, and
 /// feeding the resolved values back in reproduces the same struct.
@@ -24,19 +25,33 @@ fn resolved_json_round_trips_and_matches_known_keys() {
 #[test]
 fn defaults_follow_the_brief() {
     let hp = Hyperparameters::from_map(&Map::new()).unwrap();
-    assert_eq!(hp.task_name, "ner");
+    assert_eq!(hp.task_name, TaskName::Ner);
     assert_eq!(hp.vocab_file, PathBuf::from("albert_config/vocab.txt"));
     assert_eq!(
-        (hp.max_seq_length, hp.train_batch_size, hp.eval_batch_size),
+        (
+            hp.model.max_seq_length,
+            hp.train.train_batch_size,
+            hp.train.eval_batch_size
+        ),
         (128, 32, 64)
     );
     assert_eq!(
-        (hp.learning_rate, hp.num_train_epochs, hp.warmup_proportion),
+        (
+            hp.train.learning_rate,
+            hp.train.num_train_epochs,
+            hp.train.warmup_proportion
+        ),
         (5e-5, 3.0, 0.1)
     );
     assert_eq!(hp.head, Head::Crf);
-    assert_eq!(hp.crf_learning_rate_multiplier, 100.0);
-    assert!(hp.do_train && hp.do_eval && hp.do_predict && hp.do_lower_case && hp.bio_constraints);
+    assert_eq!(hp.train.crf_learning_rate_multiplier, 100.0);
+    assert!(
+        hp.do_train
+            && hp.do_eval
+            && hp.do_predict
+            && hp.model.do_lower_case
+            && hp.model.bio_constraints
+    );
     assert_eq!(hp.resolved_json()["mixed_precision"], "auto");
     assert_eq!(hp.resolved_json()["data_format"], "auto");
 }
@@ -54,18 +69,18 @@ fn encoder_defaults_apply_only_to_keys_not_given() {
     assert_eq!(albert.encoder, Encoder::Albert);
     assert_eq!(
         (
-            albert.learning_rate,
-            albert.crf_learning_rate_multiplier,
-            albert.lstm_learning_rate_multiplier
+            albert.train.learning_rate,
+            albert.train.crf_learning_rate_multiplier,
+            albert.train.lstm_learning_rate_multiplier
         ),
         (5e-5, 100.0, 1.0)
     );
     let bilstm = parse(&[("encoder", "bilstm")]);
     assert_eq!(
         (
-            bilstm.learning_rate,
-            bilstm.crf_learning_rate_multiplier,
-            bilstm.lstm_learning_rate_multiplier
+            bilstm.train.learning_rate,
+            bilstm.train.crf_learning_rate_multiplier,
+            bilstm.train.lstm_learning_rate_multiplier
         ),
         (BILSTM_LEARNING_RATE, 1.0, 1.0)
     );
@@ -75,15 +90,18 @@ fn encoder_defaults_apply_only_to_keys_not_given() {
         ("crf_learning_rate_multiplier", "3"),
     ]);
     assert_eq!(
-        (given.learning_rate, given.crf_learning_rate_multiplier),
+        (
+            given.train.learning_rate,
+            given.train.crf_learning_rate_multiplier
+        ),
         (0.01, 3.0)
     );
     let over_albert = parse(&[
         ("encoder", "albert_bilstm"),
         ("crf_learning_rate_multiplier", "20"),
     ]);
-    assert_eq!(over_albert.lstm_learning_rate_multiplier, 20.0);
-    assert_eq!(over_albert.learning_rate, 5e-5);
+    assert_eq!(over_albert.train.lstm_learning_rate_multiplier, 20.0);
+    assert_eq!(over_albert.train.learning_rate, 5e-5);
     let sized = parse(&[
         ("encoder", "albert_bilstm"),
         ("lstm_hidden_size", "64"),
@@ -98,7 +116,7 @@ fn encoder_defaults_apply_only_to_keys_not_given() {
             sized.lstm_layers,
             sized.lstm_dropout,
             sized.char_embedding_size,
-            sized.lstm_learning_rate_multiplier
+            sized.train.lstm_learning_rate_multiplier
         ),
         (64, 2, 0.25, 300, 7.0)
     );

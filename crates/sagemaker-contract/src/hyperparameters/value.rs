@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use ner_settings::Choice;
 use serde_json::Value;
 
 use crate::ContractError;
@@ -118,23 +119,14 @@ impl<'a> Raw<'a> {
         self.string().map(PathBuf::from)
     }
 
-    /// One of `choices` (case-insensitive); returns the index into `choices`.
-    pub(crate) fn choice(&self, choices: &[&[&str]]) -> Result<Option<usize>, ContractError> {
+    /// One of `T`'s spellings (case-insensitive); a bad one is refused listing them.
+    pub(crate) fn choice<T: Choice>(&self) -> Result<Option<T>, ContractError> {
         let Some(text) = &self.text else {
             return Ok(None);
         };
-        let lower = text.to_ascii_lowercase();
-        if let Some(index) = choices
-            .iter()
-            .position(|aliases| aliases.contains(&lower.as_str()))
-        {
-            return Ok(Some(index));
-        }
-        let names: Vec<String> = choices
-            .iter()
-            .map(|aliases| format!("\"{}\"", aliases[0]))
-            .collect();
-        Err(self.bad(&format!("one of {}", names.join(", "))))
+        T::parse(text)
+            .map(Some)
+            .map_err(|_| self.bad(&T::expected()))
     }
 }
 
@@ -229,14 +221,15 @@ mod tests {
 
     #[test]
     fn choices_are_case_insensitive() {
-        let choices: &[&[&str]] = &[&["crf"], &["softmax"]];
-        assert_eq!(raw(Value::from("CRF")).choice(choices).unwrap(), Some(0));
+        use ner_settings::Head;
+        assert_eq!(raw(Value::from("CRF")).choice().unwrap(), Some(Head::Crf));
         assert_eq!(
-            raw(Value::from("\"softmax\"")).choice(choices).unwrap(),
-            Some(1)
+            raw(Value::from("\"softmax\"")).choice().unwrap(),
+            Some(Head::Softmax)
         );
+        assert_eq!(raw(Value::Null).choice::<Head>().unwrap(), None);
         let err = raw(Value::from("lstm"))
-            .choice(choices)
+            .choice::<Head>()
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"crf\", \"softmax\""), "{err}");

@@ -1,0 +1,122 @@
+//! A host's agent: starts its workers, passes SIGTERM on, and turns their exits into the job's.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use tracing::info;
+
+use super::{run_local_workers, Finished, WorkerEnv, WorkersExit, EXIT_STOPPED, WORKER_HOST_ENV};
+use crate::error::DistError;
+
+/// Set in a worker that an [`Agent`] started: where the worker writes its failure reason, which the
+/// agent turns into the job's failure.
+pub const WORKER_FAILURE_FILE_ENV: &str = "ALBERT_NER_WORKER_FAILURE_FILE";
+
+/// This host's workers and how to watch them.
+#[derive(Debug)]
+pub struct Agent<'a> {
+    pub workers: &'a [WorkerEnv],
+    /// This host's name, in the workers' failure reports.
+    pub host: &'a str,
+    /// The job's network interface: collectives go over it (as SageMaker's toolkits set
+    /// `GLOO_SOCKET_IFNAME` and `NCCL_SOCKET_IFNAME`) unless the environment already says.
+    pub network_interface: Option<&'a str>,
+    /// How long the others may run on after one worker failed (their own collectives fail within the
+    /// distributed timeout; this is the backstop).
+    pub grace: Duration,
+}
+
+impl Agent<'_> {
+    /// Starts every worker as `worker_command()` with its variables, and waits: every worker done is
+    /// success, every worker stopped is a stop, and otherwise the first worker to fail is the cause.
+    pub fn run(
+        &self,
+        worker_command: impl Fn() -> Command,
+        stop: &AtomicBool,
+    ) -> Result<Finished, DistError> {
+        let (workers, host) = (self.workers, self.host);
+        let reports = std::env::temp_dir().join(format!("albert-ner-agent-{}", std::process::id()));
+        std::fs::create_dir_all(&reports).map_err(|e| agent_io("creating", &reports, e))?;
+        let report_of = |rank: usize| reports.join(format!("rank-{rank}.failure"));
+        info!(
+            "starting {} workers on {host} (ranks {}..={} of world size {}); master {}:{}",
+            workers.len(),
+            workers[0].rank,
+            workers[workers.len() - 1].rank,
+            workers[0].world_size,
+            workers[0].master_addr,
+            workers[0].master_port
+        );
+        let command = |w: &WorkerEnv| {
+            let mut c = worker_command();
+            c.env(WORKER_FAILURE_FILE_ENV, report_of(w.rank))
+                .env(WORKER_HOST_ENV, host);
+            if let Some(ifname) = self.network_interface {
+                for var in ["GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME"] {
+                    if std::env::var_os(var).is_none() {
+                        c.env(var, ifname);
+                    }
+                }
+            }
+            c
+        };
+        let exit = run_local_workers(command, workers, stop, self.grace)
+            .map_err(|e| DistError::Agent(format!("starting the worker processes: {e}")))?;
+        let outcome = self.outcome(&exit, &report_of);
+        let _ = std::fs::remove_dir_all(&reports);
+        outcome
+    }
+
+    fn outcome(
+        &self,
+        exit: &WorkersExit,
+        report_of: &dyn Fn(usize) -> PathBuf,
+    ) -> Result<Finished, DistError> {
+        let stopped = |s: &ExitStatus| s.code() == Some(i32::from(EXIT_STOPPED));
+        if exit.statuses.iter().all(ExitStatus::success) {
+            info!("all {} workers finished", self.workers.len());
+            return Ok(Finished::Completed);
+        }
+        if exit.statuses.iter().all(|s| s.success() || stopped(s)) {
+            return Ok(Finished::Stopped);
+        }
+        // A worker killed by a signal is the cause; the others' errors are what its death did to them.
+        let killed = exit.statuses.iter().position(|s| s.signal().is_some());
+        let first = killed
+            .or(exit.first_failure)
+            .or_else(|| {
+                exit.statuses
+                    .iter()
+                    .position(|s| !s.success() && !stopped(s))
+            })
+            .unwrap_or(0);
+        let w = &self.workers[first];
+        let reason = std::fs::read_to_string(report_of(w.rank))
+            .ok()
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| describe(exit.statuses[first]));
+        Err(DistError::WorkerFailed {
+            rank: w.rank,
+            local_rank: w.local_rank,
+            host: self.host.to_string(),
+            reason: reason.trim().to_string(),
+        })
+    }
+}
+
+fn agent_io(action: &str, path: &Path, e: std::io::Error) -> DistError {
+    DistError::Agent(format!("{action} {}: {e}", path.display()))
+}
+
+/// An exit status in words, naming the usual cause of a kill.
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (_, Some(9)) => "killed by SIGKILL (often the kernel's out-of-memory killer)".into(),
+        (_, Some(signal)) => format!("killed by signal {signal}"),
+        (Some(code), _) => format!("exited with status {code} without a reason"),
+        _ => format!("{status}"),
+    }
+}

@@ -1,0 +1,101 @@
+//! Starting one worker process per device and watching them, as `torchrun --nproc_per_node` does.
+
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tracing::{error, info, warn};
+
+use super::WorkerEnv;
+
+/// How the local workers ended.
+#[derive(Debug)]
+pub struct WorkersExit {
+    /// Per local rank, in order.
+    pub statuses: Vec<ExitStatus>,
+    /// The first worker to fail (local rank), when one did.
+    pub first_failure: Option<usize>,
+}
+
+/// Starts one process per entry of `workers` (`command(worker)` with the worker's variables added) and
+/// waits for all of them. A SIGTERM seen on `stop` is passed on to every worker. When one worker fails, the
+/// others get `grace` to notice through their collectives' timeouts and are then killed, so the
+/// agent never hangs.
+pub fn run_local_workers(
+    command: impl Fn(&WorkerEnv) -> Command,
+    workers: &[WorkerEnv],
+    stop: &AtomicBool,
+    grace: Duration,
+) -> Result<WorkersExit, std::io::Error> {
+    let mut children: Vec<Child> = Vec::with_capacity(workers.len());
+    for w in workers {
+        let mut cmd = command(w);
+        cmd.envs(w.vars());
+        match cmd.spawn() {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                for c in &mut children {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return Err(e);
+            }
+        }
+    }
+    info!(
+        "started {} worker processes (ranks {}..={})",
+        children.len(),
+        workers.first().map_or(0, |w| w.rank),
+        workers.last().map_or(0, |w| w.rank)
+    );
+    let mut statuses: Vec<Option<ExitStatus>> = vec![None; children.len()];
+    let mut first_failure = None;
+    let mut failed_at: Option<Instant> = None;
+    let mut forwarded = false;
+    while statuses.iter().any(Option::is_none) {
+        if stop.load(Ordering::SeqCst) && !forwarded {
+            for (c, s) in children.iter().zip(&statuses) {
+                if s.is_none() {
+                    send_sigterm(c);
+                }
+            }
+            forwarded = true;
+        }
+        for (i, c) in children.iter_mut().enumerate() {
+            if statuses[i].is_some() {
+                continue;
+            }
+            if let Some(status) = c.try_wait()? {
+                if !status.success() && first_failure.is_none() && !forwarded {
+                    error!("worker {i} (rank {}) exited with {status}", workers[i].rank);
+                    first_failure = Some(i);
+                    failed_at = Some(Instant::now());
+                }
+                statuses[i] = Some(status);
+            }
+        }
+        if let Some(t) = failed_at {
+            if t.elapsed() > grace {
+                for (c, s) in children.iter_mut().zip(&statuses) {
+                    if s.is_none() {
+                        warn!("killing worker pid {} after a failed worker", c.id());
+                        let _ = c.kill();
+                    }
+                }
+                failed_at = None;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(WorkersExit {
+        statuses: statuses.into_iter().map(|s| s.expect("all set")).collect(),
+        first_failure,
+    })
+}
+
+fn send_sigterm(child: &Child) {
+    // SAFETY: kill(2) on a pid this process started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+}

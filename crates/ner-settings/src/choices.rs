@@ -1,0 +1,87 @@
+//! The choice types. To add a value, add a variant and its spellings here; every parser, flag,
+//! message and file format follows from the table.
+
+use crate::choice::choices;
+
+choices! {
+    /// Which output layer tags the units.
+    pub enum Head as "head" {
+        /// Linear emissions + CRF (transition scores, Viterbi decoding).
+        #[default]
+        Crf = ["crf"],
+        /// Linear emissions + per-unit softmax (what the replaced TF system did); faster, usually a
+        /// little less accurate.
+        Softmax = ["softmax"],
+    }
+}
+
+choices! {
+    /// What turns characters into the states the head tags.
+    pub enum Encoder as "encoder" {
+        /// ALBERT's last hidden states, pretrained or from scratch (the replaced system's model).
+        #[default]
+        Albert = ["albert"],
+        /// Character embeddings (optionally pretrained vectors), then a bidirectional LSTM.
+        Bilstm = ["bilstm", "bi_lstm", "bilstm_crf"],
+        /// ALBERT's last hidden states through a bidirectional LSTM.
+        AlbertBilstm = ["albert_bilstm", "albert_bi_lstm", "albert_bilstm_crf"],
+    }
+}
+
+choices! {
+    /// Reduced-precision computation on a GPU (a CPU computes in fp32).
+    pub enum MixedPrecision as "mixed_precision" {
+        /// bf16 where the GPU has it, else fp16 with loss scaling on a GPU, else off.
+        #[default]
+        Auto = ["auto"],
+        Bf16 = ["bf16", "bfloat16"],
+        Fp16 = ["fp16", "float16"],
+        Off = ["off", "false", "no", "fp32", "float32"],
+    }
+}
+
+choices! {
+    /// The format of a data file.
+    pub enum DataFormat as "data_format" {
+        /// Detected from the file's first non-empty line (the formats differ in their first byte).
+        #[default]
+        Auto = ["auto"],
+        /// `char TAG` per line, blank line between sentences (BIO, BIOES or BMES; the replaced
+        /// system's format).
+        CharTag = ["char_tag"],
+        /// CLUENER2020 JSON lines: `{"text", "label": {type: {entity: [[start, end_inclusive]]}}}`.
+        Cluener = ["cluener"],
+        /// JSON lines `{"text", "entities": [{"start", "end" (exclusive), "type"}]}`.
+        SpanJsonl = ["span_jsonl"],
+    }
+}
+
+choices! {
+    /// Where to compute.
+    pub enum Device as "device" {
+        /// The GPU where an NVIDIA driver is present, else the CPU.
+        #[default]
+        Auto = ["auto"],
+        Cpu = ["cpu"],
+        Cuda = ["cuda", "gpu"],
+    }
+}
+
+choices! {
+    /// Whether training spreads over the job's devices and hosts.
+    pub enum Distributed as "distributed" {
+        /// One worker per GPU (or `processes_per_host`) on every host, one process group.
+        #[default]
+        Auto = ["auto", "on", "true", "yes"],
+        /// One process on `hosts[0]`; other hosts stay idle.
+        Off = ["off", "false", "no", "none"],
+    }
+}
+
+choices! {
+    /// The task of `albert_ner.py`'s `task_name` flag; kept for compatibility.
+    pub enum TaskName as "task_name" {
+        #[default]
+        Ner = ["ner"],
+    }
+}
