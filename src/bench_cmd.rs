@@ -13,7 +13,7 @@ use clap::Parser;
 use ner_data::{collate, read_file, Batcher, DataFormat, LabelSet, Sentence, Tokenizer};
 use ner_infer::{BatchTensors, Prepared};
 use ner_settings::{Device, Encoder};
-use ner_train::adamw::AdamW;
+use ner_train::AdamW;
 use serde_json::json;
 use tch::Kind;
 
@@ -112,7 +112,6 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
     let device = crate::device::select(a.device)?;
     tch::set_num_threads(a.threads);
     tch::manual_seed(a.seed);
-    let albert = config(&a.config)?;
     let tokenizer = Tokenizer::from_vocab_file(&a.vocab, true)?;
     let sentences = if a.lengths == "real" {
         let path = a
@@ -124,105 +123,151 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
         synthetic(a.batch * 8, a.seq_len - 2, a.seed as u64)
     };
     let labels = LabelSet::from_sentences(&sentences);
-    let lstm = BiLstmConfig {
-        hidden_size: a.lstm_hidden_size,
-        num_layers: a.lstm_layers,
-        dropout: 0.5,
+    let bench = Bench {
+        a,
+        device,
+        tokenizer,
+        labels,
+        sentences,
     };
-    let chars = CharEmbeddingConfig {
-        vocab_size: tokenizer.vocab_size() as i64,
-        char_embedding_size: a.char_embedding_size,
-        pad_token_id: tokenizer.pad_id(),
-    };
-    let encoder = EncoderSpec::assemble(a.encoder, Some(albert), lstm, chars)?;
-    let spec = TaggerSpec {
-        encoder,
-        labels: labels.labels().to_vec(),
-        head: Head::Crf,
-    };
+    let spec = bench.tagger_spec()?;
     let vs = tch::nn::VarStore::new(device);
     let tagger = NerTagger::new(&vs.root(), &spec);
-    let params: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
-    let rates = ner_train::PartRates {
-        lstm: 1.0,
-        head: 100.0,
-    };
-    let mut opt = AdamW::for_tagger(&vs, rates, 0.01);
-    let t0 = Instant::now();
-    let prepared = Prepared::new(&sentences, &tokenizer, &labels, a.seq_len, 32)?;
-    let data_s = t0.elapsed().as_secs_f64();
-    let batcher = Batcher::new(&prepared.features, a.batch);
-    let plan = batcher.epoch(a.seed as u64, 0);
-    let mut batches = plan.iter().cycle();
-    let mut step = |timed: &mut Vec<f64>, samples: &mut usize, losses: &mut Vec<f64>| {
-        let idx = batches.next().expect("at least one batch");
-        let batch = collate(&prepared.features, idx);
-        let start = Instant::now();
-        let t = BatchTensors::new(&batch, device);
-        let em = tagger
-            .emissions(&t.input_ids, &t.attention_mask, &t.tag_positions, true)
-            .to_kind(Kind::Float);
-        let loss = tagger.loss(&em, &t.tags, &t.tag_mask);
-        opt.zero_grad();
-        loss.backward();
-        opt.clip_grad_norm(1.0);
-        opt.step(2e-5);
-        losses.push(f64::try_from(&loss).unwrap_or(f64::NAN));
-        timed.push(start.elapsed().as_secs_f64());
-        *samples += batch.batch_size;
-    };
-    let (mut warm_t, mut warm_n, mut losses) = (Vec::new(), 0, Vec::new());
-    for _ in 0..a.warmup {
-        step(&mut warm_t, &mut warm_n, &mut losses);
-    }
-    let (mut times, mut samples) = (Vec::new(), 0usize);
-    let t_train = Instant::now();
-    for _ in 0..a.steps {
-        step(&mut times, &mut samples, &mut losses);
-    }
-    let train_s = t_train.elapsed().as_secs_f64();
-    let peak_train = peak_rss_mb();
-    times.sort_by(f64::total_cmp);
-    let mut out = json!({
-        "tool": "albert-ner", "config": a.config, "encoder": spec.encoder.describe(), "params": params, "batch": a.batch, "seq_len": a.seq_len,
-        "lengths": a.lengths, "threads": a.threads, "device": a.device.to_string(), "data_load_s": data_s,
-        "steps": a.steps, "train_s": train_s, "train_samples_per_s": samples as f64 / train_s,
-        "step_ms_median": 1000.0 * times[times.len() / 2],
-        "loss_first": losses.first(), "loss_last": losses.last(), "peak_rss_train_mb": peak_train,
-    });
+    let mut out = bench.training(&vs, &tagger)?;
+    out["encoder"] = json!(spec.encoder.describe());
     if a.infer_sents > 0 {
+        let (sentences, per_s) = bench.tagging(&tagger)?;
+        out["infer_sents"] = json!(sentences);
+        out["infer_sents_per_s"] = json!(per_s);
+    }
+    out["peak_rss_mb"] = json!(peak_rss_mb());
+    Ok(out)
+}
+
+/// What every measurement shares: the arguments, the device and the data.
+struct Bench<'a> {
+    a: &'a Args,
+    device: tch::Device,
+    tokenizer: Tokenizer,
+    labels: LabelSet,
+    sentences: Vec<Sentence>,
+}
+
+impl Bench<'_> {
+    /// The tagger `--config` and `--encoder` describe, with a CRF head.
+    fn tagger_spec(&self) -> Result<TaggerSpec> {
+        let a = self.a;
+        let lstm = BiLstmConfig {
+            hidden_size: a.lstm_hidden_size,
+            num_layers: a.lstm_layers,
+            dropout: 0.5,
+        };
+        let chars = CharEmbeddingConfig {
+            vocab_size: self.tokenizer.vocab_size() as i64,
+            char_embedding_size: a.char_embedding_size,
+            pad_token_id: self.tokenizer.pad_id(),
+        };
+        let encoder = EncoderSpec::assemble(a.encoder, Some(config(&a.config)?), lstm, chars)?;
+        Ok(TaggerSpec {
+            encoder,
+            labels: self.labels.labels().to_vec(),
+            head: Head::Crf,
+        })
+    }
+
+    /// `--warmup` then `--steps` optimiser steps through the trainer's own calls; the JSON line's
+    /// training figures.
+    fn training(&self, vs: &tch::nn::VarStore, tagger: &NerTagger) -> Result<serde_json::Value> {
+        let (a, device) = (self.a, self.device);
+        let params: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
+        let rates = ner_train::PartRates {
+            lstm: 1.0,
+            head: 100.0,
+        };
+        let mut opt = AdamW::for_tagger(vs, rates, 0.01);
+        let t0 = Instant::now();
+        let prepared = self.prepare(&self.sentences)?;
+        let data_s = t0.elapsed().as_secs_f64();
+        let batcher = Batcher::new(&prepared.features, a.batch);
+        let plan = batcher.epoch(a.seed as u64, 0);
+        let mut batches = plan.iter().cycle();
+        let mut step = |timed: &mut Vec<f64>, samples: &mut usize, losses: &mut Vec<f64>| {
+            let idx = batches.next().expect("at least one batch");
+            let batch = collate(&prepared.features, idx);
+            let start = Instant::now();
+            let t = BatchTensors::new(&batch, device);
+            let em = tagger
+                .emissions(&t.input_ids, &t.attention_mask, &t.tag_positions, true)
+                .to_kind(Kind::Float);
+            let loss = tagger.loss(&em, &t.tags, &t.tag_mask);
+            opt.zero_grad();
+            loss.backward();
+            opt.clip_grad_norm(1.0);
+            opt.step(2e-5);
+            losses.push(f64::try_from(&loss).unwrap_or(f64::NAN));
+            timed.push(start.elapsed().as_secs_f64());
+            *samples += batch.batch_size;
+        };
+        let (mut warm_t, mut warm_n, mut losses) = (Vec::new(), 0, Vec::new());
+        for _ in 0..a.warmup {
+            step(&mut warm_t, &mut warm_n, &mut losses);
+        }
+        let (mut times, mut samples) = (Vec::new(), 0usize);
+        let t_train = Instant::now();
+        for _ in 0..a.steps {
+            step(&mut times, &mut samples, &mut losses);
+        }
+        let train_s = t_train.elapsed().as_secs_f64();
+        let peak_train = peak_rss_mb();
+        times.sort_by(f64::total_cmp);
+        Ok(json!({
+            "tool": "albert-ner", "config": a.config, "params": params, "batch": a.batch, "seq_len": a.seq_len,
+            "lengths": a.lengths, "threads": a.threads, "device": a.device.to_string(), "data_load_s": data_s,
+            "steps": a.steps, "train_s": train_s, "train_samples_per_s": samples as f64 / train_s,
+            "step_ms_median": 1000.0 * times[times.len() / 2],
+            "loss_first": losses.first(), "loss_last": losses.last(), "peak_rss_train_mb": peak_train,
+        }))
+    }
+
+    /// Tags `--infer-sents` sentences twice (the first warms up); the sentences and the second
+    /// pass's sentences per second.
+    fn tagging(&self, tagger: &NerTagger) -> Result<(usize, f64)> {
+        let a = self.a;
         // At a fixed length every decoded sentence is exactly as long as the trained ones.
         let infer: Vec<Sentence> = if a.lengths == "real" {
-            sentences.iter().take(a.infer_sents).cloned().collect()
+            self.sentences.iter().take(a.infer_sents).cloned().collect()
         } else {
             synthetic(a.infer_sents, a.seq_len - 2, a.seed as u64 + 1)
         };
-        let prepared = Prepared::new(&infer, &tokenizer, &labels, a.seq_len, 32)?;
+        let prepared = self.prepare(&infer)?;
         let settings = ner_infer::PredictSettings {
-            device,
+            device: self.device,
             precision: ner_infer::Precision::Fp32,
             bio_constraints: false,
             with_loss: false,
             with_confidence: false,
         };
-        let chunks = ner_infer::tagging::length_sorted_chunks(&prepared.features, a.infer_batch);
-        let tag = || {
-            ner_infer::tagging::predict_chunks(
-                &tagger,
-                &labels,
-                &prepared,
-                settings,
-                &chunks,
-                || true,
-            )
-        };
+        let chunks = ner_infer::length_sorted_chunks(&prepared.features, a.infer_batch);
+        let labels = &self.labels;
+        let tag =
+            || ner_infer::predict_chunks(tagger, labels, &prepared, settings, &chunks, || true);
         let _ = tag();
         let start = Instant::now();
         let _ = tag();
-        let s = start.elapsed().as_secs_f64();
-        out["infer_sents"] = json!(infer.len());
-        out["infer_sents_per_s"] = json!(infer.len() as f64 / s);
+        Ok((
+            infer.len(),
+            infer.len() as f64 / start.elapsed().as_secs_f64(),
+        ))
     }
-    out["peak_rss_mb"] = json!(peak_rss_mb());
-    Ok(out)
+
+    fn prepare(&self, sentences: &[Sentence]) -> Result<Prepared> {
+        let a = self.a;
+        Ok(Prepared::new(
+            sentences,
+            &self.tokenizer,
+            &self.labels,
+            a.seq_len,
+            32,
+        )?)
+    }
 }

@@ -84,8 +84,9 @@ fn load(args: &Args, device: tch::Device) -> Result<TrainedModel> {
     let mut model = crate::tagging_model::load(&args.model_dir, device)?;
     if args.max_seq_length.is_some() || args.window_stride.is_some() {
         let (max_seq_length, window_stride) = (
-            args.max_seq_length.unwrap_or(model.settings.max_seq_length),
-            args.window_stride.unwrap_or(model.settings.window_stride),
+            args.max_seq_length
+                .unwrap_or(model.settings().max_seq_length),
+            args.window_stride.unwrap_or(model.settings().window_stride),
         );
         model = model
             .with_windows(
@@ -96,7 +97,7 @@ fn load(args: &Args, device: tch::Device) -> Result<TrainedModel> {
             .with_context(|| format!("loading the model from {}", args.model_dir.display()))?;
     }
     if let Some(b) = args.bio_constraints {
-        model.settings.bio_constraints = b;
+        model = model.with_bio_constraints(b);
     }
     Ok(model)
 }

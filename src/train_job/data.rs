@@ -77,23 +77,8 @@ pub fn load(
         ("validation", validation.as_ref()),
         ("test", test.as_ref()),
     ] {
-        if let Some(s) = split {
-            let unk = tokenizer.unk_stats(s);
-            let top: Vec<String> = unk
-                .top_unknown_chars
-                .iter()
-                .take(5)
-                .map(|(c, n)| format!("{c:?}×{n}"))
-                .collect();
-            info!(
-                "data: split={name} sentences={} chars={} unk_rate={:.4}% ({} of {} units) most frequent unknown: {}",
-                s.len(),
-                unk.chars,
-                100.0 * unk.unk_rate,
-                unk.unk_units,
-                unk.units,
-                if top.is_empty() { "none".to_string() } else { top.join(" ") }
-            );
+        if let Some(sentences) = split {
+            log_split(name, sentences, tokenizer);
         }
     }
     info!("labels ({}): {}", labels.len(), labels.labels().join(" "));
@@ -103,6 +88,26 @@ pub fn load(
         validation,
         test,
     }))
+}
+
+/// One line per split: its size and how much of it the vocabulary does not know.
+fn log_split(name: &str, sentences: &[Sentence], tokenizer: &Tokenizer) {
+    let unk = tokenizer.unk_stats(sentences);
+    let top: Vec<String> = unk
+        .top_unknown_chars
+        .iter()
+        .take(5)
+        .map(|(c, n)| format!("{c:?}×{n}"))
+        .collect();
+    info!(
+        "data: split={name} sentences={} chars={} unk_rate={:.4}% ({} of {} units) most frequent unknown: {}",
+        sentences.len(),
+        unk.chars,
+        100.0 * unk.unk_rate,
+        unk.unk_units,
+        unk.units,
+        if top.is_empty() { "none".to_string() } else { top.join(" ") }
+    );
 }
 
 type ReadFile = (PathBuf, (Vec<Sentence>, ner_data::ReadReport));

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use albert_model::crf::{Crf, TransitionConstraints, ViterbiBackend};
+use albert_model::{Crf, TransitionConstraints, ViterbiBackend};
 use tch::{nn, Device, Kind, Tensor};
 
 const SEQ_LEN: i64 = 126;

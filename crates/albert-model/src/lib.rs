@@ -26,35 +26,37 @@
 //! let (vs, tagger, spec, vocab) = load_model(out_dir, device)?;
 //! ```
 
-pub mod activation;
-pub mod attention;
-pub mod bilstm;
-pub mod char_embeddings;
-pub mod config;
-pub mod crf;
-pub mod embeddings;
-pub mod encoder;
-pub mod encoder_spec;
-pub mod error;
-pub mod layer;
+mod activation;
+mod attention;
+mod bilstm;
+mod char_embeddings;
+mod config;
+mod crf;
+mod embeddings;
+mod encoder;
+mod encoder_spec;
+mod error;
+mod layer;
 mod loading;
-pub mod model;
-pub mod params;
-pub mod pretrained;
-pub mod save;
-pub mod tagger;
-pub mod tagger_encoder;
+mod model;
+mod params;
+mod pretrained;
+mod save;
+mod tagger;
+mod tagger_encoder;
 
 pub use activation::Activation;
 pub use bilstm::{BiLstm, BiLstmConfig};
 pub use char_embeddings::{CharEmbeddingConfig, CharEmbeddings};
 pub use config::AlbertConfig;
-pub use crf::{Crf, TransitionConstraints};
+pub use crf::{Crf, TransitionConstraints, ViterbiBackend};
 pub use encoder_spec::{Encoder, EncoderSpec, ENCODER_KEY};
 pub use error::{ModelError, Result};
 pub use model::AlbertModel;
 pub use params::{groups, names_by_group, ParamGroup, Part};
-pub use pretrained::{LoadReport, PretrainedWeights, TfLayout, WeightsFormat};
+pub use pretrained::{
+    plan_tf_load, LoadPlan, LoadReport, Mismatch, PretrainedWeights, TfLayout, WeightsFormat,
+};
 pub use save::{load_model, read_encoder_spec, save_model, CONFIG_FILE, MODEL_FILES};
 pub use tagger::{Head, NerTagger, TaggerSpec};
 pub use tagger_encoder::TaggerEncoder;

@@ -3,7 +3,7 @@
 //! the rows of different lengths sharing one padded batch), BIO constraints hold on decoded output, and
 //! the variables are laid out and initialised as pytorch-crf's.
 
-use albert_model::crf::{Crf, TransitionConstraints, ViterbiBackend};
+use albert_model::{Crf, TransitionConstraints, ViterbiBackend};
 
 const BACKENDS: [ViterbiBackend; 2] = [ViterbiBackend::Host, ViterbiBackend::TensorOps];
 use tch::{nn, Device, Kind, Tensor};

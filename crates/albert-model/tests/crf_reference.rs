@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use albert_model::crf::{Crf, ViterbiBackend};
+use albert_model::{Crf, ViterbiBackend};
 
 const BACKENDS: [ViterbiBackend; 3] = [
     ViterbiBackend::Auto,

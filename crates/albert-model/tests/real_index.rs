@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use albert_model::pretrained::{plan_tf_load, TfLayout};
 use albert_model::AlbertConfig;
+use albert_model::{plan_tf_load, TfLayout};
 
 fn release(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

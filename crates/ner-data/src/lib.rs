@@ -33,17 +33,17 @@
 //! # Ok::<(), DataError>(())
 //! ```
 
-pub mod batch;
-pub mod error;
-pub mod labels;
-pub mod metrics;
-pub mod reader;
-pub mod report;
-pub mod scheme;
-pub mod tokenizer;
-pub mod window;
-pub mod word_vectors;
-pub mod writer;
+mod batch;
+mod error;
+mod labels;
+mod metrics;
+mod reader;
+mod report;
+mod scheme;
+mod tokenizer;
+mod window;
+mod word_vectors;
+mod writer;
 
 pub use batch::{collate, Batch, Batcher};
 pub use error::DataError;
@@ -57,7 +57,7 @@ pub use reader::{
 };
 pub use report::{Occurrences, ReadReport, Warning, WarningKind};
 pub use scheme::TagScheme;
-pub use tokenizer::{Tokenized, Tokenizer, Unit, UnkStats};
+pub use tokenizer::{is_dropped_by_bert, is_whitespace, Tokenized, Tokenizer, Unit, UnkStats};
 pub use window::{
     features, features_of_tokenized, keep_ranges, merge_windows, plan_windows, units_to_char_tags,
     Feature,

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use ner_data::tokenizer::{is_dropped_by_bert, is_whitespace};
 use ner_data::Tokenizer;
+use ner_data::{is_dropped_by_bert, is_whitespace};
 use serde_json::Value;
 
 fn vocab() -> std::path::PathBuf {

@@ -26,7 +26,7 @@ pub fn entities(
     units: &[Unit],
     unit_confidence: Option<&[f32]>,
 ) -> Vec<Entity> {
-    ner_data::metrics::chunks(tags)
+    ner_data::chunks(tags)
         .into_iter()
         .map(|c| Entity {
             text: chars[c.start..c.end].iter().collect(),

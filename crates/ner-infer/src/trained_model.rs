@@ -37,15 +37,15 @@ pub struct Tagged {
 pub struct TrainedModel {
     // Owns the variables the tagger's tensors are views of.
     vars: nn::VarStore,
-    pub tagger: NerTagger,
-    pub spec: TaggerSpec,
-    pub labels: LabelSet,
-    pub tokenizer: Tokenizer,
-    pub settings: ModelSettings,
-    pub device: Device,
+    tagger: NerTagger,
+    spec: TaggerSpec,
+    labels: LabelSet,
+    tokenizer: Tokenizer,
+    settings: ModelSettings,
+    device: Device,
     /// bf16 autocast on GPUs that have it, else fp32.
-    pub precision: Precision,
-    pub dir: PathBuf,
+    precision: Precision,
+    dir: PathBuf,
 }
 
 impl TrainedModel {
@@ -76,6 +76,34 @@ impl TrainedModel {
     /// ranks scoring the saved model).
     pub fn into_tagger(self) -> (nn::VarStore, NerTagger) {
         (self.vars, self.tagger)
+    }
+
+    /// How the model windows and decodes text: as trained, unless replaced.
+    pub fn settings(&self) -> ModelSettings {
+        self.settings
+    }
+
+    /// One line for logs: directory, encoder, head, labels, device and precision.
+    pub fn describe(&self) -> String {
+        let labels: Vec<&str> = (0..self.labels.len())
+            .map(|i| self.labels.name(i as i64))
+            .collect();
+        format!(
+            "{} ({}, {:?} head), labels [{}], device {:?}, precision {:?}",
+            self.dir.display(),
+            self.spec.encoder.describe(),
+            self.spec.head,
+            labels.join(", "),
+            self.device,
+            self.precision,
+        )
+    }
+
+    /// Decodes with or without the BIO constraints, whatever the model was trained with
+    /// (`predict --bio-constraints`).
+    pub fn with_bio_constraints(mut self, bio_constraints: bool) -> Self {
+        self.settings.bio_constraints = bio_constraints;
+        self
     }
 
     /// Replaces the trained window settings (`predict --max-seq-length/--window-stride`).

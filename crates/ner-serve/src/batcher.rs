@@ -186,19 +186,8 @@ fn warm_up(model: &TrainedModel, settings: BatchSettings) -> Result<Ready, Strin
             || true,
         )
         .map_err(|e| format!("the warm-up inference failed: {e}"))?;
-    let labels: Vec<&str> = (0..model.labels.len())
-        .map(|i| model.labels.name(i as i64))
-        .collect();
     Ok(Ready {
-        model: format!(
-            "{} ({}, {:?} head), labels [{}], device {:?}, precision {:?}",
-            model.dir.display(),
-            model.spec.encoder.describe(),
-            model.spec.head,
-            labels.join(", "),
-            model.device,
-            model.precision,
-        ),
+        model: model.describe(),
         warm_up: started.elapsed(),
     })
 }

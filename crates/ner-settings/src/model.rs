@@ -6,7 +6,7 @@
 /// these defaults, the training job's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ModelSettings {
-    /// Pieces per window including [CLS] and [SEP].
+    /// Pieces per window including `[CLS]` and `[SEP]`.
     pub max_seq_length: usize,
     /// Units of overlap between consecutive windows of a longer sentence.
     pub window_stride: usize,

@@ -1,18 +1,20 @@
 //! Fine-tuning ALBERT+CRF for NER: the training loop and everything it needs that is not the model
 //! (`albert-model`) or the data (`ner-data`). Knows nothing of SageMaker: the caller passes directories.
 
-pub mod adamw;
-pub mod amp;
-pub mod checkpoint;
-pub mod error;
-pub mod log_line;
-pub mod replicas;
-pub mod schedule;
-pub mod tensorboard;
-pub mod trainer;
+mod adamw;
+mod amp;
+mod checkpoint;
+mod error;
+mod log_line;
+mod replicas;
+mod schedule;
+mod tensorboard;
+mod trainer;
 
-pub use adamw::PartRates;
+pub use adamw::{AdamW, PartRates};
 pub use amp::{MixedPrecision, Precision};
+pub use checkpoint::Progress;
 pub use error::TrainError;
+pub use log_line::EvalLine;
 pub use replicas::Replicas;
-pub use trainer::{fit, EvalSet, Outcome, TrainConfig, TrainOutputs, TrainSummary};
+pub use trainer::{fit, score, EvalSet, Outcome, Scored, TrainConfig, TrainOutputs, TrainSummary};

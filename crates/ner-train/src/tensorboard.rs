@@ -37,7 +37,8 @@ impl EventWriter {
         Ok(w)
     }
 
-    pub fn path(&self) -> &Path {
+    #[cfg(test)]
+    fn path(&self) -> &Path {
         &self.path
     }
 

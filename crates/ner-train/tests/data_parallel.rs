@@ -13,7 +13,7 @@ use std::time::Duration;
 use albert_model::{BiLstmConfig, CharEmbeddingConfig, EncoderSpec, NerTagger};
 use common::{setup_with, Setup};
 use ner_dist::{Backend, ProcessGroup, Rendezvous};
-use ner_train::trainer::score;
+use ner_train::score;
 use ner_train::{fit, Replicas, TrainOutputs, TrainSummary};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 
 use albert_model::NerTagger;
 use common::{run, setup};
-use ner_train::checkpoint::Progress;
-use ner_train::trainer::score;
+use ner_train::score;
+use ner_train::Progress;
 use ner_train::{Outcome, Replicas};
 use tch::nn::VarStore;
 use tch::Device;

@@ -6,8 +6,8 @@ mod common;
 use std::sync::atomic::AtomicBool;
 
 use common::{run, setup};
-use ner_train::checkpoint::Progress;
 use ner_train::Outcome;
+use ner_train::Progress;
 
 #[test]
 fn the_budget_ends_training_with_an_evaluated_saved_model() {

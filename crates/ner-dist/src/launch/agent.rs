@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use tracing::info;
 
-use super::{run_local_workers, Finished, WorkerEnv, WorkersExit, EXIT_STOPPED, WORKER_HOST_ENV};
+use super::host::WORKER_HOST_ENV;
+use super::local_workers::{run_local_workers, WorkersExit};
+use super::outcome::{Finished, EXIT_STOPPED};
+use super::worker_env::WorkerEnv;
 use crate::error::DistError;
 
 /// Set in a worker that an [`Agent`] started: where the worker writes its failure reason, which the

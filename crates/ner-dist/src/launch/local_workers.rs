@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
-use super::WorkerEnv;
+use super::worker_env::WorkerEnv;
 
 /// How the local workers ended.
 #[derive(Debug)]

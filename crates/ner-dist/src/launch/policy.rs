@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::{current_host, WorkerEnv};
+use super::host::current_host;
+use super::worker_env::WorkerEnv;
 use crate::error::DistError;
 
 /// For tests only: `name=address,...` used instead of DNS for the master host (two "hosts" on one

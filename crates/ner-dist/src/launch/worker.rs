@@ -3,7 +3,9 @@
 
 use tracing::{info, warn};
 
-use super::{current_host, LaunchSettings, WorkerEnv, WORKER_HOST_ENV};
+use super::host::{current_host, WORKER_HOST_ENV};
+use super::policy::LaunchSettings;
+use super::worker_env::WorkerEnv;
 use crate::error::DistError;
 use crate::group::{Backend, ProcessGroup, Rendezvous};
 
@@ -35,7 +37,7 @@ pub fn join(
         timeout: settings.timeout,
     };
     let backend = Backend::for_device(device);
-    if let (true, Err(why)) = (device.is_cuda(), crate::load_nccl()) {
+    if let (true, Err(why)) = (device.is_cuda(), crate::nccl::load_nccl()) {
         warn!(
             "NCCL is not available ({why}): gradients travel between GPUs through host memory over \
              Gloo (correct, slower)"

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use albert_model::NerTagger;
-use ner_data::metrics::{entity_scores, token_macro_scores, EntityScores, TokenMacroScores};
 use ner_data::LabelSet;
+use ner_data::{entity_scores, token_macro_scores, EntityScores, TokenMacroScores};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -16,7 +16,7 @@ use crate::error::TrainError;
 use crate::log_line::EvalLine;
 use crate::replicas::Replicas;
 use crate::tensorboard::EventWriter;
-use ner_infer::tagging::{char_tags, decode_chunks, length_sorted_chunks, PredictSettings};
+use ner_infer::{char_tags, decode_chunks, length_sorted_chunks, PredictSettings};
 
 /// What an evaluation tells the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
