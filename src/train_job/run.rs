@@ -305,3 +305,30 @@ fn saved_model(
     replicas.broadcast_vars(&vs)?;
     Ok((vs, tagger))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_launch_settings_are_the_hyperparameters_that_name_them() {
+        let hp = Hyperparameters {
+            distributed: Distributed::Off,
+            processes_per_host: Some(3),
+            master_port: 29500,
+            distributed_timeout_seconds: 42.5,
+            ..Hyperparameters::default()
+        };
+        let launch = launch_settings(&hp);
+        assert_eq!(
+            launch,
+            LaunchSettings {
+                distributed: false,
+                processes_per_host: Some(3),
+                master_port: 29500,
+                timeout: Duration::from_secs_f64(42.5),
+            }
+        );
+        assert!(launch_settings(&Hyperparameters::default()).distributed);
+    }
+}

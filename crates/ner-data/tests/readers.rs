@@ -166,6 +166,25 @@ fn errors_name_file_line_and_value() {
 }
 
 #[test]
+fn format_names_parse() {
+    for (s, f) in [
+        ("auto", DataFormat::Auto),
+        ("char_tag", DataFormat::CharTag),
+        ("CHAR_TAG", DataFormat::CharTag),
+        ("cluener", DataFormat::Cluener),
+        ("span_jsonl", DataFormat::SpanJsonl),
+    ] {
+        assert_eq!(s.parse::<DataFormat>().unwrap(), f);
+    }
+    assert!("xml".parse::<DataFormat>().is_err());
+    // One table of spellings for every path (ner-settings): the reader's own extra spellings,
+    // which the `data_format` hyperparameter never accepted, are gone.
+    for gone in ["bio", "conll", "jsonl"] {
+        assert!(gone.parse::<DataFormat>().is_err(), "{gone}");
+    }
+}
+
+#[test]
 fn unknown_label_in_eval_data_names_file_line_label() {
     let (train, _) = read_file(&data("bio.txt"), DataFormat::Auto).unwrap();
     let labels = LabelSet::from_sentences(&train);

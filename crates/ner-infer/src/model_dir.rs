@@ -184,6 +184,34 @@ mod tests {
     }
 
     #[test]
+    fn holds_a_model_only_with_every_tagger_file_as_a_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = ModelDir::new(tmp.path());
+        let [first, second, third] = ModelDir::TAGGER_FILES;
+        std::fs::write(tmp.path().join(first), b"x").unwrap();
+        std::fs::write(tmp.path().join(second), b"x").unwrap();
+        assert!(!dir.holds_model(), "two of three");
+        std::fs::create_dir(tmp.path().join(third)).unwrap();
+        assert!(!dir.holds_model(), "a directory is not the file");
+        std::fs::remove_dir(tmp.path().join(third)).unwrap();
+        std::fs::write(tmp.path().join(third), b"x").unwrap();
+        assert!(dir.holds_model());
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_written_names_its_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        let dir = ModelDir::new(file.join("model"));
+        let err = dir
+            .write_job_record(&json!({}), &json!({}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&*file.to_string_lossy()), "{err}");
+    }
+
+    #[test]
     fn a_malformed_setting_is_refused_naming_file_and_key() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = ModelDir::new(tmp.path());
@@ -191,5 +219,11 @@ mod tests {
         let err = dir.read_settings().unwrap_err().to_string();
         assert!(err.contains("hyperparameters.json"), "{err}");
         assert!(err.contains("window_stride is \"wide\""), "{err}");
+        std::fs::write(dir.settings_path(), "[1]").unwrap();
+        let err = dir.read_settings().unwrap_err().to_string();
+        assert!(
+            err.contains("hyperparameters.json") && err.contains("not a JSON object"),
+            "{err}"
+        );
     }
 }

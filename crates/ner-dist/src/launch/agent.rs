@@ -123,3 +123,85 @@ fn describe(status: ExitStatus) -> String {
         _ => format!("{status}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workers(n: usize) -> Vec<WorkerEnv> {
+        (0..n)
+            .map(|r| WorkerEnv {
+                rank: 4 + r,
+                world_size: 8,
+                local_rank: r,
+                local_world_size: n,
+                master_addr: "algo-1".into(),
+                master_port: 7777,
+            })
+            .collect()
+    }
+
+    /// `wait(2)` statuses: an exit code, or death by a signal.
+    fn exited(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+    fn killed(signal: i32) -> ExitStatus {
+        ExitStatus::from_raw(signal)
+    }
+
+    fn outcome(
+        statuses: Vec<ExitStatus>,
+        first_failure: Option<usize>,
+        reports: &Path,
+    ) -> Result<Finished, DistError> {
+        let w = workers(statuses.len());
+        let agent = Agent {
+            workers: &w,
+            host: "algo-2",
+            network_interface: None,
+            grace: Duration::from_secs(1),
+        };
+        let exit = WorkersExit {
+            statuses,
+            first_failure,
+        };
+        agent.outcome(&exit, &|rank| reports.join(format!("rank-{rank}.failure")))
+    }
+
+    #[test]
+    fn every_worker_done_completes_and_stopped_ones_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = outcome(vec![exited(0), exited(0)], None, dir.path()).unwrap();
+        assert_eq!(ok, Finished::Completed);
+        let stopped = i32::from(EXIT_STOPPED);
+        let stop = outcome(vec![exited(stopped), exited(0)], None, dir.path()).unwrap();
+        assert_eq!(stop, Finished::Stopped);
+    }
+
+    #[test]
+    fn a_failed_worker_is_named_with_its_own_report_or_how_it_died() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rank-5.failure"),
+            "bad data in train.txt line 3\n",
+        )
+        .unwrap();
+        let err = outcome(vec![exited(0), exited(1)], Some(1), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "rank 5 (local rank 1) on host algo-2 failed: bad data in train.txt line 3"
+        );
+        // A worker killed by a signal is the cause, even when another failed first; with no report
+        // of its own, how it died is the reason.
+        let no_reports = tempfile::tempdir().unwrap();
+        let err = outcome(vec![exited(1), killed(9)], Some(0), no_reports.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("rank 5 (local rank 1) on host algo-2 failed: killed by SIGKILL"),
+            "{err}"
+        );
+    }
+}

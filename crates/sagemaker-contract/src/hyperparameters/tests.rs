@@ -1,5 +1,5 @@
 use super::*;
-use ner_settings::{Encoder, Head, TaskName};
+use ner_settings::{Device, Distributed, Encoder, Head, TaskName};
 
 /// The setter table and `KNOWN` must not drift apart: every serialised field is a known key, and
 /// feeding the resolved values back in reproduces the same struct.
@@ -54,6 +54,81 @@ fn defaults_follow_the_brief() {
     );
     assert_eq!(hp.resolved_json()["mixed_precision"], "auto");
     assert_eq!(hp.resolved_json()["data_format"], "auto");
+    // The launch's and the rest of the choices' defaults.
+    assert_eq!(
+        (hp.encoder, hp.device, hp.distributed),
+        (Encoder::Albert, Device::Auto, Distributed::Auto)
+    );
+    assert_eq!(
+        (hp.master_port, hp.distributed_timeout_seconds),
+        (7777, 600.0)
+    );
+    assert_eq!(hp.model.window_stride, 32);
+}
+
+/// Every setting the trainer and the saved model take, each given a value of its own: each key must
+/// land in its own field (a setter writing a neighbour of the same type would go unseen with
+/// defaults), and the resolved JSON must give the same job back.
+#[test]
+fn every_train_and_model_setting_lands_in_its_own_field() {
+    let given = serde_json::json!({
+        "num_train_epochs": "4", "max_steps": "11", "max_train_seconds": "12.5",
+        "train_batch_size": "13", "eval_batch_size": "14", "learning_rate": "0.0015",
+        "crf_learning_rate_multiplier": "16", "lstm_learning_rate_multiplier": "17",
+        "weight_decay": "0.018", "warmup_proportion": "0.19", "max_grad_norm": "2.0",
+        "gradient_accumulation_steps": "21", "seed": "22", "logging_steps": "23",
+        "eval_steps": "24", "early_stopping_patience": "25", "save_checkpoints_steps": "26",
+        "keep_checkpoints": "27", "max_seq_length": "100", "window_stride": "29",
+        "do_lower_case": "false", "bio_constraints": "false"
+    });
+    let hp = Hyperparameters::from_map(given.as_object().unwrap()).unwrap();
+    let t = &hp.train;
+    assert_eq!(
+        (t.num_train_epochs, t.max_steps, t.max_train_seconds),
+        (4.0, 11, 12.5)
+    );
+    assert_eq!(
+        (t.train_batch_size, t.eval_batch_size, t.learning_rate),
+        (13, 14, 0.0015)
+    );
+    assert_eq!(
+        (
+            t.crf_learning_rate_multiplier,
+            t.lstm_learning_rate_multiplier
+        ),
+        (16.0, 17.0)
+    );
+    assert_eq!(
+        (t.weight_decay, t.warmup_proportion, t.max_grad_norm),
+        (0.018, 0.19, 2.0)
+    );
+    assert_eq!(
+        (
+            t.gradient_accumulation_steps,
+            t.seed,
+            t.logging_steps,
+            t.eval_steps
+        ),
+        (21, 22, 23, 24)
+    );
+    assert_eq!(
+        (
+            t.early_stopping_patience,
+            t.save_checkpoints_steps,
+            t.keep_checkpoints
+        ),
+        (25, 26, 27)
+    );
+    let m = &hp.model;
+    assert_eq!((m.max_seq_length, m.window_stride), (100, 29));
+    assert!(!m.do_lower_case && !m.bio_constraints);
+    let resolved = hp.resolved_json();
+    assert_eq!(resolved["eval_steps"], 24);
+    assert_eq!(resolved["window_stride"], 29);
+    assert_eq!(
+        Hyperparameters::from_map(resolved.as_object().unwrap()).unwrap(),
+        hp
+    );
 }
 
 #[test]
