@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use albert_model::{
-    AlbertConfig, BiLstmConfig, CharEmbeddingConfig, EncoderSpec, Head, NerTagger, TaggerSpec,
+    BiLstmConfig, CharEmbeddingConfig, EncoderSpec, Head, NerTagger, TaggerSpec, TransformerConfig,
 };
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -21,10 +21,11 @@ use tch::Kind;
 #[derive(Parser, Debug)]
 #[command(name = "bench")]
 pub struct Args {
-    /// `tiny`, `base` (albert_config/albert_config_{tiny,base}.json) or a config file.
+    /// `tiny`, `base` (albert_config/{albert,bert}_config_{tiny,base}.json, by the encoder's family) or
+    /// a config file.
     #[arg(long, default_value = "tiny")]
     pub config: String,
-    /// `albert`, `bilstm` or `albert_bilstm` (ALBERT from --config).
+    /// `albert`, `bert`, `bilstm`, `albert_bilstm` or `bert_bilstm` (the transformer from --config).
     #[arg(long, default_value = "albert")]
     pub encoder: Encoder,
     #[arg(long, default_value_t = 100)]
@@ -64,14 +65,21 @@ pub struct Args {
     pub seed: i64,
 }
 
-fn config(spec: &str) -> Result<AlbertConfig> {
+/// `tiny`, `base` (or `large`, ALBERT only) name the configs under `albert_config/` of the encoder's
+/// family (`albert_config_*.json`, `bert_config_*.json`); anything else is a config file.
+fn config(spec: &str, encoder: Encoder) -> Result<TransformerConfig> {
+    let family = match encoder {
+        Encoder::Bert | Encoder::BertBilstm => "bert",
+        _ => "albert",
+    };
     let path = match spec {
         "tiny" | "base" | "large" => {
-            PathBuf::from(format!("albert_config/albert_config_{spec}.json"))
+            PathBuf::from(format!("albert_config/{family}_config_{spec}.json"))
         }
         p => PathBuf::from(p),
     };
-    AlbertConfig::from_json_file(&path).with_context(|| format!("config {}", path.display()))
+    TransformerConfig::from_json_file(&path, encoder)
+        .with_context(|| format!("config {}", path.display()))
 }
 
 /// Sentences of exactly `len` random CJK characters with random BIO tags.
@@ -167,7 +175,8 @@ impl Bench<'_> {
             char_embedding_size: a.char_embedding_size,
             pad_token_id: self.tokenizer.pad_id(),
         };
-        let encoder = EncoderSpec::assemble(a.encoder, Some(config(&a.config)?), lstm, chars)?;
+        let transformer = config(&a.config, a.encoder)?;
+        let encoder = EncoderSpec::assemble(a.encoder, Some(transformer), lstm, chars)?;
         Ok(TaggerSpec {
             encoder,
             labels: self.labels.labels().to_vec(),

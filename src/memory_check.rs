@@ -1,7 +1,7 @@
 //! Refusing a model whose tensors cannot fit in this machine's memory, before libtorch tries (and
 //! aborts the process on) the allocation: an absurd config must be a clear error, not a crash.
 
-use albert_model::AlbertConfig;
+use albert_model::Transformer;
 use anyhow::{bail, Result};
 
 /// What a job holds per parameter.
@@ -24,7 +24,7 @@ impl Use {
 }
 
 /// Errors, naming the config's sizes, when `config` needs more host memory than is available.
-pub fn check_fits_in_memory(config: &AlbertConfig, purpose: Use) -> Result<()> {
+pub fn check_fits_in_memory(config: Transformer<'_>, purpose: Use) -> Result<()> {
     let Some(available) = available_memory_bytes() else {
         return Ok(());
     };
@@ -33,24 +33,43 @@ pub fn check_fits_in_memory(config: &AlbertConfig, purpose: Use) -> Result<()> {
     if needed > available as f64 {
         bail!(
             "the model config is too large for this machine: {parameters:.3e} parameters need {:.1} GB \
-             ({}) but {:.1} GB of memory is available (vocab_size={}, embedding_size={}, hidden_size={}, \
-             intermediate_size={}, num_hidden_groups={}, inner_group_num={}, max_position_embeddings={})",
+             ({}) but {:.1} GB of memory is available ({})",
             needed / 1e9,
             match purpose {
                 Use::Training(_) => "training",
                 Use::Inference => "the weights",
             },
             available as f64 / 1e9,
-            config.vocab_size,
-            config.embedding_size,
-            config.hidden_size,
-            config.intermediate_size,
-            config.num_hidden_groups,
-            config.inner_group_num,
-            config.max_position_embeddings
+            sizes(config)
         );
     }
     Ok(())
+}
+
+/// The sizes that make a config large, as its keys name them.
+fn sizes(config: Transformer<'_>) -> String {
+    match config {
+        Transformer::Albert(c) => format!(
+            "vocab_size={}, embedding_size={}, hidden_size={}, intermediate_size={}, \
+             num_hidden_groups={}, inner_group_num={}, max_position_embeddings={}",
+            c.vocab_size,
+            c.embedding_size,
+            c.hidden_size,
+            c.intermediate_size,
+            c.num_hidden_groups,
+            c.inner_group_num,
+            c.max_position_embeddings
+        ),
+        Transformer::Bert(c) => format!(
+            "vocab_size={}, hidden_size={}, intermediate_size={}, num_hidden_layers={}, \
+             max_position_embeddings={}",
+            c.vocab_size,
+            c.hidden_size,
+            c.intermediate_size,
+            c.num_hidden_layers,
+            c.max_position_embeddings
+        ),
+    }
 }
 
 /// `MemAvailable` from /proc/meminfo, in bytes; `None` where it cannot be read.

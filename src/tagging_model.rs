@@ -13,8 +13,8 @@ pub fn load(dir: &Path, device: tch::Device) -> Result<TrainedModel> {
     let context = || format!("loading the model from {}", dir.display());
     let model_dir = ModelDir::new(dir);
     let encoder = model_dir.read_encoder().with_context(context)?;
-    if let Some(albert) = encoder.albert() {
-        check_fits_in_memory(albert, Use::Inference)
+    if let Some(transformer) = encoder.transformer() {
+        check_fits_in_memory(transformer, Use::Inference)
             .with_context(|| model_dir.config_path().display().to_string())?;
     }
     TrainedModel::load(&model_dir, device).with_context(context)

@@ -100,6 +100,51 @@ fn readme_python_snippet_decodes_what_predict_decodes() {
 }
 
 #[test]
+fn readme_python_snippet_decodes_a_bert_model_as_predict_does() {
+    let job = Job::new(40, 0, 0);
+    let bert = r#"{"hidden_act": "gelu", "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4,
+                   "num_hidden_layers": 2, "max_position_embeddings": 512, "type_vocab_size": 2,
+                   "vocab_size": 21128, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}"#;
+    std::fs::write(job.workdir().join("bert.json"), bert).unwrap();
+    job.hyperparameters(&fast(&[
+        ("encoder", "bert"),
+        ("bert_config_file", "bert.json"),
+        ("learning_rate", "0.003"),
+        ("num_train_epochs", "15"),
+        ("validation_split", "0"),
+    ]));
+    let o = job.train();
+    check(&o, o.status.success(), "train");
+    let model = job.base().join("model");
+    // A training sentence with a place, which the model has learnt, so that the comparison is not
+    // all-O against all-O (transformers would still run on random weights if it loaded none).
+    let text = short_training_sentence_with_a_place(&job);
+    let python = python_tags("### The model from Python", &model, &text);
+    assert_eq!(
+        python,
+        predict_tags(&job, &model, &text),
+        "transformers' BertModel + pytorch-crf and ours must agree on the same weights"
+    );
+    assert!(
+        python.iter().any(|t| t != "O"),
+        "the model tags some entity of {text}: {python:?}"
+    );
+}
+
+/// A training sentence with a place, short enough for one window (the snippets read it whole).
+fn short_training_sentence_with_a_place(job: &Job) -> String {
+    let train = job.read("input/data/training/train.txt");
+    train
+        .split("\n\n")
+        .map(|block| block.lines().collect::<Vec<_>>())
+        .find(|lines| lines.len() <= 60 && lines.iter().any(|l| l.ends_with("B-LOC")))
+        .expect("a short training sentence with a place")
+        .iter()
+        .filter_map(|l| l.split(' ').next())
+        .collect()
+}
+
+#[test]
 fn readme_bilstm_snippet_decodes_what_predict_decodes() {
     let job = Job::new(40, 0, 0);
     job.hyperparameters(&fast(&[
@@ -115,18 +160,9 @@ fn readme_bilstm_snippet_decodes_what_predict_decodes() {
     let o = job.train();
     check(&o, o.status.success(), "train");
     let model = job.base().join("model");
-    // A training sentence with a place, short enough for one window (the snippet reads it whole): the
-    // model, trained to the end without validation, has learnt it, so the comparison is not all-O
-    // against all-O.
-    let train = job.read("input/data/training/train.txt");
-    let text: String = train
-        .split("\n\n")
-        .map(|block| block.lines().collect::<Vec<_>>())
-        .find(|lines| lines.len() <= 60 && lines.iter().any(|l| l.ends_with("B-LOC")))
-        .expect("a short training sentence with a place")
-        .iter()
-        .filter_map(|l| l.split(' ').next())
-        .collect();
+    // The model, trained to the end without validation, has learnt this sentence's place, so the
+    // comparison is not all-O against all-O.
+    let text = short_training_sentence_with_a_place(&job);
     let python = python_tags("### A BiLSTM model from Python", &model, &text);
     assert_eq!(
         python,

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use albert_model::{
-    AlbertConfig, BiLstmConfig, CharEmbeddingConfig, EncoderSpec, NerTagger, PretrainedWeights,
-    TaggerSpec,
+    BiLstmConfig, CharEmbeddingConfig, EncoderSpec, NerTagger, PretrainedWeights, TaggerSpec,
+    TransformerConfig,
 };
 use anyhow::{bail, Context, Result};
 use ner_data::{Tokenizer, WordVectors};
@@ -15,13 +15,15 @@ use tracing::{info, warn};
 
 use crate::memory_check::{check_fits_in_memory, Use};
 
-/// Default architecture when neither weights nor `bert_config_file` say otherwise.
+/// Default architecture of the ALBERT encoders when neither weights nor `bert_config_file` say otherwise.
 pub const DEFAULT_CONFIG: &str = "albert_config/albert_config_tiny.json";
+/// The BERT encoders' default, as small as ALBERT's (BERT users normally bring a release's weights).
+pub const DEFAULT_BERT_CONFIG: &str = "albert_config/bert_config_tiny.json";
 
 /// The model a job starts from.
 pub struct ModelSource {
-    /// ALBERT's architecture; `None` for the `bilstm` encoder, which has no ALBERT.
-    pub albert: Option<AlbertConfig>,
+    /// The transformer's architecture; `None` for the `bilstm` encoder, which has none.
+    pub transformer: Option<TransformerConfig>,
     pub weights: Option<PretrainedWeights>,
     pub vocab: PathBuf,
     /// Where the weights came from, or why there are none (for the log's first lines).
@@ -55,7 +57,7 @@ impl ModelSource {
         let config_path = hp.bert_config_file.as_deref().map(resolve_relative);
         let user_config = match &config_path {
             Some(p) => Some(
-                AlbertConfig::from_json_file(p)
+                TransformerConfig::from_json_file(p, hp.encoder)
                     .with_context(|| format!("bert_config_file {}", p.display()))?,
             ),
             None => None,
@@ -74,15 +76,18 @@ impl ModelSource {
         };
         let vocab_hp = resolve_relative(&hp.vocab_file);
         let Some(location) = location else {
+            let default = default_config(hp.encoder);
             let config = match user_config {
                 Some(c) => c,
-                None => AlbertConfig::from_json_file(resolve_relative(Path::new(DEFAULT_CONFIG)))
-                    .with_context(|| format!("default config {DEFAULT_CONFIG}"))?,
+                None => TransformerConfig::from_json_file(
+                    &resolve_relative(Path::new(default)),
+                    hp.encoder,
+                )
+                .with_context(|| format!("default config {default}"))?,
             };
-            let arch =
-                config_path.map_or_else(|| DEFAULT_CONFIG.to_string(), |p| p.display().to_string());
+            let arch = config_path.map_or_else(|| default.to_string(), |p| p.display().to_string());
             return Ok(Self {
-                albert: Some(config),
+                transformer: Some(config),
                 weights: None,
                 vocab: vocab_hp,
                 origin: format!(
@@ -91,17 +96,14 @@ impl ModelSource {
                 ),
             });
         };
-        let weights = match user_config {
-            Some(c) => PretrainedWeights::open_with_config(&location, Some(c)),
-            None => PretrainedWeights::open(&location),
-        }
-        .with_context(|| format!("pretrained weights from {what} ({})", location.display()))?;
+        let weights = PretrainedWeights::open_with_config(&location, user_config)
+            .with_context(|| format!("pretrained weights from {what} ({})", location.display()))?;
         let vocab = match weights.vocab_path() {
             Some(p) => p.to_path_buf(),
             None => weights.extract_vocab(scratch)?.unwrap_or(vocab_hp),
         };
         Ok(Self {
-            albert: Some(weights.config().clone()),
+            transformer: Some(weights.config().clone()),
             origin: format!(
                 "pretrained weights ({:?}) from {what}: {}",
                 weights.format(),
@@ -129,7 +131,7 @@ impl ModelSource {
             );
         }
         Ok(Self {
-            albert: None,
+            transformer: None,
             weights: None,
             vocab: resolve_relative(&hp.vocab_file),
             origin: "a character BiLSTM from scratch".to_string(),
@@ -140,10 +142,10 @@ impl ModelSource {
 /// Refuses a model that cannot fit in memory before libtorch allocates it, and warns of a learning
 /// rate meant for pretrained weights on a model from scratch.
 pub fn check_source(hp: &Hyperparameters, source: &ModelSource, device: tch::Device) -> Result<()> {
-    let Some(albert) = &source.albert else {
+    let Some(transformer) = &source.transformer else {
         return Ok(());
     };
-    check_fits_in_memory(albert, Use::Training(device))?;
+    check_fits_in_memory(transformer.view(), Use::Training(device))?;
     if source.weights.is_none() && hp.train.learning_rate < 1e-4 {
         warn!(
             "learning_rate={} is a rate for fine-tuning pretrained weights; from scratch a tiny ALBERT \
@@ -173,19 +175,15 @@ pub fn encoder_spec(
         char_embedding_size: hp.char_embedding_size as i64,
         pad_token_id: tokenizer.pad_id(),
     };
-    let albert = source.albert.clone().map(|mut albert| {
-        if let Some(p) = hp.hidden_dropout_prob {
-            albert.hidden_dropout_prob = p;
-        }
-        if let Some(p) = hp.attention_probs_dropout_prob {
-            albert.attention_probs_dropout_prob = p;
-        }
-        if let Some(p) = hp.classifier_dropout_prob {
-            albert.classifier_dropout_prob = Some(p);
-        }
-        albert
+    let transformer = source.transformer.clone().map(|mut t| {
+        t.set_dropout(
+            hp.hidden_dropout_prob,
+            hp.attention_probs_dropout_prob,
+            hp.classifier_dropout_prob,
+        );
+        t
     });
-    let encoder = EncoderSpec::assemble(hp.encoder, albert, lstm, chars)?;
+    let encoder = EncoderSpec::assemble(hp.encoder, transformer, lstm, chars)?;
     info!("encoder: {}", encoder.describe());
     if tokenizer.vocab_size() as i64 > encoder.vocab_size() {
         bail!(
@@ -262,6 +260,14 @@ pub fn load_char_vectors(
         tch::Tensor::from_slice(&rows.values).view([rows.ids.len() as i64, vectors.dim as i64]);
     table.set_rows(&rows.ids, &values);
     Ok(())
+}
+
+/// The architecture an encoder starts from when the job names none.
+fn default_config(encoder: Encoder) -> &'static str {
+    match encoder {
+        Encoder::Bert | Encoder::BertBilstm => DEFAULT_BERT_CONFIG,
+        _ => DEFAULT_CONFIG,
+    }
 }
 
 /// A checkpoint in the same directory as the config file (the albert_zh release layout).

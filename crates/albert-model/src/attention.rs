@@ -4,6 +4,7 @@ use tch::{nn, Tensor};
 
 use crate::config::AlbertConfig;
 use crate::embeddings::dropout;
+use crate::layer::{sub, LayerNames};
 use crate::params::{LayerNorm, Linear, Part};
 
 /// Self-attention block; the softmax(QKᵀ/√d)V part runs in libtorch's fused
@@ -21,16 +22,23 @@ pub struct AlbertAttention {
 }
 
 impl AlbertAttention {
-    /// Variables `query`, `key`, `value`, `dense` (H→H) and `LayerNorm` under `path`.
-    pub fn new(path: &nn::Path, cfg: &AlbertConfig) -> Self {
+    /// Variables query, key, value, the output projection (H→H) and its LayerNorm under the layer's
+    /// `path`, named as `names` says (ALBERT's or BERT's).
+    pub(crate) fn new(path: &nn::Path, cfg: &AlbertConfig, names: &LayerNames) -> Self {
         let h = cfg.hidden_size;
         let std = cfg.initializer_range;
+        let linear = |at: &[&str]| Linear::new(&sub(path, at), h, h, std, Part::Encoder);
         AlbertAttention {
-            query: Linear::new(&(path / "query"), h, h, std, Part::Encoder),
-            key: Linear::new(&(path / "key"), h, h, std, Part::Encoder),
-            value: Linear::new(&(path / "value"), h, h, std, Part::Encoder),
-            dense: Linear::new(&(path / "dense"), h, h, std, Part::Encoder),
-            layer_norm: LayerNorm::new(&(path / "LayerNorm"), h, cfg.layer_norm_eps, Part::Encoder),
+            query: linear(names.query),
+            key: linear(names.key),
+            value: linear(names.value),
+            dense: linear(names.attention_output),
+            layer_norm: LayerNorm::new(
+                &sub(path, names.attention_norm),
+                h,
+                cfg.layer_norm_eps,
+                Part::Encoder,
+            ),
             num_heads: cfg.num_attention_heads,
             attention_dropout: cfg.attention_probs_dropout_prob,
             output_dropout: cfg.hidden_dropout_prob,

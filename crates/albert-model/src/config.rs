@@ -301,7 +301,8 @@ impl AlbertConfig {
     }
 }
 
-fn json_err(path: Option<&Path>, e: serde_json::Error) -> ModelError {
+/// A JSON error, naming the file where there is one.
+pub(crate) fn json_err(path: Option<&Path>, e: serde_json::Error) -> ModelError {
     match path {
         Some(p) => ModelError::Json {
             path: p.to_path_buf(),

@@ -3,7 +3,7 @@
 use tch::{nn, Tensor};
 
 use crate::config::AlbertConfig;
-use crate::layer::AlbertLayer;
+use crate::layer::{AlbertLayer, ALBERT_NAMES};
 use crate::params::{Linear, Part};
 
 /// `num_hidden_groups` parameter sets of `inner_group_num` layers each; step i of `num_hidden_layers`
@@ -24,7 +24,7 @@ impl AlbertTransformer {
             .map(|g| {
                 let layers_path = &groups_path / g / "albert_layers";
                 (0..cfg.inner_group_num)
-                    .map(|i| AlbertLayer::new(&(&layers_path / i), cfg))
+                    .map(|i| AlbertLayer::new(&(&layers_path / i), cfg, &ALBERT_NAMES))
                     .collect()
             })
             .collect();

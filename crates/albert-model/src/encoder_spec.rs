@@ -7,13 +7,15 @@ pub use ner_settings::Encoder;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bert_config::BertConfig;
 use crate::bilstm::BiLstmConfig;
 use crate::char_embeddings::CharEmbeddingConfig;
 use crate::config::AlbertConfig;
 use crate::error::{ModelError, Result};
+use crate::transformer::{Transformer, TransformerConfig};
 
-/// Extra `config.json` key naming the encoder; absent means `albert` (models saved before it existed,
-/// and HF exports).
+/// Extra `config.json` key naming the encoder; absent means the `model_type`'s transformer (`albert`
+/// for models saved before the key existed and for HF exports without it).
 pub const ENCODER_KEY: &str = "ner_encoder";
 
 /// An encoder's shape: everything needed to rebuild its variables.
@@ -29,32 +31,60 @@ pub enum EncoderSpec {
         albert: AlbertConfig,
         lstm: BiLstmConfig,
     },
+    Bert(BertConfig),
+    BertBilstm {
+        bert: BertConfig,
+        lstm: BiLstmConfig,
+    },
 }
 
 impl EncoderSpec {
     /// The spec of encoder `kind` from the parts a job configures; each encoder takes the parts it
-    /// has (`albert` must be given for the encoders with ALBERT).
+    /// has. A transformer of the other family than `kind` names (BERT weights for `encoder=albert`, or
+    /// the reverse) is refused naming the encoder to use.
     pub fn assemble(
         kind: Encoder,
-        albert: Option<AlbertConfig>,
+        transformer: Option<TransformerConfig>,
         lstm: BiLstmConfig,
         chars: CharEmbeddingConfig,
     ) -> Result<Self> {
-        let albert = || {
-            albert.ok_or_else(|| {
-                ModelError::config(None, format!("encoder={kind} needs an ALBERT config"))
-            })
-        };
-        Ok(match kind {
-            Encoder::Albert => EncoderSpec::Albert(albert()?),
-            Encoder::AlbertBilstm => EncoderSpec::AlbertBilstm {
-                albert: albert()?,
-                lstm,
-            },
-            Encoder::Bilstm => EncoderSpec::Bilstm {
+        if kind == Encoder::Bilstm {
+            return Ok(EncoderSpec::Bilstm {
                 embedding: chars,
                 lstm,
-            },
+            });
+        }
+        let Some(transformer) = transformer else {
+            return Err(ModelError::config(
+                None,
+                format!("encoder={kind} needs a transformer config"),
+            ));
+        };
+        Ok(match (kind, transformer) {
+            (Encoder::Albert, TransformerConfig::Albert(albert)) => EncoderSpec::Albert(albert),
+            (Encoder::AlbertBilstm, TransformerConfig::Albert(albert)) => {
+                EncoderSpec::AlbertBilstm { albert, lstm }
+            }
+            (Encoder::Bert, TransformerConfig::Bert(bert)) => EncoderSpec::Bert(bert),
+            (Encoder::BertBilstm, TransformerConfig::Bert(bert)) => {
+                EncoderSpec::BertBilstm { bert, lstm }
+            }
+            (kind, other) => {
+                let family = other.encoder();
+                let suggestion = if kind.to_string().ends_with("_bilstm") {
+                    format!("{family}_bilstm")
+                } else {
+                    family.to_string()
+                };
+                return Err(ModelError::config(
+                    None,
+                    format!(
+                        "encoder={kind} but the model config (or pretrained weights) is {}: use \
+                         encoder={suggestion}",
+                        other.view().describe()
+                    ),
+                ));
+            }
         })
     }
 
@@ -64,14 +94,29 @@ impl EncoderSpec {
             EncoderSpec::Albert(_) => Encoder::Albert,
             EncoderSpec::Bilstm { .. } => Encoder::Bilstm,
             EncoderSpec::AlbertBilstm { .. } => Encoder::AlbertBilstm,
+            EncoderSpec::Bert(_) => Encoder::Bert,
+            EncoderSpec::BertBilstm { .. } => Encoder::BertBilstm,
+        }
+    }
+
+    /// The transformer (ALBERT or BERT), when the encoder has one.
+    pub fn transformer(&self) -> Option<Transformer<'_>> {
+        match self {
+            EncoderSpec::Albert(a) | EncoderSpec::AlbertBilstm { albert: a, .. } => {
+                Some(Transformer::Albert(a))
+            }
+            EncoderSpec::Bert(b) | EncoderSpec::BertBilstm { bert: b, .. } => {
+                Some(Transformer::Bert(b))
+            }
+            EncoderSpec::Bilstm { .. } => None,
         }
     }
 
     /// ALBERT's config, when the encoder has ALBERT.
     pub fn albert(&self) -> Option<&AlbertConfig> {
-        match self {
-            EncoderSpec::Albert(a) | EncoderSpec::AlbertBilstm { albert: a, .. } => Some(a),
-            EncoderSpec::Bilstm { .. } => None,
+        match self.transformer()? {
+            Transformer::Albert(a) => Some(a),
+            Transformer::Bert(_) => None,
         }
     }
 
@@ -79,85 +124,84 @@ impl EncoderSpec {
     pub fn albert_mut(&mut self) -> Option<&mut AlbertConfig> {
         match self {
             EncoderSpec::Albert(a) | EncoderSpec::AlbertBilstm { albert: a, .. } => Some(a),
-            EncoderSpec::Bilstm { .. } => None,
+            _ => None,
         }
     }
 
     /// The BiLSTM's config, when the encoder has one.
     pub fn lstm(&self) -> Option<&BiLstmConfig> {
         match self {
-            EncoderSpec::Albert(_) => None,
-            EncoderSpec::Bilstm { lstm, .. } | EncoderSpec::AlbertBilstm { lstm, .. } => Some(lstm),
+            EncoderSpec::Albert(_) | EncoderSpec::Bert(_) => None,
+            EncoderSpec::Bilstm { lstm, .. }
+            | EncoderSpec::AlbertBilstm { lstm, .. }
+            | EncoderSpec::BertBilstm { lstm, .. } => Some(lstm),
         }
     }
 
     /// Rows of the input table: the vocabulary must not have more entries.
     pub fn vocab_size(&self) -> i64 {
-        match self {
-            EncoderSpec::Albert(a) | EncoderSpec::AlbertBilstm { albert: a, .. } => a.vocab_size,
-            EncoderSpec::Bilstm { embedding, .. } => embedding.vocab_size,
+        match (self.transformer(), self) {
+            (Some(t), _) => t.vocab_size(),
+            (None, EncoderSpec::Bilstm { embedding, .. }) => embedding.vocab_size,
+            (None, _) => unreachable!("every encoder but bilstm has a transformer"),
         }
     }
 
-    /// The longest input (in tokens) the encoder can read, when it has a limit (ALBERT's positions).
+    /// The longest input (in tokens) the encoder can read, when it has a limit (a transformer's
+    /// positions).
     pub fn max_positions(&self) -> Option<i64> {
-        self.albert().map(|a| a.max_position_embeddings)
+        self.transformer().map(Transformer::max_position_embeddings)
     }
 
     /// Features per token of the encoder's output.
     pub fn output_size(&self) -> i64 {
-        match (self.lstm(), self.albert()) {
+        match (self.lstm(), self.transformer()) {
             (Some(lstm), _) => 2 * lstm.hidden_size,
-            (None, Some(a)) => a.hidden_size,
-            (None, None) => unreachable!("every encoder has ALBERT or an LSTM"),
+            (None, Some(t)) => t.hidden_size(),
+            (None, None) => unreachable!("every encoder has a transformer or an LSTM"),
         }
     }
 
-    /// Dropout before the classifier: HF's rule for ALBERT, the LSTM's dropout after an LSTM.
+    /// Dropout before the classifier: HF's rule for a transformer, the LSTM's dropout after an LSTM.
     pub fn classifier_dropout(&self) -> f64 {
-        match (self.lstm(), self.albert()) {
+        match (self.lstm(), self.transformer()) {
             (Some(lstm), _) => lstm.dropout,
-            (None, Some(a)) => a.classifier_dropout(),
-            (None, None) => unreachable!("every encoder has ALBERT or an LSTM"),
+            (None, Some(t)) => t.classifier_dropout(),
+            (None, None) => unreachable!("every encoder has a transformer or an LSTM"),
         }
     }
 
     /// Standard deviation of the classifier's initial weights.
     pub fn initializer_range(&self) -> f64 {
-        self.albert().map_or(0.02, |a| a.initializer_range)
+        self.transformer()
+            .map_or(0.02, Transformer::initializer_range)
     }
 
     /// One line for logs: the encoder and its size.
     pub fn describe(&self) -> String {
-        let albert = |a: &AlbertConfig| {
-            format!(
-                "ALBERT hidden={} layers={}",
-                a.hidden_size, a.num_hidden_layers
-            )
-        };
-        let lstm = |l: &BiLstmConfig| {
+        let lstm = self.lstm().map(|l| {
             format!(
                 "BiLSTM hidden={}x2 layers={} dropout={}",
                 l.hidden_size, l.num_layers, l.dropout
             )
-        };
-        match self {
-            EncoderSpec::Albert(a) => albert(a),
-            EncoderSpec::Bilstm { embedding, lstm: l } => format!(
-                "characters dim={} + {}",
-                embedding.char_embedding_size,
-                lstm(l)
-            ),
-            EncoderSpec::AlbertBilstm { albert: a, lstm: l } => {
-                format!("{} + {}", albert(a), lstm(l))
+        });
+        let input = match (self.transformer(), self) {
+            (Some(t), _) => t.describe(),
+            (None, EncoderSpec::Bilstm { embedding, .. }) => {
+                format!("characters dim={}", embedding.char_embedding_size)
             }
+            (None, _) => unreachable!("every encoder but bilstm has a transformer"),
+        };
+        match lstm {
+            Some(lstm) => format!("{input} + {lstm}"),
+            None => input,
         }
     }
 
     /// Checks the sizes the layers rely on, so a bad config fails here and not deep in libtorch.
     pub fn validate(&self, path: Option<&Path>) -> Result<()> {
-        if let Some(a) = self.albert() {
-            a.validate(path)?;
+        if let Some(t) = self.transformer() {
+            t.validate(path)?;
         }
         if let EncoderSpec::Bilstm { embedding, .. } = self {
             positive(path, "vocab_size", embedding.vocab_size)?;
@@ -176,12 +220,12 @@ impl EncoderSpec {
         Ok(())
     }
 
-    /// The encoder's part of `config.json`: HF's AlbertConfig for ALBERT encoders (so
-    /// `AlbertModel.from_pretrained` reads the directory), the BiLSTM's and the character table's
-    /// sizes, the `architectures` entry and [`ENCODER_KEY`].
+    /// The encoder's part of `config.json`: HF's config of the transformer (so
+    /// `AlbertModel.from_pretrained` / `BertModel.from_pretrained` read the directory), the BiLSTM's
+    /// and the character table's sizes, the `architectures` entry and [`ENCODER_KEY`].
     pub fn to_config_json(&self) -> Value {
-        let mut v = match self.albert() {
-            Some(a) => a.to_hf_json(),
+        let mut v = match self.transformer() {
+            Some(t) => t.to_hf_json(),
             None => Value::Object(Default::default()),
         };
         if let EncoderSpec::Bilstm { embedding, .. } = self {
@@ -190,20 +234,21 @@ impl EncoderSpec {
         if let Some(l) = self.lstm() {
             merge(&mut v, serde_json::to_value(l).expect("serialises"));
         }
-        let architecture = match self.kind() {
-            Encoder::Albert => "AlbertForTokenClassification",
-            Encoder::Bilstm => "BiLstmForTokenClassification",
-            Encoder::AlbertBilstm => "AlbertBiLstmForTokenClassification",
-        };
+        let stem = self.transformer().map_or("", Transformer::class_stem);
+        let lstm = if self.lstm().is_some() { "BiLstm" } else { "" };
+        let architecture = format!("{stem}{lstm}ForTokenClassification");
         v["architectures"] = Value::from(vec![architecture]);
-        v[ENCODER_KEY] = serde_json::to_value(self.kind()).expect("serialises");
+        v[ENCODER_KEY] = Value::from(self.kind().to_string());
         v
     }
 
     /// Reads what [`Self::to_config_json`] wrote (`text` is the file's content, `path` its name for
-    /// errors).
+    /// errors). Without [`ENCODER_KEY`], `model_type` decides between `albert` and `bert`.
     pub fn from_config_json(value: &Value, text: &str, path: &Path) -> Result<Self> {
         let kind = match value.get(ENCODER_KEY) {
+            None if value.get("model_type").and_then(Value::as_str) == Some("bert") => {
+                Encoder::Bert
+            }
             None => Encoder::Albert,
             Some(k) => serde_json::from_value(k.clone()).map_err(|_| {
                 ModelError::config(
@@ -215,10 +260,17 @@ impl EncoderSpec {
         let lstm = || -> Result<BiLstmConfig> {
             fields(value, path, "lstm_hidden_size, lstm_layers, lstm_dropout")
         };
+        let albert = || AlbertConfig::from_hf_json(text, Some(path));
+        let bert = || BertConfig::from_json_str(text, Some(path));
         let spec = match kind {
-            Encoder::Albert => EncoderSpec::Albert(AlbertConfig::from_hf_json(text, Some(path))?),
+            Encoder::Albert => EncoderSpec::Albert(albert()?),
             Encoder::AlbertBilstm => EncoderSpec::AlbertBilstm {
-                albert: AlbertConfig::from_hf_json(text, Some(path))?,
+                albert: albert()?,
+                lstm: lstm()?,
+            },
+            Encoder::Bert => EncoderSpec::Bert(bert()?),
+            Encoder::BertBilstm => EncoderSpec::BertBilstm {
+                bert: bert()?,
                 lstm: lstm()?,
             },
             Encoder::Bilstm => EncoderSpec::Bilstm {

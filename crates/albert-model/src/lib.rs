@@ -1,4 +1,4 @@
-//! Token taggers in tch: an ALBERT, character-BiLSTM or ALBERT-BiLSTM encoder and a linear-chain CRF or
+//! Token taggers in tch: an ALBERT or BERT encoder, a character BiLSTM, or a transformer then a BiLSTM, and a linear-chain CRF or
 //! softmax head.
 //!
 //! Variables are named exactly as HF's `AlbertForTokenClassification`-style state dicts
@@ -8,7 +8,7 @@
 //! Typical use:
 //! ```ignore
 //! let weights = PretrainedWeights::open(path)?;                 // HF dir / albert_zh ckpt or zip
-//! let encoder = EncoderSpec::Albert(weights.config().clone());
+//! let encoder = EncoderSpec::Albert(weights.config().albert().unwrap().clone());
 //! let spec = TaggerSpec { encoder, labels, head: Head::Crf };
 //! let mut vs = tch::nn::VarStore::new(device);
 //! let tagger = NerTagger::new(&vs.root(), &spec);
@@ -28,6 +28,8 @@
 
 mod activation;
 mod attention;
+mod bert;
+mod bert_config;
 mod bilstm;
 mod char_embeddings;
 mod config;
@@ -44,8 +46,11 @@ mod pretrained;
 mod save;
 mod tagger;
 mod tagger_encoder;
+mod transformer;
 
 pub use activation::Activation;
+pub use bert::BertModel;
+pub use bert_config::BertConfig;
 pub use bilstm::{BiLstm, BiLstmConfig};
 pub use char_embeddings::{CharEmbeddingConfig, CharEmbeddings};
 pub use config::AlbertConfig;
@@ -60,3 +65,4 @@ pub use pretrained::{
 pub use save::{load_model, read_encoder_spec, save_model, CONFIG_FILE, MODEL_FILES};
 pub use tagger::{Head, NerTagger, TaggerSpec};
 pub use tagger_encoder::TaggerEncoder;
+pub use transformer::{Transformer, TransformerConfig};

@@ -141,13 +141,13 @@ pub fn load_model(
     let vs = nn::VarStore::new(device);
     let tagger = NerTagger::new(&vs.root(), &spec);
     let mut assigner = Assigner::new(&vs, &weights_path, |_| true);
-    let has_albert = spec.encoder.albert().is_some();
+    let prefix = spec.encoder.transformer().map(|t| t.prefix());
     for (name, t) in &tensors {
-        // A bare HF AlbertModel export names ALBERT's tensors without the `albert.` prefix.
-        let target = if !has_albert || assigner.expected_shape(name).is_some() {
-            name.clone()
-        } else {
-            format!("albert.{name}")
+        // A bare HF AlbertModel / BertModel export names the transformer's tensors without its
+        // prefix (`albert.`, `bert.`).
+        let target = match prefix {
+            Some(prefix) if assigner.expected_shape(name).is_none() => format!("{prefix}.{name}"),
+            _ => name.clone(),
         };
         if crate::pretrained::hf_unused(&target) {
             continue;

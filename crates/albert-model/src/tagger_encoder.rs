@@ -3,6 +3,7 @@
 
 use tch::{nn, Tensor};
 
+use crate::bert::BertModel;
 use crate::bilstm::BiLstm;
 use crate::char_embeddings::CharEmbeddings;
 use crate::embeddings::dropout;
@@ -22,11 +23,17 @@ pub enum TaggerEncoder {
         albert: AlbertModel,
         lstm: BiLstm,
     },
+    Bert(BertModel),
+    BertBilstm {
+        bert: BertModel,
+        lstm: BiLstm,
+    },
 }
 
 impl TaggerEncoder {
-    /// Creates the variables under `root`: ALBERT under `albert`, the character table under
-    /// `embedding`, the LSTM under `lstm` (its own [`Part`], so it can learn at its own rate).
+    /// Creates the variables under `root`: ALBERT under `albert`, BERT under `bert`, the character
+    /// table under `embedding`, the LSTM under `lstm` (its own [`Part`], so it can learn at its own
+    /// rate).
     pub fn new(root: &nn::Path, spec: &EncoderSpec) -> Self {
         let lstm =
             |input_size, config| BiLstm::new(&(root / "lstm"), input_size, config, Part::Lstm);
@@ -42,6 +49,11 @@ impl TaggerEncoder {
                 albert: AlbertModel::new(&(root / "albert"), albert),
                 lstm: lstm(albert.hidden_size, *l),
             },
+            EncoderSpec::Bert(b) => TaggerEncoder::Bert(BertModel::new(&(root / "bert"), b)),
+            EncoderSpec::BertBilstm { bert, lstm: l } => TaggerEncoder::BertBilstm {
+                bert: BertModel::new(&(root / "bert"), bert),
+                lstm: lstm(bert.hidden_size, *l),
+            },
         }
     }
 
@@ -49,7 +61,7 @@ impl TaggerEncoder {
     pub fn albert(&self) -> Option<&AlbertModel> {
         match self {
             TaggerEncoder::Albert(a) | TaggerEncoder::AlbertBilstm { albert: a, .. } => Some(a),
-            TaggerEncoder::Bilstm { .. } => None,
+            _ => None,
         }
     }
 
@@ -71,6 +83,11 @@ impl TaggerEncoder {
             }
             TaggerEncoder::AlbertBilstm { albert, lstm } => {
                 let states = albert.forward(input_ids, attention_mask, None, train);
+                run_lstm(lstm, &states, attention_mask, train)
+            }
+            TaggerEncoder::Bert(bert) => bert.forward(input_ids, attention_mask, None, train),
+            TaggerEncoder::BertBilstm { bert, lstm } => {
+                let states = bert.forward(input_ids, attention_mask, None, train);
                 run_lstm(lstm, &states, attention_mask, train)
             }
         }

@@ -29,7 +29,10 @@ fn load_and_compare(
     let weights = PretrainedWeights::open(fixtures().join(dir)).unwrap();
     assert_eq!(weights.format(), WeightsFormat::Tf(layout));
     let mut vs = nn::VarStore::new(tch::Device::Cpu);
-    let tagger = tagger(&vs, &spec(weights.config().clone(), Head::Crf));
+    let tagger = tagger(
+        &vs,
+        &spec(weights.config().albert().unwrap().clone(), Head::Crf),
+    );
     let report = weights.load_into(&mut vs).unwrap();
     let hidden = tch::no_grad(|| tagger.hidden_states(&b.input_ids, &b.attention_mask, false));
     let d = max_diff_masked(&hidden, &google_reference()[expected], &b.attention_mask);
@@ -40,7 +43,7 @@ fn load_and_compare(
 fn google_layout_matches_hfs_conversion() {
     let (report, weights, d) = load_and_compare("google_tiny", TfLayout::Google, "google.hidden");
     assert!(d < TOL, "hidden states differ by {d}");
-    let c = weights.config();
+    let c = weights.config().albert().unwrap();
     assert_eq!((c.num_hidden_groups, c.inner_group_num), (2, 2));
     assert!(
         c.embedding_size < c.hidden_size,
@@ -72,8 +75,8 @@ fn google_names_without_factorised_embeddings_compute_the_same_function() {
     );
     assert!(d < TOL, "hidden states differ by {d}");
     assert_eq!(
-        weights.config().embedding_size,
-        weights.config().hidden_size
+        weights.config().albert().unwrap().embedding_size,
+        weights.config().albert().unwrap().hidden_size
     );
     assert!(report.to_string().contains("identity"), "{report}");
 }

@@ -22,7 +22,7 @@ fn check(
     let weights =
         PretrainedWeights::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(weights.format(), format);
-    let spec = spec(weights.config().clone(), Head::Crf);
+    let spec = spec(weights.config().albert().unwrap().clone(), Head::Crf);
     let mut vs = nn::VarStore::new(tch::Device::Cpu);
     let tagger = tagger(&vs, &spec);
     let report = weights.load_into(&mut vs).unwrap();
@@ -100,10 +100,13 @@ fn hf_grouped_layers_match_hf_schedule() {
     // num_hidden_groups=2, inner_group_num=2 over 3 layers, erf gelu.
     let w = PretrainedWeights::open(fixtures().join("hf_b_safetensors")).unwrap();
     assert_eq!(
-        (w.config().num_hidden_groups, w.config().inner_group_num),
+        (
+            w.config().albert().unwrap().num_hidden_groups,
+            w.config().albert().unwrap().inner_group_num
+        ),
         (2, 2)
     );
-    assert_eq!(w.config().hidden_act, Activation::Gelu);
+    assert_eq!(w.config().albert().unwrap().hidden_act, Activation::Gelu);
     check(
         fixtures().join("hf_b_safetensors/model.safetensors"),
         "b",
@@ -117,12 +120,12 @@ fn albert_zh_directory_folds_into_hf_layout() {
     let dir = fixtures().join("albert_zh");
     let w = PretrainedWeights::open(&dir).unwrap();
     assert_eq!(
-        w.config().embedding_size,
-        w.config().hidden_size,
+        w.config().albert().unwrap().embedding_size,
+        w.config().albert().unwrap().hidden_size,
         "folded: E := H"
     );
     assert_eq!(
-        w.config().hidden_act,
+        w.config().albert().unwrap().hidden_act,
         Activation::GeluNew,
         "albert_zh gelu is the tanh form"
     );
@@ -184,7 +187,7 @@ fn softmax_head_loss_and_argmax() {
     let refs = reference();
     let b = batch(&refs);
     let w = PretrainedWeights::open(fixtures().join("hf_a_safetensors")).unwrap();
-    let spec = spec(w.config().clone(), Head::Softmax);
+    let spec = spec(w.config().albert().unwrap().clone(), Head::Softmax);
     let mut vs = nn::VarStore::new(tch::Device::Cpu);
     let tagger = tagger(&vs, &spec);
     w.load_into(&mut vs).unwrap();
@@ -243,7 +246,7 @@ fn softmax_head_loss_and_argmax() {
 #[test]
 fn wrong_config_is_a_shape_error_naming_both_shapes() {
     let w = PretrainedWeights::open(fixtures().join("hf_a_safetensors")).unwrap();
-    let mut cfg = w.config().clone();
+    let mut cfg = w.config().albert().unwrap().clone();
     cfg.intermediate_size = 40;
     let mut vs = nn::VarStore::new(tch::Device::Cpu);
     let _t = tagger(&vs, &spec(cfg, Head::Crf));
@@ -276,7 +279,7 @@ fn missing_and_unexpected_tensors_are_named() {
     let load = |dir: &tempfile::TempDir| {
         let w = PretrainedWeights::open(dir.path()).unwrap();
         let mut vs = nn::VarStore::new(tch::Device::Cpu);
-        let _t = tagger(&vs, &spec(w.config().clone(), Head::Crf));
+        let _t = tagger(&vs, &spec(w.config().albert().unwrap().clone(), Head::Crf));
         w.load_into(&mut vs).unwrap_err()
     };
 
@@ -342,8 +345,11 @@ fn albert_zh_mis_shaped_tensors_are_all_named_before_any_data_is_read() {
     )
     .unwrap();
     raw.intermediate_size = 38;
-    let err =
-        PretrainedWeights::open_with_config(fixtures().join("albert_zh"), Some(raw)).unwrap_err();
+    let err = PretrainedWeights::open_with_config(
+        fixtures().join("albert_zh"),
+        Some(albert_model::TransformerConfig::Albert(raw)),
+    )
+    .unwrap_err();
     let ModelError::LoadPlan { problems, .. } = &err else {
         panic!("not a plan error: {err}");
     };

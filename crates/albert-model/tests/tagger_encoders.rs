@@ -5,8 +5,9 @@
 mod common;
 
 use albert_model::{
-    groups, load_model, save_model, Activation, AlbertConfig, BiLstmConfig, CharEmbeddingConfig,
-    Encoder, EncoderSpec, Head, NerTagger, ParamGroup, Part, TaggerSpec, ENCODER_KEY,
+    groups, load_model, save_model, Activation, AlbertConfig, BertConfig, BiLstmConfig,
+    CharEmbeddingConfig, Encoder, EncoderSpec, Head, NerTagger, ParamGroup, Part, TaggerSpec,
+    ENCODER_KEY,
 };
 use common::*;
 use tch::{nn, Device, Kind, Tensor};
@@ -25,6 +26,26 @@ fn albert() -> AlbertConfig {
         max_position_embeddings: 16,
         ..Default::default()
     }
+}
+
+fn bert() -> BertConfig {
+    BertConfig {
+        vocab_size: VOCAB,
+        hidden_size: 16,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        intermediate_size: 24,
+        max_position_embeddings: 16,
+        ..Default::default()
+    }
+}
+
+/// Whether the encoder ends in a BiLSTM.
+fn has_lstm(kind: Encoder) -> bool {
+    matches!(
+        kind,
+        Encoder::Bilstm | Encoder::AlbertBilstm | Encoder::BertBilstm
+    )
 }
 
 fn lstm() -> BiLstmConfig {
@@ -48,6 +69,11 @@ fn encoders() -> Vec<EncoderSpec> {
         },
         EncoderSpec::AlbertBilstm {
             albert: albert(),
+            lstm: lstm(),
+        },
+        EncoderSpec::Bert(bert()),
+        EncoderSpec::BertBilstm {
+            bert: bert(),
             lstm: lstm(),
         },
     ]
@@ -86,7 +112,7 @@ fn every_variable_is_in_the_group_its_module_declares() {
         for (name, group) in &declared {
             let leaf = name.rsplit('.').next().unwrap();
             let part = match name.split('.').next().unwrap() {
-                "albert" | "embedding" => Part::Encoder,
+                "albert" | "bert" | "embedding" => Part::Encoder,
                 "lstm" => Part::Lstm,
                 "classifier" | "crf" => Part::Head,
                 other => panic!("{kind:?}: unexpected top-level module {other}"),
@@ -98,11 +124,7 @@ fn every_variable_is_in_the_group_its_module_declares() {
             assert_eq!(*group, ParamGroup::new(part, !no_decay), "{kind:?}: {name}");
         }
         let lstm_vars = declared.keys().filter(|n| n.starts_with("lstm.")).count();
-        let expected = if kind == Encoder::Albert {
-            0
-        } else {
-            2 * 2 * 4
-        };
+        let expected = if has_lstm(kind) { 2 * 2 * 4 } else { 0 };
         assert_eq!(
             lstm_vars, expected,
             "{kind:?}: two layers × two directions × four tensors"
@@ -198,7 +220,7 @@ fn saved_models_load_back_under_pytorch_names_with_the_architecture_named() {
                 .into_iter()
                 .map(|(n, _)| n)
                 .collect();
-            if kind != Encoder::Albert {
+            if has_lstm(kind) {
                 assert_eq!(config["lstm_hidden_size"], 6);
                 assert_eq!(config["lstm_layers"], 2);
                 for n in [
@@ -218,6 +240,8 @@ fn saved_models_load_back_under_pytorch_names_with_the_architecture_named() {
                 assert_eq!(config["char_embedding_size"], 7);
                 assert!(config.get("model_type").is_none(), "not an ALBERT config");
                 assert!(names.contains(&"embedding.weight".to_string()));
+            } else if matches!(kind, Encoder::Bert | Encoder::BertBilstm) {
+                assert_eq!(config["model_type"], "bert");
             } else {
                 assert_eq!(config["model_type"], "albert");
             }
@@ -260,6 +284,8 @@ fn a_config_with_a_bad_encoder_is_refused_naming_file_and_key() {
             serde_json::json!({ENCODER_KEY: "transformer"}),
             "transformer",
         ),
+        // The error lists every spelling of the one table (ner_settings::Encoder).
+        (serde_json::json!({ENCODER_KEY: "gru"}), "\"bert_bilstm\""),
         (serde_json::json!({"lstm_layers": null}), "lstm_layers"),
         (
             serde_json::json!({"lstm_layers": 0}),
@@ -280,4 +306,15 @@ fn a_config_with_a_bad_encoder_is_refused_naming_file_and_key() {
     config[ENCODER_KEY] = "bilstm".into();
     std::fs::write(&path, config.to_string()).unwrap();
     assert!(load_model(dir.path(), Device::Cpu).is_ok());
+    // Read as the hyperparameter is: any case, any of its spellings.
+    config[ENCODER_KEY] = "BiLSTM_CRF".into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    assert_eq!(
+        load_model(dir.path(), Device::Cpu)
+            .unwrap()
+            .2
+            .encoder
+            .kind(),
+        Encoder::Bilstm
+    );
 }

@@ -25,6 +25,11 @@ choices! {
         Bilstm = ["bilstm", "bi_lstm", "bilstm_crf"],
         /// ALBERT's last hidden states through a bidirectional LSTM.
         AlbertBilstm = ["albert_bilstm", "albert_bi_lstm", "albert_bilstm_crf"],
+        /// BERT's last hidden states: Google's Chinese BERT, HFL's RoBERTa-wwm-ext and MacBERT (BERT
+        /// architecture despite their names).
+        Bert = ["bert"],
+        /// BERT's last hidden states through a bidirectional LSTM.
+        BertBilstm = ["bert_bilstm", "bert_bi_lstm", "bert_bilstm_crf"],
     }
 }
 

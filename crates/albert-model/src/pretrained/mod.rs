@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 use tch::{nn, Device, Tensor};
 
-use crate::config::AlbertConfig;
 use crate::error::{ModelError, Result};
 use crate::loading::Assigner;
+use crate::transformer::TransformerConfig;
 
 /// The on-disk format [`PretrainedWeights::open`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub struct PretrainedWeights {
     format: WeightsFormat,
     path: PathBuf,
     /// The configuration of the model these weights load into (for albert_zh, after folding).
-    config: AlbertConfig,
+    config: TransformerConfig,
     vocab: Option<Vocab>,
     tf: Option<tf::TfCheckpoint>,
 }
@@ -123,8 +123,13 @@ impl PretrainedWeights {
     }
 
     /// As [`Self::open`], with `config` (a raw albert_zh config for TF checkpoints, an HF config
-    /// otherwise) replacing any bundled one.
-    pub fn open_with_config(path: impl AsRef<Path>, config: Option<AlbertConfig>) -> Result<Self> {
+    /// otherwise) replacing any bundled one. HF directories hold ALBERT or BERT (`AlbertModel`,
+    /// `BertModel`, their `ForMaskedLM`, `ForPreTraining` and `ForTokenClassification` forms), as
+    /// `config.json`'s `model_type` says; TensorFlow checkpoints hold ALBERT.
+    pub fn open_with_config(
+        path: impl AsRef<Path>,
+        config: Option<TransformerConfig>,
+    ) -> Result<Self> {
         let path = path.as_ref();
         if let Some(hf) = hf_weights_file(path) {
             let (format, file) = hf;
@@ -134,11 +139,7 @@ impl PretrainedWeights {
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let config = match config {
                 Some(c) => c,
-                None => AlbertConfig::from_hf_json(
-                    &std::fs::read_to_string(dir.join("config.json"))
-                        .map_err(|e| ModelError::io(dir.join("config.json"), e))?,
-                    Some(&dir.join("config.json")),
-                )?,
+                None => TransformerConfig::from_hf_file(&dir.join("config.json"))?,
             };
             let vocab = dir.join("vocab.txt");
             return Ok(PretrainedWeights {
@@ -161,7 +162,7 @@ impl PretrainedWeights {
         Ok(PretrainedWeights {
             format: WeightsFormat::Tf(ckpt.layout()),
             path: path.to_path_buf(),
-            config: ckpt.effective_config().clone(),
+            config: TransformerConfig::Albert(ckpt.effective_config().clone()),
             vocab,
             tf: Some(ckpt),
         })
@@ -171,9 +172,9 @@ impl PretrainedWeights {
         self.format
     }
 
-    /// The `AlbertConfig` to build the model with so that [`Self::load_into`] fits it exactly. For
-    /// albert_zh it is the folded one (`embedding_size` = `hidden_size`, tanh gelu).
-    pub fn config(&self) -> &AlbertConfig {
+    /// The config to build the model with so that [`Self::load_into`] fits it exactly. For albert_zh
+    /// it is the folded one (`embedding_size` = `hidden_size`, tanh gelu).
+    pub fn config(&self) -> &TransformerConfig {
         &self.config
     }
 
@@ -201,8 +202,9 @@ impl PretrainedWeights {
         }
     }
 
-    /// Copies the encoder weights into the `albert.*` variables of `vs` (built from [`Self::config`]);
-    /// every one of them must be written. Other variables (classifier, CRF) are left as initialised.
+    /// Copies the encoder weights into the `albert.*` (or `bert.*`) variables of `vs` (built from
+    /// [`Self::config`]); every one of them must be written. Other variables (classifier, CRF, a
+    /// BiLSTM) are left as initialised.
     pub fn load_into(&self, vs: &mut nn::VarStore) -> Result<LoadReport> {
         if let Some(tf) = &self.tf {
             return tf.load_into(vs);
@@ -221,12 +223,13 @@ impl PretrainedWeights {
             source: self.path.display().to_string(),
             ..Default::default()
         };
-        let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with("albert."));
+        let prefix = format!("{}.", self.config.view().prefix());
+        let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with(&prefix));
         for (name, t) in &tensors {
-            let target = if name.starts_with("albert.") {
+            let target = if name.starts_with(&prefix) {
                 name.clone()
             } else {
-                format!("albert.{name}")
+                format!("{prefix}{name}")
             };
             if hf_unused(&target) || is_head(name) {
                 report.skipped.push(name.clone());
@@ -294,11 +297,16 @@ fn is_head(name: &str) -> bool {
     name.starts_with("classifier.") || name.starts_with("crf.") || name.starts_with("lstm.")
 }
 
-/// HF state-dict entries (after adding the `albert.` prefix) that the tagger has no variable for.
+/// HF state-dict entries (after adding the `albert.` or `bert.` prefix) that the tagger has no
+/// variable for: poolers, pre-training heads (ALBERT's `predictions.*`, BERT's `cls.*`), buffers.
 pub(crate) fn hf_unused(target: &str) -> bool {
-    let rest = target.strip_prefix("albert.").unwrap_or(target);
+    let rest = ["albert.", "bert."]
+        .iter()
+        .find_map(|p| target.strip_prefix(p))
+        .unwrap_or(target);
     rest.starts_with("pooler.")
         || rest.starts_with("predictions.")
+        || rest.starts_with("cls.")
         || rest.starts_with("sop_classifier.")
         || rest.starts_with("qa_outputs.")
         || rest == "embeddings.position_ids"

@@ -19,6 +19,7 @@ use super::{LoadReport, Vocab};
 use crate::config::AlbertConfig;
 use crate::error::{ModelError, Result};
 use crate::loading::Assigner;
+use crate::transformer::TransformerConfig;
 
 pub(super) struct TfCheckpoint {
     ckpt: Checkpoint,
@@ -35,15 +36,34 @@ fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
     }
 }
 
+/// A TensorFlow BERT checkpoint (`bert/encoder/layer_N/...`): not read here yet; transformers
+/// converts it into an HF directory, which is.
+pub(super) fn bert_not_supported(path: &Path) -> ModelError {
+    ModelError::UnknownFormat {
+        path: path.to_path_buf(),
+        message:
+            "a TensorFlow BERT checkpoint: these are not read yet; convert it to an HF directory \
+                  with transformers (BertForPreTraining.from_pretrained(DIR, from_tf=True, \
+                  config=CONFIG).save_pretrained(OUT)) and give that directory"
+                .into(),
+    }
+}
+
 impl TfCheckpoint {
     /// Opens the checkpoint and plans its load against `config` (else the config bundled with it):
     /// an unknown layout, or any variable that does not fit, fails here, all of them in one error.
-    pub(super) fn open(path: &Path, config: Option<AlbertConfig>) -> Result<Self> {
+    pub(super) fn open(path: &Path, config: Option<TransformerConfig>) -> Result<Self> {
         let ckpt = Checkpoint::open(path).map_err(|e| ModelError::UnknownFormat {
             path: path.to_path_buf(),
             message: format!("neither an HF model directory (config.json + model.safetensors / pytorch_model.bin) nor a readable TF checkpoint: {e}"),
         })?;
         let Some(layout) = TfLayout::detect(ckpt.variables().map(|v| v.name.as_str())) else {
+            if ckpt
+                .variables()
+                .any(|v| v.name.starts_with("bert/encoder/layer_"))
+            {
+                return Err(bert_not_supported(path));
+            }
             return Err(ModelError::UnknownFormat {
                 path: path.to_path_buf(),
                 message: format!(
@@ -54,7 +74,17 @@ impl TfCheckpoint {
             });
         };
         let raw = match config {
-            Some(c) => c,
+            Some(TransformerConfig::Albert(c)) => c,
+            Some(TransformerConfig::Bert(_)) => {
+                return Err(ModelError::config(
+                    None,
+                    format!(
+                        "{} is an ALBERT checkpoint ({layout}) but its config is a BERT one: use \
+                         encoder=albert with the release's own config",
+                        path.display()
+                    ),
+                ))
+            }
             None => Self::bundled_config(&ckpt, path)?,
         };
         let variables: Vec<tf_checkpoint::Variable> = ckpt.variables().cloned().collect();

@@ -140,7 +140,7 @@ impl<'de> serde::Deserialize<'de> for Entries {
 impl Default for Hyperparameters {
     fn default() -> Self {
         Self {
-            task_name: TaskName::Ner,
+            task_name: TaskName::default(),
             data_dir: None,
             bert_config_file: None,
             vocab_file: PathBuf::from("albert_config/vocab.txt"),
@@ -152,22 +152,22 @@ impl Default for Hyperparameters {
             predict_batch_size: 64,
             model: ModelSettings::default(),
             train: TrainSettings::default(),
-            head: Head::Crf,
-            encoder: Encoder::Albert,
+            head: Head::default(),
+            encoder: Encoder::default(),
             char_embedding_size: 100,
             lstm_hidden_size: 128,
             lstm_layers: 1,
             lstm_dropout: 0.5,
-            mixed_precision: MixedPrecision::Auto,
-            data_format: DataFormat::Auto,
+            mixed_precision: MixedPrecision::default(),
+            data_format: DataFormat::default(),
             labels_file: None,
             validation_split: 0.1,
             pretrained_model_uri: None,
-            device: Device::Auto,
+            device: Device::default(),
             hidden_dropout_prob: None,
             attention_probs_dropout_prob: None,
             classifier_dropout_prob: None,
-            distributed: Distributed::Auto,
+            distributed: Distributed::default(),
             processes_per_host: None,
             distributed_timeout_seconds: 600.0,
             master_port: 7777,
@@ -368,8 +368,8 @@ impl Hyperparameters {
 
     /// Defaults that depend on the encoder, for the keys the job did not give (`given`). A `bilstm`
     /// trains from scratch as a whole, so everything learns at one rate, a BiLSTM's rate
-    /// ([`BILSTM_LEARNING_RATE`]); over ALBERT the BiLSTM is new, like the head, and learns at the
-    /// head's multiple.
+    /// ([`BILSTM_LEARNING_RATE`]); over ALBERT or BERT the BiLSTM is new, like the head, and learns at
+    /// the head's multiple.
     fn apply_encoder_defaults(&mut self, given: impl Fn(&str) -> bool) {
         match self.encoder {
             Encoder::Albert => {}
@@ -381,7 +381,8 @@ impl Hyperparameters {
                     self.train.crf_learning_rate_multiplier = 1.0;
                 }
             }
-            Encoder::AlbertBilstm => {
+            Encoder::Bert => {}
+            Encoder::AlbertBilstm | Encoder::BertBilstm => {
                 if !given("lstm_learning_rate_multiplier") {
                     self.train.lstm_learning_rate_multiplier =
                         self.train.crf_learning_rate_multiplier;
