@@ -7,19 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{check, fast, Job, REPO};
+use common::{check, fast, venv_python, Job, REPO};
 
 const TEXT: &str = "王小明在北京大学读书。";
 const README_MODEL_DIR: &str = r#"d = "local_test/test_dir/model""#;
-
-fn venv_python() -> PathBuf {
-    let p = std::env::var_os("ALBERT_NER_PYTHON").map_or_else(
-        || PathBuf::from(REPO).join(".venv/bin/python"),
-        PathBuf::from,
-    );
-    assert!(p.exists(), "{} missing: run `make venv`", p.display());
-    p
-}
 
 /// The ```python block under `heading` in README.md.
 fn readme_snippet(heading: &str) -> String {

@@ -262,3 +262,13 @@ pub fn run_predict(model_dir: &Path, args: &[&str], input: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// The project venv's interpreter (or `ALBERT_NER_PYTHON`), which the Python cross-checks need.
+pub fn venv_python() -> PathBuf {
+    let p = std::env::var_os("ALBERT_NER_PYTHON").map_or_else(
+        || PathBuf::from(REPO).join(".venv/bin/python"),
+        PathBuf::from,
+    );
+    assert!(p.exists(), "{} missing: run `make venv`", p.display());
+    p
+}
