@@ -86,8 +86,9 @@ impl BertConfig {
     }
 
     /// The same computation in ALBERT's terms: embeddings as wide as the hidden states, one parameter
-    /// group per layer. BERT's modules are ALBERT's under BERT's names, built from this.
-    pub(crate) fn as_albert(&self) -> AlbertConfig {
+    /// group per layer. BERT's modules are ALBERT's under BERT's names, built from this, and a TF
+    /// checkpoint's load is planned against it.
+    pub fn as_albert(&self) -> AlbertConfig {
         AlbertConfig {
             vocab_size: self.vocab_size,
             embedding_size: self.hidden_size,

@@ -60,7 +60,8 @@ pub use error::{ModelError, Result};
 pub use model::AlbertModel;
 pub use params::{groups, names_by_group, ParamGroup, Part};
 pub use pretrained::{
-    plan_tf_load, LoadPlan, LoadReport, Mismatch, PretrainedWeights, TfLayout, WeightsFormat,
+    plan_tf_load, LoadPlan, LoadReport, Mismatch, PlanTarget, PretrainedWeights, TfLayout,
+    WeightsFormat,
 };
 pub use save::{load_model, read_encoder_spec, save_model, CONFIG_FILE, MODEL_FILES};
 pub use tagger::{Head, NerTagger, TaggerSpec};

@@ -179,14 +179,14 @@ fn hf_bert_directories_of_every_form_load_with_transformers_hidden_states() {
     }
 }
 
-/// A TensorFlow BERT release (a real index: Google's names, pooler and a task head) is not read yet:
-/// the refusal says so and how to convert it, rather than calling it "not an ALBERT checkpoint".
+/// A TensorFlow BERT release (a real index: Google's names and the MLM head) opens as BERT in
+/// Google's layout with its own `bert_config.json`, planned completely before any data is read; an
+/// ALBERT config given for it is refused naming the encoder to use.
 #[test]
-fn a_tf_bert_checkpoint_is_refused_with_the_conversion_to_use() {
+fn a_tf_bert_release_opens_as_bert_and_an_albert_config_for_it_is_refused() {
     let index = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/real-index/chinese_bert_vocab5981");
-    // The release's shard is not here: a sparse stand-in of its size lets the index open (no tensor is
-    // read before the refusal).
+    // The release's shard is not here: a sparse stand-in lets the index open (nothing is read).
     let release = tempfile::tempdir().unwrap();
     for f in ["bert_model.ckpt.index", "bert_config.json"] {
         std::fs::copy(index.join(f), release.path().join(f)).unwrap();
@@ -195,11 +195,74 @@ fn a_tf_bert_checkpoint_is_refused_with_the_conversion_to_use() {
         .unwrap()
         .set_len(1 << 31)
         .unwrap();
-    let err = albert_model::PretrainedWeights::open(release.path())
+    let weights = albert_model::PretrainedWeights::open(release.path()).unwrap();
+    assert_eq!(
+        weights.format(),
+        albert_model::WeightsFormat::Tf(albert_model::TfLayout::GoogleBert)
+    );
+    let albert_model::TransformerConfig::Bert(config) = weights.config() else {
+        panic!("not read as BERT: {:?}", weights.config());
+    };
+    assert_eq!((config.vocab_size, config.num_hidden_layers), (5981, 12));
+
+    let albert = albert_model::TransformerConfig::Albert(albert_model::AlbertConfig::default());
+    let err = albert_model::PretrainedWeights::open_with_config(release.path(), Some(albert))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("TensorFlow BERT checkpoint") && err.contains("from_tf=True"),
+        err.contains("BERT checkpoint") && err.contains("use encoder=bert"),
         "{err}"
     );
+}
+
+/// A TensorFlow BERT checkpoint written by TensorFlow in Google's layout
+/// (fixtures/make_bert_tf_fixture.py: pooler, MLM head, an Adam slot, `global_step` and a task head
+/// beside the encoder) loads with its own `bert_config.json` into a BERT tagger that computes what
+/// transformers' BertModel computes on the same weights; everything else is skipped and listed.
+#[test]
+fn a_tf_bert_checkpoint_loads_with_transformers_hidden_states() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bert_tf");
+    let weights = albert_model::PretrainedWeights::open(&dir).unwrap();
+    assert_eq!(
+        weights.format(),
+        albert_model::WeightsFormat::Tf(albert_model::TfLayout::GoogleBert)
+    );
+    let albert_model::TransformerConfig::Bert(config) = weights.config().clone() else {
+        panic!("not read as BERT");
+    };
+    assert_eq!(
+        config.hidden_act,
+        Activation::Gelu,
+        "TF's `gelu` read as HF reads it"
+    );
+    let spec = TaggerSpec {
+        encoder: EncoderSpec::Bert(config),
+        labels: common::labels(),
+        head: Head::Crf,
+    };
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let tagger = NerTagger::new(&vs.root(), &spec);
+    let report = weights.load_into(&mut vs).unwrap();
+    assert_eq!(report.loaded.len(), 5 + 2 * 16, "{report}");
+    for skipped in [
+        "bert/pooler/dense/kernel",
+        "cls/predictions/output_bias",
+        "bert/embeddings/word_embeddings/adam_m",
+        "global_step",
+        "output_weights",
+    ] {
+        assert!(
+            report.skipped.iter().any(|s| s == skipped),
+            "{skipped}: {report}"
+        );
+    }
+    let reference: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(dir.join("reference.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let mask = &reference["attention_mask"];
+    let ours = tch::no_grad(|| tagger.hidden_states(&reference["input_ids"], mask, false));
+    let diff = common::max_diff_masked(&ours, &reference["hidden"], mask);
+    assert!(diff < 1e-4, "BertModel vs ours from TF: max |diff| {diff}");
 }

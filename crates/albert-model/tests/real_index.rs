@@ -82,3 +82,35 @@ fn the_google_release_skips_slots_heads_and_the_step() {
     let problems = plan_tf_load(TfLayout::Google, &vars, &wrong).unwrap_err();
     assert_eq!(problems.len(), 3, "{problems:?}");
 }
+
+/// A Chinese BERT-base release (Google's BERT names, 12 layers, an MLM head): detected as BERT, and its
+/// plan accounts for every variable and writes every variable of the BERT built from its own
+/// `bert_config.json`.
+#[test]
+fn the_bert_release_plans_completely_into_bert_model() {
+    let dir = release("chinese_bert_vocab5981");
+    let vars = tf_checkpoint::read_index(&dir.join("bert_model.ckpt.index")).unwrap();
+    assert_eq!(vars.len(), 202);
+    let layout = TfLayout::detect(vars.iter().map(|v| v.name.as_str())).unwrap();
+    assert_eq!(layout, TfLayout::GoogleBert);
+    let config = albert_model::BertConfig::from_json_file(dir.join("bert_config.json")).unwrap();
+    let plan = plan_tf_load(layout, &vars, &config.as_albert()).unwrap();
+    assert_eq!(plan.skipped.len(), 5, "the MLM head: {:?}", plan.skipped);
+    assert!(plan.skipped.iter().all(|s| s.starts_with("cls/")));
+    assert_eq!(plan.steps.len(), 197);
+    assert!(!plan.identity_projection);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _model = albert_model::BertModel::new(&(vs.root() / "bert"), &config);
+    let mut planned: Vec<String> = plan
+        .steps
+        .iter()
+        .map(|s| match &s.target {
+            albert_model::PlanTarget::Copy { hf, .. } => hf.clone(),
+            other => panic!("BERT copies every tensor: {other:?}"),
+        })
+        .collect();
+    let mut variables: Vec<String> = vs.variables().into_keys().collect();
+    planned.sort();
+    variables.sort();
+    assert_eq!(planned, variables, "every BERT variable is planned, once");
+}

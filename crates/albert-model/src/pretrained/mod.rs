@@ -15,7 +15,7 @@
 mod tf;
 mod tf_layout;
 
-pub use tf_layout::{plan as plan_tf_load, LoadPlan, Mismatch, TfLayout};
+pub use tf_layout::{plan as plan_tf_load, LoadPlan, Mismatch, Target as PlanTarget, TfLayout};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -125,7 +125,7 @@ impl PretrainedWeights {
     /// As [`Self::open`], with `config` (a raw albert_zh config for TF checkpoints, an HF config
     /// otherwise) replacing any bundled one. HF directories hold ALBERT or BERT (`AlbertModel`,
     /// `BertModel`, their `ForMaskedLM`, `ForPreTraining` and `ForTokenClassification` forms), as
-    /// `config.json`'s `model_type` says; TensorFlow checkpoints hold ALBERT.
+    /// `config.json`'s `model_type` says; TensorFlow checkpoints too, as their names say.
     pub fn open_with_config(
         path: impl AsRef<Path>,
         config: Option<TransformerConfig>,
@@ -162,7 +162,7 @@ impl PretrainedWeights {
         Ok(PretrainedWeights {
             format: WeightsFormat::Tf(ckpt.layout()),
             path: path.to_path_buf(),
-            config: TransformerConfig::Albert(ckpt.effective_config().clone()),
+            config: ckpt.effective_config().clone(),
             vocab,
             tf: Some(ckpt),
         })

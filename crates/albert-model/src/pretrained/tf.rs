@@ -1,5 +1,5 @@
 //! TensorFlow ALBERT checkpoints (brightmart albert_zh, Google ALBERT, and Google names without
-//! factorised embeddings): the layout is detected from the variable names and a [`LoadPlan`] maps
+//! factorised embeddings) and Google-layout BERT ones: the layout is detected from the variable names and a [`LoadPlan`] maps
 //! every variable before any data is read (see `tf_layout.rs`).
 //!
 //! brightmart's model looks words up in an E-wide table, projects them to H (`word_embeddings_2`, no
@@ -16,6 +16,7 @@ use tf_checkpoint::Checkpoint;
 
 use super::tf_layout::{plan, LoadPlan, Target, TfLayout};
 use super::{LoadReport, Vocab};
+use crate::bert_config::BertConfig;
 use crate::config::AlbertConfig;
 use crate::error::{ModelError, Result};
 use crate::loading::Assigner;
@@ -24,8 +25,9 @@ use crate::transformer::TransformerConfig;
 pub(super) struct TfCheckpoint {
     ckpt: Checkpoint,
     path: PathBuf,
+    /// The release's config in ALBERT's terms (BERT's through `as_albert`): what the plan was made for.
     raw: AlbertConfig,
-    effective: AlbertConfig,
+    effective: TransformerConfig,
     plan: LoadPlan,
 }
 
@@ -33,19 +35,6 @@ fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
     ModelError::Checkpoint {
         file: path.to_path_buf(),
         message: e.to_string(),
-    }
-}
-
-/// A TensorFlow BERT checkpoint (`bert/encoder/layer_N/...`): not read here yet; transformers
-/// converts it into an HF directory, which is.
-pub(super) fn bert_not_supported(path: &Path) -> ModelError {
-    ModelError::UnknownFormat {
-        path: path.to_path_buf(),
-        message:
-            "a TensorFlow BERT checkpoint: these are not read yet; convert it to an HF directory \
-                  with transformers (BertForPreTraining.from_pretrained(DIR, from_tf=True, \
-                  config=CONFIG).save_pretrained(OUT)) and give that directory"
-                .into(),
     }
 }
 
@@ -58,34 +47,20 @@ impl TfCheckpoint {
             message: format!("neither an HF model directory (config.json + model.safetensors / pytorch_model.bin) nor a readable TF checkpoint: {e}"),
         })?;
         let Some(layout) = TfLayout::detect(ckpt.variables().map(|v| v.name.as_str())) else {
-            if ckpt
-                .variables()
-                .any(|v| v.name.starts_with("bert/encoder/layer_"))
-            {
-                return Err(bert_not_supported(path));
-            }
             return Err(ModelError::UnknownFormat {
                 path: path.to_path_buf(),
                 message: format!(
-                    "TF checkpoint {} has neither `bert/encoder/layer_shared/*` (brightmart albert_zh) nor \
-                     `bert/encoder/transformer/group_*` (Google ALBERT) variables: not an ALBERT checkpoint",
+                    "TF checkpoint {} has none of `bert/encoder/layer_shared/*` (brightmart albert_zh), \
+                     `bert/encoder/transformer/group_*` (Google ALBERT) or `bert/encoder/layer_N/*` (Google \
+                     BERT) variables: not an ALBERT or BERT checkpoint",
                     ckpt.location()
                 ),
             });
         };
-        let raw = match config {
-            Some(TransformerConfig::Albert(c)) => c,
-            Some(TransformerConfig::Bert(_)) => {
-                return Err(ModelError::config(
-                    None,
-                    format!(
-                        "{} is an ALBERT checkpoint ({layout}) but its config is a BERT one: use \
-                         encoder=albert with the release's own config",
-                        path.display()
-                    ),
-                ))
-            }
-            None => Self::bundled_config(&ckpt, path)?,
+        let effective = Self::config_for(layout, config, &ckpt, path)?;
+        let raw = match &effective {
+            TransformerConfig::Albert(c) => c.clone(),
+            TransformerConfig::Bert(b) => b.as_albert(),
         };
         let variables: Vec<tf_checkpoint::Variable> = ckpt.variables().cloned().collect();
         let plan = plan(layout, &variables, &raw).map_err(|problems| ModelError::LoadPlan {
@@ -93,8 +68,12 @@ impl TfCheckpoint {
             layout: layout.to_string(),
             problems: problems.iter().map(ToString::to_string).collect(),
         })?;
+        let effective = match effective {
+            TransformerConfig::Albert(_) => TransformerConfig::Albert(layout.model_config(&raw)),
+            bert => bert,
+        };
         Ok(TfCheckpoint {
-            effective: layout.model_config(&raw),
+            effective,
             ckpt,
             path: path.to_path_buf(),
             raw,
@@ -106,8 +85,50 @@ impl TfCheckpoint {
         self.plan.layout
     }
 
-    /// The one `albert_config*.json` (else `bert_config*.json`, else `config.json`) next to the checkpoint.
-    fn bundled_config(ckpt: &Checkpoint, path: &Path) -> Result<AlbertConfig> {
+    /// The config the layout calls for: `given`, else the one bundled with the checkpoint; a config of
+    /// the other family than the checkpoint's is refused naming the encoder to use.
+    fn config_for(
+        layout: TfLayout,
+        given: Option<TransformerConfig>,
+        ckpt: &Checkpoint,
+        path: &Path,
+    ) -> Result<TransformerConfig> {
+        let bert = layout == TfLayout::GoogleBert;
+        let config = match given {
+            Some(c) => c,
+            None => {
+                let (text, shown) = Self::bundled_config(ckpt, path)?;
+                if bert {
+                    TransformerConfig::Bert(BertConfig::from_json_str(&text, Some(&shown))?)
+                } else {
+                    TransformerConfig::Albert(AlbertConfig::from_json_str_detect(
+                        &text,
+                        Some(&shown),
+                    )?)
+                }
+            }
+        };
+        if matches!(config, TransformerConfig::Bert(_)) != bert {
+            let (family, encoder) = if bert {
+                ("BERT", "bert")
+            } else {
+                ("ALBERT", "albert")
+            };
+            return Err(ModelError::config(
+                None,
+                format!(
+                    "{} is a {family} checkpoint ({layout}) but the config given is not: use \
+                     encoder={encoder} (or {encoder}_bilstm) with the release's own config",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The one `albert_config*.json` (else `bert_config*.json`, else `config.json`) next to the
+    /// checkpoint: its text, and its path for errors.
+    fn bundled_config(ckpt: &Checkpoint, path: &Path) -> Result<(String, PathBuf)> {
         let files = ckpt.sibling_files();
         let jsons = |pred: &dyn Fn(&str) -> bool| -> Vec<String> {
             files
@@ -146,10 +167,10 @@ impl TfCheckpoint {
                 .unwrap_or("."),
             found[0]
         ));
-        AlbertConfig::from_json_str_detect(&text, Some(&shown))
+        Ok((text, shown))
     }
 
-    pub(super) fn effective_config(&self) -> &AlbertConfig {
+    pub(super) fn effective_config(&self) -> &TransformerConfig {
         &self.effective
     }
 
@@ -190,7 +211,8 @@ impl TfCheckpoint {
             skipped: self.plan.skipped.clone(),
             ..Default::default()
         };
-        let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with("albert."));
+        let prefix = format!("{}.", self.plan.layout.model_prefix());
+        let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with(&prefix));
         let (mut word_table, mut word_projection) = (None, None);
         for step in &self.plan.steps {
             let t = self.read(&step.tf, &step.shape)?;

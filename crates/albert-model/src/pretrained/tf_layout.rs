@@ -1,4 +1,4 @@
-//! The TensorFlow ALBERT checkpoint layouts users download, and the load plan that maps each one
+//! The TensorFlow ALBERT and BERT checkpoint layouts users download, and the load plan that maps each one
 //! onto HF's variable names before any tensor data is read.
 //!
 //! * brightmart albert_zh: `bert/encoder/layer_shared/*`; words are looked up E-wide and projected to
@@ -9,6 +9,8 @@
 //! * Google names without factorised embeddings (bert4keras conversions): `word_embeddings` is
 //!   [V, H] and there is no projection; loaded as E = H with an identity projection, which computes
 //!   the same function.
+//! * Google BERT (`chinese_L-12_H-768_A-12`, HFL's RoBERTa-wwm-ext and MacBERT TF releases):
+//!   `bert/encoder/layer_N/*`, one parameter set per layer, into HF's `BertModel` names.
 //!
 //! TF dense kernels are [in, out]; torch Linear weights are [out, in], so kernels are transposed.
 
@@ -22,7 +24,7 @@ const EMB: &str = "bert/embeddings/";
 const BRIGHTMART_LAYER: &str = "bert/encoder/layer_shared/";
 const GOOGLE_GROUPS: &str = "bert/encoder/transformer/";
 const GOOGLE_PROJECTION: &str = "bert/encoder/embedding_hidden_mapping_in/";
-const HF_EMB: &str = "albert.embeddings.";
+const BERT_LAYERS: &str = "bert/encoder/layer_";
 const HF_PROJECTION: &str = "albert.encoder.embedding_hidden_mapping_in.";
 
 /// Which of the known layouts a checkpoint's variable names follow.
@@ -31,6 +33,8 @@ pub enum TfLayout {
     Brightmart,
     Google,
     GoogleUnfactorised,
+    /// BERT, not ALBERT: every layer its own variables.
+    GoogleBert,
 }
 
 impl fmt::Display for TfLayout {
@@ -41,6 +45,7 @@ impl fmt::Display for TfLayout {
             TfLayout::GoogleUnfactorised => {
                 "Google ALBERT without factorised embeddings (E = H, identity projection)"
             }
+            TfLayout::GoogleBert => "Google BERT (encoder/layer_N)",
         })
     }
 }
@@ -48,17 +53,29 @@ impl fmt::Display for TfLayout {
 impl TfLayout {
     /// The layout the names say, or `None` when they match none.
     pub fn detect<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Self> {
-        let (mut brightmart, mut google, mut projection) = (false, false, false);
+        let (mut brightmart, mut google, mut projection, mut bert) = (false, false, false, false);
         for n in names {
             brightmart |= n.starts_with(BRIGHTMART_LAYER);
             google |= n.starts_with(GOOGLE_GROUPS);
             projection |= n.starts_with(GOOGLE_PROJECTION);
+            bert |= n
+                .strip_prefix(BERT_LAYERS)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
         }
-        match (brightmart, google, projection) {
-            (true, false, _) => Some(TfLayout::Brightmart),
-            (false, true, true) => Some(TfLayout::Google),
-            (false, true, false) => Some(TfLayout::GoogleUnfactorised),
+        match (brightmart, google, projection, bert) {
+            (true, false, _, false) => Some(TfLayout::Brightmart),
+            (false, true, true, false) => Some(TfLayout::Google),
+            (false, true, false, false) => Some(TfLayout::GoogleUnfactorised),
+            (false, false, false, true) => Some(TfLayout::GoogleBert),
             _ => None,
+        }
+    }
+
+    /// The model the layout loads into: its variables' prefix in a tagger (`albert`, `bert`).
+    pub fn model_prefix(self) -> &'static str {
+        match self {
+            TfLayout::GoogleBert => "bert",
+            _ => "albert",
         }
     }
 
@@ -71,7 +88,7 @@ impl TfLayout {
                 inner_group_num: 1,
                 ..raw.clone()
             },
-            TfLayout::Google => raw.clone(),
+            TfLayout::Google | TfLayout::GoogleBert => raw.clone(),
             TfLayout::GoogleUnfactorised => AlbertConfig {
                 embedding_size: raw.hidden_size,
                 ..raw.clone()
@@ -191,7 +208,7 @@ pub fn plan(
         layout,
         steps: wanted,
         skipped,
-        identity_projection: layout != TfLayout::Google,
+        identity_projection: matches!(layout, TfLayout::Brightmart | TfLayout::GoogleUnfactorised),
     })
 }
 
@@ -203,37 +220,40 @@ fn copy(tf: String, shape: Vec<i64>, hf: String, transpose: bool) -> Step {
     }
 }
 
-/// Every tensor `layout` must hold for `raw`, with its destination.
+/// Every tensor `layout` must hold for `raw` (for BERT, its config in ALBERT's terms:
+/// `BertConfig::as_albert`), with its destination.
 fn expected_steps(layout: TfLayout, raw: &AlbertConfig) -> Vec<Step> {
     let (v, h, i) = (raw.vocab_size, raw.hidden_size, raw.intermediate_size);
     // Width of the position/type embeddings and their LayerNorm.
     let e = match layout {
         TfLayout::Google => raw.embedding_size,
-        TfLayout::Brightmart | TfLayout::GoogleUnfactorised => h,
+        TfLayout::Brightmart | TfLayout::GoogleUnfactorised | TfLayout::GoogleBert => h,
     };
+    let hf_emb = format!("{}.embeddings.", layout.model_prefix());
+    let hf_emb = hf_emb.as_str();
     let mut steps = vec![
         copy(
             format!("{EMB}position_embeddings"),
             vec![raw.max_position_embeddings, e],
-            format!("{HF_EMB}position_embeddings.weight"),
+            format!("{hf_emb}position_embeddings.weight"),
             false,
         ),
         copy(
             format!("{EMB}token_type_embeddings"),
             vec![raw.type_vocab_size, e],
-            format!("{HF_EMB}token_type_embeddings.weight"),
+            format!("{hf_emb}token_type_embeddings.weight"),
             false,
         ),
         copy(
             format!("{EMB}LayerNorm/gamma"),
             vec![e],
-            format!("{HF_EMB}LayerNorm.weight"),
+            format!("{hf_emb}LayerNorm.weight"),
             false,
         ),
         copy(
             format!("{EMB}LayerNorm/beta"),
             vec![e],
-            format!("{HF_EMB}LayerNorm.bias"),
+            format!("{hf_emb}LayerNorm.bias"),
             false,
         ),
     ];
@@ -249,13 +269,37 @@ fn expected_steps(layout: TfLayout, raw: &AlbertConfig) -> Vec<Step> {
                 shape: vec![raw.embedding_size, h],
                 target: Target::WordProjection,
             });
-            layer_steps(&mut steps, BRIGHTMART_LAYER, &BRIGHTMART_NAMES, 0, 0, h, i);
+            let hf = albert_layer(0, 0);
+            layer_steps(
+                &mut steps,
+                BRIGHTMART_LAYER,
+                &BERT_TF_NAMES,
+                &hf,
+                &ALBERT_HF_VARS,
+                h,
+                i,
+            );
+        }
+        TfLayout::GoogleBert => {
+            steps.push(copy(
+                format!("{EMB}word_embeddings"),
+                vec![v, h],
+                format!("{hf_emb}word_embeddings.weight"),
+                false,
+            ));
+            for n in 0..raw.num_hidden_layers {
+                let (tf, hf) = (
+                    format!("{BERT_LAYERS}{n}/"),
+                    format!("bert.encoder.layer.{n}."),
+                );
+                layer_steps(&mut steps, &tf, &BERT_TF_NAMES, &hf, &BERT_HF_VARS, h, i);
+            }
         }
         TfLayout::Google | TfLayout::GoogleUnfactorised => {
             steps.push(copy(
                 format!("{EMB}word_embeddings"),
                 vec![v, e],
-                format!("{HF_EMB}word_embeddings.weight"),
+                format!("{hf_emb}word_embeddings.weight"),
                 false,
             ));
             if layout == TfLayout::Google {
@@ -275,7 +319,16 @@ fn expected_steps(layout: TfLayout, raw: &AlbertConfig) -> Vec<Step> {
             for g in 0..raw.num_hidden_groups {
                 for l in 0..raw.inner_group_num {
                     let prefix = format!("{GOOGLE_GROUPS}group_{g}/inner_group_{l}/");
-                    layer_steps(&mut steps, &prefix, &GOOGLE_NAMES, g, l, h, i);
+                    let hf = albert_layer(g, l);
+                    layer_steps(
+                        &mut steps,
+                        &prefix,
+                        &GOOGLE_NAMES,
+                        &hf,
+                        &ALBERT_HF_VARS,
+                        h,
+                        i,
+                    );
                 }
             }
         }
@@ -283,12 +336,20 @@ fn expected_steps(layout: TfLayout, raw: &AlbertConfig) -> Vec<Step> {
     steps
 }
 
-/// TF names (under a layer's prefix) of HF's layer variables, in [`HF_LAYER_VARS`] order.
+/// TF names (under a layer's prefix) of HF's layer variables, in [`ALBERT_HF_VARS`] order.
 type LayerNames = [&'static str; 8];
 
-/// HF's layer variables (under `albert_layer_groups.G.albert_layers.I.`), with their TF form:
-/// a dense layer (kernel + bias) or a LayerNorm (gamma + beta).
-const HF_LAYER_VARS: [(&str, Form); 8] = [
+/// HF's variables of one layer, with their TF form: a dense layer (kernel + bias) or a LayerNorm
+/// (gamma + beta).
+type HfLayerVars = [(&'static str, Form); 8];
+
+/// HF's ALBERT layer prefix for group `g`, inner layer `l`.
+fn albert_layer(g: i64, l: i64) -> String {
+    format!("albert.encoder.albert_layer_groups.{g}.albert_layers.{l}.")
+}
+
+/// HF's ALBERT layer variables (under `albert_layer_groups.G.albert_layers.I.`).
+const ALBERT_HF_VARS: HfLayerVars = [
     ("attention.query", Form::Dense(Width::H, Width::H)),
     ("attention.key", Form::Dense(Width::H, Width::H)),
     ("attention.value", Form::Dense(Width::H, Width::H)),
@@ -299,7 +360,20 @@ const HF_LAYER_VARS: [(&str, Form); 8] = [
     ("full_layer_layer_norm", Form::LayerNorm),
 ];
 
-const BRIGHTMART_NAMES: LayerNames = [
+/// HF's BERT layer variables (under `encoder.layer.N.`), in the same order.
+const BERT_HF_VARS: HfLayerVars = [
+    ("attention.self.query", Form::Dense(Width::H, Width::H)),
+    ("attention.self.key", Form::Dense(Width::H, Width::H)),
+    ("attention.self.value", Form::Dense(Width::H, Width::H)),
+    ("attention.output.dense", Form::Dense(Width::H, Width::H)),
+    ("attention.output.LayerNorm", Form::LayerNorm),
+    ("intermediate.dense", Form::Dense(Width::H, Width::I)),
+    ("output.dense", Form::Dense(Width::I, Width::H)),
+    ("output.LayerNorm", Form::LayerNorm),
+];
+
+/// BERT's TF names of a layer's variables: Google's BERT and brightmart's shared ALBERT layer.
+const BERT_TF_NAMES: LayerNames = [
     "attention/self/query",
     "attention/self/key",
     "attention/self/value",
@@ -334,12 +408,13 @@ enum Form {
     LayerNorm,
 }
 
+/// One layer's steps: `names` under `prefix` in the checkpoint, `hf_vars` under `hf_prefix`.
 fn layer_steps(
     steps: &mut Vec<Step>,
     prefix: &str,
     names: &LayerNames,
-    group: i64,
-    layer: i64,
+    hf_prefix: &str,
+    hf_vars: &HfLayerVars,
     h: i64,
     i: i64,
 ) {
@@ -347,8 +422,7 @@ fn layer_steps(
         Width::H => h,
         Width::I => i,
     };
-    let hf_prefix = format!("albert.encoder.albert_layer_groups.{group}.albert_layers.{layer}.");
-    for ((hf, form), tf) in HF_LAYER_VARS.iter().zip(names) {
+    for ((hf, form), tf) in hf_vars.iter().zip(names) {
         let (tf, hf) = (format!("{prefix}{tf}/"), format!("{hf_prefix}{hf}."));
         match *form {
             Form::Dense(input, output) => {
@@ -460,6 +534,7 @@ mod tests {
             TfLayout::Brightmart,
             TfLayout::Google,
             TfLayout::GoogleUnfactorised,
+            TfLayout::GoogleBert,
         ] {
             let c = small();
             let vars = complete(layout, &c);
@@ -470,13 +545,24 @@ mod tests {
             let plan = plan(layout, &vars, &c).unwrap();
             assert_eq!(plan.skipped.len(), 2, "{:?}", plan.skipped);
             // 4 position/type/LayerNorm, the word table, then brightmart's word projection or
-            // Google's kernel + bias projection, and 16 per layer.
-            let fixed = match layout {
-                TfLayout::Brightmart => 6,
-                TfLayout::Google => 7,
-                TfLayout::GoogleUnfactorised => 5,
+            // Google's kernel + bias projection, and 16 per layer: ALBERT's one shared layer, or
+            // each of BERT's.
+            let (fixed, layers) = match layout {
+                TfLayout::Brightmart => (6, 1),
+                TfLayout::Google => (7, 1),
+                TfLayout::GoogleUnfactorised => (5, 1),
+                TfLayout::GoogleBert => (5, c.num_hidden_layers as usize),
             };
-            assert_eq!(plan.steps.len(), fixed + 16, "{layout:?}");
+            assert_eq!(plan.steps.len(), fixed + 16 * layers, "{layout:?}");
+            let bert = layout == TfLayout::GoogleBert;
+            assert_eq!(
+                plan.identity_projection,
+                !bert && layout != TfLayout::Google
+            );
+            assert!(plan.steps.iter().all(|s| match &s.target {
+                Target::Copy { hf, .. } => hf.starts_with(if bert { "bert." } else { "albert." }),
+                _ => !bert,
+            }));
         }
     }
 
