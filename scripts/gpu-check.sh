@@ -7,7 +7,7 @@
 #           machine has torch and transformers but not pytorch-crf) in .gpu-check/ (git-ignored).
 #   there:  run  command: bash scripts/gpu-check.sh run   carry: [".gpu-check"]   timeout_s: 600
 #           against that machine's torch 2.11: `train` on the committed sample with device=cuda in fp32
-#           and in bf16, the BiLSTM encoders (bilstm; albert_bilstm in bf16), one rank of a world of one over NCCL (torchrun's variables set), `predict` on the
+#           and in bf16, the BiLSTM encoders (bilstm; albert_bilstm in bf16), BERT in bf16, one rank of a world of one over NCCL (torchrun's variables set), `predict` on the
 #           fp32 model, `serve` on it (the start-up line says device and precision; one JSON request), and
 #           scripts/bench.py against the peer (tiny and
 #           base, seq 128, batch 64). Logs and summary.txt go to $OUT (8 files, the most a call brings
@@ -106,6 +106,8 @@ run() {
   TRAIN_JOB_LOGS=$WORK train_job bilstm encoder=bilstm learning_rate=0.01 crf_learning_rate_multiplier=1
   if [ "$DEVICE" = cuda ]; then
     TRAIN_JOB_LOGS=$WORK train_job albert_bilstm_bf16 encoder=albert_bilstm mixed_precision=bf16
+    # BERT (its own modules' names over ALBERT's layers) in bf16, from the bundled tiny BERT config.
+    TRAIN_JOB_LOGS=$WORK train_job bert_bf16 encoder=bert bert_config_file=albert_config/bert_config_tiny.json mixed_precision=bf16
   fi
   nccl_job
 

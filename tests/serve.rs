@@ -673,3 +673,38 @@ fn bilstm_models_are_served_and_tag_as_predict_does() {
         );
     }
 }
+
+#[test]
+fn a_bert_model_is_served_and_tags_as_predict_does() {
+    let job = common::Job::new(30, 8, 0);
+    let bert = r#"{"hidden_act": "gelu", "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4,
+                   "num_hidden_layers": 2, "max_position_embeddings": 512, "type_vocab_size": 2,
+                   "vocab_size": 21128}"#;
+    std::fs::write(job.workdir().join("bert.json"), bert).unwrap();
+    job.hyperparameters(&common::fast(&[
+        ("encoder", "bert"),
+        ("bert_config_file", "bert.json"),
+        ("max_seq_length", "32"),
+        ("window_stride", "8"),
+    ]));
+    let o = job.train();
+    check(&o, o.status.success(), "train");
+    let dir = job.base().join("model");
+    let server = Server::start(&dir, &[]);
+    let long = SENTENCES[0].repeat(3);
+    let texts = [SENTENCES[1], long.as_str()];
+    let reply = post(server.port, "text/plain", None, &(texts.join("\n") + "\n"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let predicted = common::run_predict(&dir, &["--format", "bio"], &(texts.join("\n") + "\n"));
+    check(&predicted, predicted.status.success(), "predict");
+    assert_eq!(
+        blocks(&String::from_utf8(predicted.stdout).unwrap()),
+        blocks(&reply.body),
+        "serve and predict tag alike"
+    );
+    assert!(
+        server.log().contains("BERT hidden=32 layers=2"),
+        "{}",
+        server.log()
+    );
+}

@@ -7,6 +7,8 @@ mod common;
 use albert_model::{
     load_model, save_model, Activation, BertConfig, EncoderSpec, Head, NerTagger, TaggerSpec,
 };
+use std::path::{Path, PathBuf};
+
 use tch::{nn, Device, Kind, Tensor};
 
 fn config() -> BertConfig {
@@ -39,6 +41,30 @@ fn perturb(vs: &nn::VarStore) {
             }
         }
     });
+}
+
+/// `dir/batch.safetensors` holding `input_ids` and `attention_mask`, for the Python side.
+fn write_batch(dir: &Path, ids: &Tensor, mask: &Tensor) -> PathBuf {
+    let file = dir.join("batch.safetensors");
+    let named = [
+        ("input_ids", ids.shallow_clone()),
+        ("attention_mask", mask.shallow_clone()),
+    ];
+    Tensor::write_safetensors(&named, &file).unwrap();
+    file
+}
+
+/// Runs `tests/py/SCRIPT ARGS...` with the venv's interpreter; its failure fails the test.
+fn run_script(script: &str, args: &[&Path]) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let status = std::process::Command::new(common::python())
+        .arg(&path)
+        .args(args)
+        .status()
+        .expect("running the Python side");
+    assert!(status.success(), "{script} failed: {status}");
 }
 
 #[test]
@@ -83,26 +109,9 @@ fn hidden_states_equal_transformers_bert_model_on_the_same_weights() {
     let ids = Tensor::from_slice2(&[[2i64, 17, 45, 9, 33, 3, 0, 0], [2, 5, 58, 3, 0, 0, 0, 0]]);
     let mask = ids.ne(0).to_kind(Kind::Int64);
     let ours = tch::no_grad(|| tagger.hidden_states(&ids, &mask, false));
-    let inp = dir.path().join("batch.safetensors");
+    let inp = write_batch(dir.path(), &ids, &mask);
     let out = dir.path().join("reference.safetensors");
-    Tensor::write_safetensors(
-        &[
-            ("input_ids", ids.shallow_clone()),
-            ("attention_mask", mask.shallow_clone()),
-        ],
-        &inp,
-    )
-    .unwrap();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/bert_reference.py");
-    let status = std::process::Command::new(common::python())
-        .arg(&script)
-        .arg(dir.path())
-        .arg(&inp)
-        .arg(&out)
-        .status()
-        .expect("running the Python reference");
-    assert!(status.success(), "bert_reference.py failed: {status}");
+    run_script("bert_reference.py", &[dir.path(), &inp, &out]);
     let reference = Tensor::read_safetensors(&out).unwrap().remove(0).1;
     let diff = common::max_diff_masked(&ours, &reference, &mask);
     assert!(diff < 1e-4, "BertModel vs ours: max |diff| {diff}");
@@ -127,23 +136,8 @@ fn hf_bert_directories_of_every_form_load_with_transformers_hidden_states() {
     let dir = tempfile::tempdir().unwrap();
     let ids = Tensor::from_slice2(&[[2i64, 17, 45, 9, 33, 3, 0], [2, 5, 58, 3, 0, 0, 0]]);
     let mask = ids.ne(0).to_kind(Kind::Int64);
-    let inp = dir.path().join("batch.safetensors");
-    Tensor::write_safetensors(
-        &[
-            ("input_ids", ids.shallow_clone()),
-            ("attention_mask", mask.shallow_clone()),
-        ],
-        &inp,
-    )
-    .unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/bert_hf_dirs.py");
-    let status = std::process::Command::new(common::python())
-        .arg(&script)
-        .arg(dir.path())
-        .arg(&inp)
-        .status()
-        .expect("running the Python writer");
-    assert!(status.success(), "bert_hf_dirs.py failed: {status}");
+    let inp = write_batch(dir.path(), &ids, &mask);
+    run_script("bert_hf_dirs.py", &[dir.path(), &inp]);
     let hidden: std::collections::HashMap<String, Tensor> =
         Tensor::read_safetensors(dir.path().join("hidden.safetensors"))
             .unwrap()

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::thread;
 use std::time::Duration;
 
-use albert_model::{BiLstmConfig, CharEmbeddingConfig, EncoderSpec, NerTagger};
+use albert_model::{BertConfig, BiLstmConfig, CharEmbeddingConfig, EncoderSpec, NerTagger};
 use common::{setup_with, Setup};
 use ner_dist::{Backend, ProcessGroup, Rendezvous};
 use ner_train::score;
@@ -162,6 +162,24 @@ fn bilstm_replicas_end_where_one_process_does() {
             dropout: 0.0,
         },
     };
+    replicas_end_where_one_process_does(s);
+}
+
+#[test]
+fn bert_replicas_end_where_one_process_does() {
+    let mut s = setup_with(37);
+    // No dropout anywhere: the replicas' masks could not match one process's.
+    s.spec.encoder = EncoderSpec::Bert(BertConfig {
+        vocab_size: 21128,
+        hidden_size: 16,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        intermediate_size: 32,
+        hidden_dropout_prob: 0.0,
+        attention_probs_dropout_prob: 0.0,
+        classifier_dropout: Some(0.0),
+        ..BertConfig::default()
+    });
     replicas_end_where_one_process_does(s);
 }
 
