@@ -68,8 +68,8 @@ pub struct Args {
 /// `tiny`, `base` (or `large`, ALBERT only) name the configs under `albert_config/` of the encoder's
 /// family (`albert_config_*.json`, `bert_config_*.json`); anything else is a config file.
 fn config(spec: &str, encoder: Encoder) -> Result<TransformerConfig> {
-    let family = match encoder {
-        Encoder::Bert | Encoder::BertBilstm => "bert",
+    let family = match encoder.transformer() {
+        Some(Encoder::Bert) => "bert",
         _ => "albert",
     };
     let path = match spec {

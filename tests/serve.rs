@@ -651,26 +651,7 @@ fn bilstm_models_are_served_and_tag_as_predict_does() {
             ("max_seq_length", "32"),
             ("window_stride", "8"),
         ]));
-        let o = job.train();
-        check(&o, o.status.success(), encoder);
-        let dir = job.base().join("model");
-        let server = Server::start(&dir, &[]);
-        let long = SENTENCES[0].repeat(3);
-        let texts = [SENTENCES[1], long.as_str()];
-        let reply = post(server.port, "text/plain", None, &(texts.join("\n") + "\n"));
-        assert_eq!(reply.status, 200, "{encoder}: {}", reply.body);
-        let predicted = common::run_predict(&dir, &["--format", "bio"], &(texts.join("\n") + "\n"));
-        check(&predicted, predicted.status.success(), "predict");
-        assert_eq!(
-            blocks(&String::from_utf8(predicted.stdout).unwrap()),
-            blocks(&reply.body),
-            "{encoder}: serve and predict tag alike"
-        );
-        assert!(
-            server.log().contains("BiLSTM hidden=16x2"),
-            "{encoder}: {}",
-            server.log()
-        );
+        served_as_predicted(&job, encoder, "BiLSTM hidden=16x2");
     }
 }
 
@@ -687,24 +668,31 @@ fn a_bert_model_is_served_and_tags_as_predict_does() {
         ("max_seq_length", "32"),
         ("window_stride", "8"),
     ]));
+    served_as_predicted(&job, "bert", "BERT hidden=32 layers=2");
+}
+
+/// Trains `job`, serves its model and checks that a text/plain request (one short text, one windowed)
+/// is answered with the tags `predict` gives, and that the server's start-up line names the encoder
+/// (`encoder_line`).
+fn served_as_predicted(job: &common::Job, encoder: &str, encoder_line: &str) {
     let o = job.train();
-    check(&o, o.status.success(), "train");
+    check(&o, o.status.success(), encoder);
     let dir = job.base().join("model");
     let server = Server::start(&dir, &[]);
     let long = SENTENCES[0].repeat(3);
     let texts = [SENTENCES[1], long.as_str()];
     let reply = post(server.port, "text/plain", None, &(texts.join("\n") + "\n"));
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.status, 200, "{encoder}: {}", reply.body);
     let predicted = common::run_predict(&dir, &["--format", "bio"], &(texts.join("\n") + "\n"));
     check(&predicted, predicted.status.success(), "predict");
     assert_eq!(
         blocks(&String::from_utf8(predicted.stdout).unwrap()),
         blocks(&reply.body),
-        "serve and predict tag alike"
+        "{encoder}: serve and predict tag alike"
     );
     assert!(
-        server.log().contains("BERT hidden=32 layers=2"),
-        "{}",
+        server.log().contains(encoder_line),
+        "{encoder}: {}",
         server.log()
     );
 }

@@ -264,8 +264,8 @@ pub fn load_char_vectors(
 
 /// The architecture an encoder starts from when the job names none.
 fn default_config(encoder: Encoder) -> &'static str {
-    match encoder {
-        Encoder::Bert | Encoder::BertBilstm => DEFAULT_BERT_CONFIG,
+    match encoder.transformer() {
+        Some(Encoder::Bert) => DEFAULT_BERT_CONFIG,
         _ => DEFAULT_CONFIG,
     }
 }

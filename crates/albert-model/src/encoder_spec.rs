@@ -71,7 +71,7 @@ impl EncoderSpec {
             }
             (kind, other) => {
                 let family = other.encoder();
-                let suggestion = if kind.to_string().ends_with("_bilstm") {
+                let suggestion = if kind.has_lstm() {
                     format!("{family}_bilstm")
                 } else {
                     family.to_string()

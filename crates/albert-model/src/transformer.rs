@@ -177,12 +177,8 @@ impl TransformerConfig {
     /// An HF `config.json`: `model_type` says the family (absent: ALBERT, as every HF config this
     /// image wrote before BERT).
     pub fn from_hf_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        Ok(match value.get("model_type").and_then(Value::as_str) {
+        let (text, model_type) = read_with_model_type(path)?;
+        Ok(match model_type.as_deref() {
             Some("bert") => TransformerConfig::Bert(BertConfig::from_json_str(&text, Some(path))?),
             _ => TransformerConfig::Albert(AlbertConfig::from_hf_json(&text, Some(path))?),
         })
@@ -192,15 +188,10 @@ impl TransformerConfig {
     /// TensorFlow release's file does not, and is read as `family`'s (`bert_config.json` for the BERT
     /// encoders, albert_zh's otherwise).
     pub fn from_json_file(path: &Path, family: Encoder) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let bert = match value.get("model_type").and_then(Value::as_str) {
-            Some("bert") => true,
-            Some(_) => false,
-            None => matches!(family, Encoder::Bert | Encoder::BertBilstm),
+        let (text, model_type) = read_with_model_type(path)?;
+        let bert = match model_type.as_deref() {
+            Some(model_type) => model_type == "bert",
+            None => family.transformer() == Some(Encoder::Bert),
         };
         Ok(if bert {
             TransformerConfig::Bert(BertConfig::from_json_str(&text, Some(path))?)
@@ -208,4 +199,18 @@ impl TransformerConfig {
             TransformerConfig::Albert(AlbertConfig::from_json_str_detect(&text, Some(path))?)
         })
     }
+}
+
+/// A config file's text and its `model_type`, when it says one.
+fn read_with_model_type(path: &Path) -> Result<(String, Option<String>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::Json {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let model_type = value
+        .get("model_type")
+        .and_then(Value::as_str)
+        .map(String::from);
+    Ok((text, model_type))
 }

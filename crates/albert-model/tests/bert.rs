@@ -67,6 +67,32 @@ fn run_script(script: &str, args: &[&Path]) {
     assert!(status.success(), "{script} failed: {status}");
 }
 
+/// A BERT tagger built from `weights`' own config with the weights loaded: the config, the variables,
+/// the tagger and the load's report, after checking that the weights are read as BERT and write all
+/// of its 5 embedding and 2 × 16 layer tensors.
+fn bert_tagger_from(
+    weights: &albert_model::PretrainedWeights,
+) -> (
+    BertConfig,
+    nn::VarStore,
+    NerTagger,
+    albert_model::LoadReport,
+) {
+    let albert_model::TransformerConfig::Bert(config) = weights.config().clone() else {
+        panic!("not read as BERT: {weights:?}");
+    };
+    let spec = TaggerSpec {
+        encoder: EncoderSpec::Bert(config.clone()),
+        labels: common::labels(),
+        head: Head::Crf,
+    };
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let tagger = NerTagger::new(&vs.root(), &spec);
+    let report = weights.load_into(&mut vs).unwrap();
+    assert_eq!(report.loaded.len(), 5 + 2 * 16, "{report}");
+    (config, vs, tagger, report)
+}
+
 #[test]
 fn hidden_states_equal_transformers_bert_model_on_the_same_weights() {
     tch::manual_seed(11);
@@ -150,19 +176,8 @@ fn hf_bert_directories_of_every_form_load_with_transformers_hidden_states() {
         ("token_cls", "classifier.weight"),
     ] {
         let weights = albert_model::PretrainedWeights::open(dir.path().join(name)).unwrap();
-        let albert_model::TransformerConfig::Bert(config) = weights.config().clone() else {
-            panic!("{name}: not read as BERT");
-        };
+        let (config, _vs, tagger, report) = bert_tagger_from(&weights);
         assert_eq!(config.hidden_size, 16, "{name}");
-        let spec = TaggerSpec {
-            encoder: EncoderSpec::Bert(config),
-            labels: common::labels(),
-            head: Head::Crf,
-        };
-        let mut vs = nn::VarStore::new(Device::Cpu);
-        let tagger = NerTagger::new(&vs.root(), &spec);
-        let report = weights.load_into(&mut vs).unwrap();
-        assert_eq!(report.loaded.len(), 5 + 2 * 16, "{name}: {report}");
         assert!(
             report.skipped.iter().any(|s| s.ends_with(skipped_example)),
             "{name}: {skipped_example} not listed as skipped: {report}"
@@ -221,23 +236,12 @@ fn a_tf_bert_checkpoint_loads_with_transformers_hidden_states() {
         weights.format(),
         albert_model::WeightsFormat::Tf(albert_model::TfLayout::GoogleBert)
     );
-    let albert_model::TransformerConfig::Bert(config) = weights.config().clone() else {
-        panic!("not read as BERT");
-    };
+    let (config, _vs, tagger, report) = bert_tagger_from(&weights);
     assert_eq!(
         config.hidden_act,
         Activation::Gelu,
         "TF's `gelu` read as HF reads it"
     );
-    let spec = TaggerSpec {
-        encoder: EncoderSpec::Bert(config),
-        labels: common::labels(),
-        head: Head::Crf,
-    };
-    let mut vs = nn::VarStore::new(Device::Cpu);
-    let tagger = NerTagger::new(&vs.root(), &spec);
-    let report = weights.load_into(&mut vs).unwrap();
-    assert_eq!(report.loaded.len(), 5 + 2 * 16, "{report}");
     for skipped in [
         "bert/pooler/dense/kernel",
         "cls/predictions/output_bias",

@@ -33,6 +33,26 @@ choices! {
     }
 }
 
+impl Encoder {
+    /// The transformer the encoder reads token ids with, as an encoder of its own (`Albert` or
+    /// `Bert`); `None` for the character BiLSTM.
+    pub fn transformer(self) -> Option<Encoder> {
+        match self {
+            Encoder::Albert | Encoder::AlbertBilstm => Some(Encoder::Albert),
+            Encoder::Bert | Encoder::BertBilstm => Some(Encoder::Bert),
+            Encoder::Bilstm => None,
+        }
+    }
+
+    /// Whether a BiLSTM reads the states.
+    pub fn has_lstm(self) -> bool {
+        matches!(
+            self,
+            Encoder::Bilstm | Encoder::AlbertBilstm | Encoder::BertBilstm
+        )
+    }
+}
+
 choices! {
     /// Reduced-precision computation on a GPU (a CPU computes in fp32).
     pub enum MixedPrecision as "mixed_precision" {
