@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Throughput and memory of albert-ner against the Python peer (HF AlbertModel + pytorch-crf), measured
-in the same run, alternating the two so machine load hits both alike. Prints medians and ratios.
+"""Throughput and memory of albert-ner against the Python peer (HF AlbertModel + pytorch-crf; with
+--encoder bert, HF BertModel + pytorch-crf: scripts/peers/hf_bert_crf.py), measured in the same run,
+alternating the two so machine load hits both alike. Prints medians and ratios.
 
 Usage: scripts/bench.py [--shared ../shared] [--reps 3] [--configs tiny,base] [--batches 16,64] [--quick]
-                        [--only train|real|viterbi] [--device cpu|cuda] [--ours BIN] [--python PY]
+                        [--encoder albert|bert] [--only train|real|viterbi] [--device cpu|cuda] [--ours BIN]
+                        [--python PY]
 Needs `make build` (target/release/bench) and the project venv (torch, transformers, pytorch-crf); on a GPU
 machine scripts/gpu-check.sh passes its own binary, interpreter and --device cuda.
 """
@@ -56,23 +58,38 @@ def peer_args(common, peer_cfg):
     return out
 
 
-def albert_config(cfg):
-    """The committed albert_zh config `cfg` (tiny, base) as a dict."""
-    with open(os.path.join(ROOT, "albert_config", f"albert_config_{cfg}.json")) as f:
+def config_path(cfg, encoder):
+    """The committed config `cfg` (tiny, base) of the encoder's family, the file our `bench` reads."""
+    return os.path.join(ROOT, "albert_config", f"{encoder}_config_{cfg}.json")
+
+
+def model_config(cfg, encoder):
+    """The committed config `cfg` of the encoder's family as a dict."""
+    with open(config_path(cfg, encoder)) as f:
         return json.load(f)
 
 
-def peer_config(cfg, workdir):
-    """The peer's config file for `cfg`: the same albert_zh JSON we read, with its activation spelt the way HF
-    reads it. albert_zh's "gelu" is TF BERT's tanh approximation (our parser maps it to gelu_new); HF would read
-    "gelu" as the erf form, a cheaper function than the one we compute, so the comparison would not be equal."""
-    c = albert_config(cfg)
+def peer_config(cfg, encoder, workdir):
+    """The peer's config file for `cfg`. BERT's is the file we read: HF and ours both read its "gelu" as the erf
+    form. ALBERT's is the same albert_zh JSON with its activation spelt the way HF reads it: albert_zh's "gelu" is
+    TF BERT's tanh approximation (our parser maps it to gelu_new); HF would read "gelu" as the erf form, a cheaper
+    function than the one we compute, so the comparison would not be equal."""
+    if encoder == "bert":
+        return config_path(cfg, encoder)
+    c = model_config(cfg, encoder)
     if c.get("hidden_act") == "gelu":
         c["hidden_act"] = "gelu_new"
     path = os.path.join(workdir, f"peer_albert_config_{cfg}.json")
     with open(path, "w") as f:
         json.dump(c, f)
     return path
+
+
+def peer_command(a):
+    """The interpreter and script of the encoder's peer."""
+    if a.encoder == "bert":
+        return [a.python, os.path.join(ROOT, "scripts", "peers", "hf_bert_crf.py"), "--shared", a.shared]
+    return [a.python, os.path.join(a.shared, "bench", "peers", "hf_albert_crf.py")]
 
 
 def fixed_length_test_file(workdir, n, length):
@@ -87,20 +104,21 @@ def fixed_length_test_file(workdir, n, length):
     return path
 
 
-def train_flops_per_sample(cfg, seq_len, labels=7):
-    """Matrix-product FLOPs of one training sample at a fixed length: forward (embedding projection, every
-    layer's Q/K/V/output and feed-forward products, attention scores and mixing, classifier) times 3 for the
-    backward pass, the usual estimate."""
-    c = albert_config(cfg)
-    e, h, i, n = c["embedding_size"], c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
-    per_token = 2 * e * h + n * (2 * (4 * h * h + 2 * h * i) + 4 * seq_len * h) + 2 * h * labels
+def train_flops_per_sample(cfg, encoder, seq_len, labels=7):
+    """Matrix-product FLOPs of one training sample at a fixed length: forward (ALBERT's embedding projection,
+    every layer's Q/K/V/output and feed-forward products, attention scores and mixing, classifier) times 3 for
+    the backward pass, the usual estimate."""
+    c = model_config(cfg, encoder)
+    h, i, n = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    projection = 2 * c["embedding_size"] * h if "embedding_size" in c else 0
+    per_token = projection + n * (2 * (4 * h * h + 2 * h * i) + 4 * seq_len * h) + 2 * h * labels
     return 3 * per_token * seq_len
 
 
-def matmul_gflops(cfg, batch, seq_len, threads, py):
+def matmul_gflops(cfg, encoder, batch, seq_len, threads, py):
     """The best fp32 matrix-product rate libtorch reaches on this machine at the model's layer shapes
     (Q/K/V, feed-forward in and out): the fastest of 20 repetitions, the fastest shape."""
-    c = albert_config(cfg)
+    c = model_config(cfg, encoder)
     m, h, i = batch * seq_len, c["hidden_size"], c["intermediate_size"]
     code = f"""
 import time, torch
@@ -116,11 +134,11 @@ print(best)
     return float(subprocess.run([py, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
-def print_ceiling(cfg, batch, threads, figures, py):
+def print_ceiling(cfg, encoder, batch, threads, figures, py):
     """Both tools' training rate as a share of what this machine's CPU matrix products allow: at a fixed
     length the two run the same products, so this bounds any speed-up."""
-    flops = train_flops_per_sample(cfg, 128)
-    peak = matmul_gflops(cfg, batch, 128, threads, py)
+    flops = train_flops_per_sample(cfg, encoder, 128)
+    peak = matmul_gflops(cfg, encoder, batch, 128, threads, py)
     print(f"  ceiling: ~{flops / 1e9:.2f} GFLOP per sample; best fp32 matmul here {peak:.0f} GFLOP/s "
           f"-> at most {peak * 1e9 / flops:.1f} samples/s if nothing else took any time")
     for tool in ("ours", "peer"):
@@ -139,12 +157,15 @@ def main():
     ap.add_argument("--only", choices=["train", "real", "viterbi"])
     ap.add_argument("--json-out")
     ap.add_argument("--device", default="cpu", help="cpu or cuda, for both tools")
+    ap.add_argument("--encoder", default="albert", choices=["albert", "bert"],
+                    help="the transformer both tools train, from albert_config/{encoder}_config_{cfg}.json")
     ap.add_argument("--ours", default=OURS, help="our bench binary")
     ap.add_argument("--python", default=PY, help="the interpreter that runs the peer")
     a = ap.parse_args()
-    peer = os.path.join(a.shared, "bench", "peers", "hf_albert_crf.py")
-    if not os.path.exists(peer):
-        sys.exit(f"bench: the peer {peer} is missing (pass --shared DIR)")
+    albert_peer = os.path.join(a.shared, "bench", "peers", "hf_albert_crf.py")
+    if not os.path.exists(albert_peer):
+        sys.exit(f"bench: the peer {albert_peer} is missing (pass --shared DIR)")
+    peer = peer_command(a)
     msra = os.path.join(a.shared, "datasets", "msra", "train.txt")
     configs = ["tiny"] if a.quick else a.configs.split(",")
     results = {}
@@ -153,7 +174,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="albert-ner-bench-")
     fixed_test = fixed_length_test_file(workdir, 256, 126)
     for cfg in configs:
-        peer_cfg = peer_config(cfg, workdir)
+        peer_cfg = peer_config(cfg, a.encoder, workdir)
         steps, warm = (20, 3) if cfg == "tiny" else (4, 1)
         if a.quick:
             steps = 8
@@ -162,21 +183,25 @@ def main():
                 common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
                           "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256",
                           "--device", a.device]
-                results[f"{cfg}/b{batch}/fixed128"] = compare(
-                    f"train+decode {cfg} batch {batch} seq 128 (fixed length, {a.device})",
-                    [a.ours, *common, "--lengths", "fixed"],
-                    [a.python, peer, "--mode", "bench", *peer_args(common, peer_cfg), "--test", fixed_test],
+                ours = [a.ours, "--encoder", a.encoder, *common]
+                results[f"{a.encoder}/{cfg}/b{batch}/fixed128"] = compare(
+                    f"train+decode {a.encoder} {cfg} batch {batch} seq 128 (fixed length, {a.device})",
+                    [*ours, "--lengths", "fixed"],
+                    [*peer, "--mode", "bench", *peer_args(common, peer_cfg), "--test", fixed_test],
                     a.reps, train_keys)
                 if a.device == "cpu":
-                    print_ceiling(cfg, batch, a.threads, results[f"{cfg}/b{batch}/fixed128"], a.python)
+                    fixed = results[f"{a.encoder}/{cfg}/b{batch}/fixed128"]
+                    print_ceiling(cfg, a.encoder, batch, a.threads, fixed, a.python)
             if a.only in (None, "real") and os.path.exists(msra):
                 common = ["--config", cfg, "--batch", str(batch), "--seq-len", "128", "--threads", str(a.threads),
                           "--warmup", str(warm), "--steps", str(steps), "--infer-sents", "256",
                           "--device", a.device]
-                results[f"{cfg}/b{batch}/msra"] = compare(
-                    f"train+decode {cfg} batch {batch} on MSRA's real lengths (ours bucketed, peer padded to 128)",
-                    [a.ours, *common, "--lengths", "real", "--data", msra],
-                    [a.python, peer, "--mode", "bench", *peer_args(common, peer_cfg), "--train", msra], a.reps, train_keys)
+                ours = [a.ours, "--encoder", a.encoder, *common]
+                results[f"{a.encoder}/{cfg}/b{batch}/msra"] = compare(
+                    f"train+decode {a.encoder} {cfg} batch {batch} on MSRA's real lengths "
+                    "(ours bucketed, peer padded to 128)",
+                    [*ours, "--lengths", "real", "--data", msra],
+                    [*peer, "--mode", "bench", *peer_args(common, peer_cfg), "--train", msra], a.reps, train_keys)
     if a.only in (None, "viterbi"):
         crf_ours = os.path.join(ROOT, "target", "release", "examples", "crf_bench")
         crf_peer = os.path.join(ROOT, "crates", "albert-model", "fixtures", "crf", "bench_pytorch_crf.py")

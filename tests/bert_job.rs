@@ -1,6 +1,7 @@
 //! `train` with the BERT encoders as a SageMaker user runs it: `encoder=bert` from a TensorFlow
-//! release's `bert_config.json`, `encoder=bert_bilstm`, `predict` tagging what they saved, and a config
-//! of the other transformer family refused naming the encoder to use.
+//! release's `bert_config.json`, `encoder=bert_bilstm`, `predict` tagging what they saved, a spot
+//! restart resuming from its checkpoint, and a config of the other transformer family refused naming
+//! the encoder to use.
 
 mod common;
 
@@ -15,14 +16,20 @@ const MICRO_BERT: &str = r#"{
   "vocab_size": 21128
 }"#;
 
-fn bert(encoder: &'static str) -> Vec<(&'static str, &'static str)> {
-    fast(&[
+/// `fast` settings for `encoder` over [`MICRO_BERT`], with `extra` on top.
+fn bert(
+    encoder: &'static str,
+    extra: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    let mut settings = vec![
         ("encoder", encoder),
         ("bert_config_file", "bert_micro.json"),
         ("max_seq_length", "32"),
         ("window_stride", "8"),
         ("num_train_epochs", "2"),
-    ])
+    ];
+    settings.extend_from_slice(extra);
+    fast(&settings)
 }
 
 /// Tags `text` with the job's model: one `char TAG` line per character.
@@ -40,7 +47,7 @@ fn predict_tags(job: &Job, text: &str) -> Vec<String> {
 fn bert_trains_from_a_tf_release_config_and_predict_tags_with_it() {
     let job = Job::new(30, 6, 6);
     std::fs::write(job.workdir().join("bert_micro.json"), MICRO_BERT).unwrap();
-    job.hyperparameters(&bert("bert"));
+    job.hyperparameters(&bert("bert", &[]));
     let o = job.train();
     check(&o, o.status.success(), "train");
     let log = stdout(&o) + &common::stderr(&o);
@@ -63,7 +70,7 @@ fn bert_trains_from_a_tf_release_config_and_predict_tags_with_it() {
 fn bert_bilstm_trains_with_the_lstm_learning_at_the_heads_rate() {
     let job = Job::new(20, 4, 0);
     std::fs::write(job.workdir().join("bert_micro.json"), MICRO_BERT).unwrap();
-    job.hyperparameters(&bert("bert_bilstm"));
+    job.hyperparameters(&bert("bert_bilstm", &[]));
     let o = job.train();
     check(&o, o.status.success(), "train");
     let config: serde_json::Value = serde_json::from_str(&job.read("model/config.json")).unwrap();
@@ -80,6 +87,36 @@ fn bert_bilstm_trains_with_the_lstm_learning_at_the_heads_rate() {
     );
     let text = "张三在北京。";
     assert_eq!(predict_tags(&job, text).len(), text.chars().count());
+}
+
+#[test]
+fn a_bert_job_restarted_on_a_new_instance_resumes_from_its_checkpoint() {
+    let job = Job::new(24, 8, 0);
+    std::fs::write(job.workdir().join("bert_micro.json"), MICRO_BERT).unwrap();
+    job.hyperparameters(&bert(
+        "bert",
+        &[
+            ("train_batch_size", "4"),
+            ("save_checkpoints_steps", "3"),
+            ("eval_steps", "3"),
+        ],
+    ));
+    let o = job.train();
+    check(&o, o.status.success(), "the first run");
+    let shipped = std::fs::read(job.base().join("model/model.safetensors")).unwrap();
+    // A new instance: the checkpoints survive (synced to S3), the model and output do not.
+    for dir in ["model", "output"] {
+        std::fs::remove_dir_all(job.base().join(dir)).unwrap();
+    }
+    let o = job.train();
+    check(&o, o.status.success(), "the restart");
+    let out = stdout(&o);
+    assert!(out.contains("resuming from checkpoint"), "{out}");
+    assert_eq!(
+        std::fs::read(job.base().join("model/model.safetensors")).unwrap(),
+        shipped,
+        "the restart ships the same best model"
+    );
 }
 
 #[test]
@@ -144,7 +181,7 @@ fn a_bert_model_directory_is_pretrained_weights_for_bert_and_refused_for_albert(
     // A BERT model this image saved is an HF BertForTokenClassification directory.
     let first = Job::new(20, 4, 0);
     std::fs::write(first.workdir().join("bert_micro.json"), MICRO_BERT).unwrap();
-    first.hyperparameters(&bert("bert"));
+    first.hyperparameters(&bert("bert", &[]));
     let o = first.train();
     check(&o, o.status.success(), "train the first model");
     // `fast` takes 'static pairs, as every test's literal settings are.
