@@ -38,6 +38,11 @@ impl BertModel {
         &self.config
     }
 
+    /// `embeddings.word_embeddings.weight` [V, H].
+    pub(crate) fn word_embeddings(&self) -> &Tensor {
+        &self.embeddings.word_embeddings
+    }
+
     /// `input_ids` [B,T] i64, `attention_mask` [B,T] (0/1 integers or bool) → last hidden state
     /// [B,T,H]. `train` switches dropout on.
     pub fn forward(

@@ -40,6 +40,7 @@ mod encoder_spec;
 mod error;
 mod layer;
 mod loading;
+mod masked_lm;
 mod model;
 mod params;
 mod pretrained;
@@ -57,13 +58,16 @@ pub use config::AlbertConfig;
 pub use crf::{Crf, TransitionConstraints, ViterbiBackend};
 pub use encoder_spec::{Encoder, EncoderSpec, ENCODER_KEY};
 pub use error::{ModelError, Result};
+pub use masked_lm::{MaskedLm, MlmOutput, IGNORED_LABEL};
 pub use model::AlbertModel;
 pub use params::{groups, names_by_group, ParamGroup, Part};
 pub use pretrained::{
     plan_tf_load, LoadPlan, LoadReport, Mismatch, PlanTarget, PretrainedWeights, TfLayout,
     WeightsFormat,
 };
-pub use save::{load_model, read_encoder_spec, save_model, CONFIG_FILE, MODEL_FILES};
+pub use save::{
+    load_model, read_encoder_spec, save_masked_lm, save_model, CONFIG_FILE, MODEL_FILES,
+};
 pub use tagger::{Head, NerTagger, TaggerSpec};
 pub use tagger_encoder::TaggerEncoder;
 pub use transformer::{Transformer, TransformerConfig};

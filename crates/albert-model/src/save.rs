@@ -12,6 +12,7 @@ use crate::encoder_spec::EncoderSpec;
 use crate::error::{ModelError, Result};
 use crate::loading::Assigner;
 use crate::tagger::{Head, NerTagger, TaggerSpec};
+use crate::transformer::TransformerConfig;
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -22,19 +23,37 @@ pub const MODEL_FILES: [&str; 3] = [WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE];
 /// Extra `config.json` key recording the head; HF ignores unknown keys.
 pub const HEAD_KEY: &str = "ner_head";
 
-/// Writes `dir/{model.safetensors, config.json, vocab.txt}`.
-///
-/// Every VarStore variable goes out under its own name as contiguous fp32 on the CPU (whatever the
-/// training device or precision), so the file loads anywhere. `config.json` is [`config_json`]'s.
-/// Files are written under temporary names and
-/// renamed, so an interrupted save never leaves a half-written model that looks complete.
+/// Writes `dir/{model.safetensors, config.json, vocab.txt}` for a tagger; `config.json` is
+/// [`config_json`]'s.
 pub fn save_model(
     dir: impl AsRef<Path>,
     vs: &nn::VarStore,
     spec: &TaggerSpec,
     vocab_path: impl AsRef<Path>,
 ) -> Result<()> {
-    let dir = dir.as_ref();
+    write_model_dir(dir.as_ref(), vs, &config_json(spec), vocab_path.as_ref())
+}
+
+/// Writes `dir/{model.safetensors, config.json, vocab.txt}` for a pre-trained encoder: HF's
+/// `AlbertForMaskedLM` / `BertForMaskedLM` directory, which a `task=ner` job takes as pretrained
+/// weights and transformers loads. The decoder is tied to the word embeddings, so it is not written
+/// (as `save_pretrained` leaves tied weights out).
+pub fn save_masked_lm(
+    dir: impl AsRef<Path>,
+    vs: &nn::VarStore,
+    config: &TransformerConfig,
+    vocab_path: impl AsRef<Path>,
+) -> Result<()> {
+    let view = config.view();
+    let mut json = view.to_hf_json();
+    json["architectures"] = serde_json::json!([format!("{}ForMaskedLM", view.class_stem())]);
+    write_model_dir(dir.as_ref(), vs, &json, vocab_path.as_ref())
+}
+
+/// Every VarStore variable goes out under its own name as contiguous fp32 on the CPU (whatever the
+/// training device or precision), so the file loads anywhere. Files are written under temporary names
+/// and renamed, so an interrupted save never leaves a half-written model that looks complete.
+fn write_model_dir(dir: &Path, vs: &nn::VarStore, config: &Value, vocab_src: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
 
     let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
@@ -59,11 +78,10 @@ pub fn save_model(
     })?;
     rename(&tmp, &weights)?;
 
-    let config = dir.join(CONFIG_FILE);
-    let text = serde_json::to_string_pretty(&config_json(spec)).expect("config serialises");
-    write_atomic(&config, text.as_bytes())?;
+    let config_path = dir.join(CONFIG_FILE);
+    let text = serde_json::to_string_pretty(config).expect("config serialises");
+    write_atomic(&config_path, text.as_bytes())?;
 
-    let vocab_src = vocab_path.as_ref();
     let vocab_dst = dir.join(VOCAB_FILE);
     let same =
         matches!((vocab_src.canonicalize(), vocab_dst.canonicalize()), (Ok(a), Ok(b)) if a == b);

@@ -65,6 +65,20 @@ impl TaggerEncoder {
         }
     }
 
+    /// The transformer's word-embedding table (`[V, E]`), when the encoder has a transformer: what a
+    /// masked LM's decoder is tied to.
+    pub(crate) fn word_embeddings(&self) -> Option<&Tensor> {
+        match self {
+            TaggerEncoder::Albert(a) | TaggerEncoder::AlbertBilstm { albert: a, .. } => {
+                Some(&a.embeddings.word_embeddings)
+            }
+            TaggerEncoder::Bert(b) | TaggerEncoder::BertBilstm { bert: b, .. } => {
+                Some(b.word_embeddings())
+            }
+            TaggerEncoder::Bilstm { .. } => None,
+        }
+    }
+
     /// The character table, when the encoder has one (to load pretrained vectors into).
     pub fn char_embeddings_mut(&mut self) -> Option<&mut CharEmbeddings> {
         match self {

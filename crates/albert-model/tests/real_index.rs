@@ -114,3 +114,61 @@ fn the_bert_release_plans_completely_into_bert_model() {
     variables.sort();
     assert_eq!(planned, variables, "every BERT variable is planned, once");
 }
+
+/// Continued pre-training starts from a release's own MLM head: each real release holds it whole, in
+/// the shapes of the masked LM built from the release's config (brightmart's at the folded model's
+/// width), planned onto exactly the masked LM's head variables.
+#[test]
+fn every_real_release_brings_its_mlm_head_for_continued_pretraining() {
+    use albert_model::{MaskedLm, PlanTarget, TransformerConfig};
+    let releases = [
+        ("brightmart_albert_tiny", "albert_model.ckpt.index"),
+        ("google_albert_tiny_zh", "albert_model.ckpt.index"),
+        (
+            "google_albert_tiny_zh_no_projection",
+            "albert_model.ckpt.index",
+        ),
+        ("chinese_bert_vocab5981", "bert_model.ckpt.index"),
+    ];
+    for (name, index) in releases {
+        let dir = release(name);
+        let vars = tf_checkpoint::read_index(&dir.join(index)).unwrap();
+        let layout = TfLayout::detect(vars.iter().map(|v| v.name.as_str())).unwrap();
+        let (raw, model) = if layout == TfLayout::GoogleBert {
+            let bert =
+                albert_model::BertConfig::from_json_file(dir.join("bert_config.json")).unwrap();
+            (bert.as_albert(), TransformerConfig::Bert(bert))
+        } else {
+            let raw = config_in(&dir);
+            let folded = layout.model_config(&raw);
+            (raw, TransformerConfig::Albert(folded))
+        };
+        let plan = plan_tf_load(layout, &vars, &raw).unwrap();
+        assert_eq!(plan.mlm_head.len(), 5, "{name}: {:?}", plan.skipped);
+
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _mlm = MaskedLm::new(&vs.root(), &model);
+        let prefix = format!("{}.", layout.model_prefix());
+        let head: std::collections::BTreeMap<String, Vec<i64>> = vs
+            .variables()
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with(&prefix))
+            .map(|(n, t)| (n, t.size()))
+            .collect();
+        let planned: std::collections::BTreeMap<String, Vec<i64>> = plan
+            .mlm_head
+            .iter()
+            .map(|s| match &s.target {
+                PlanTarget::Copy { hf, transpose } => {
+                    let mut shape = s.shape.clone();
+                    if *transpose {
+                        shape.reverse();
+                    }
+                    (hf.clone(), shape)
+                }
+                other => panic!("{name}: the head is copied: {other:?}"),
+            })
+            .collect();
+        assert_eq!(planned, head, "{name}");
+    }
+}

@@ -225,12 +225,17 @@ impl PretrainedWeights {
         };
         let prefix = format!("{}.", self.config.view().prefix());
         let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with(&prefix));
+        let mut mlm_head = HeadAssigner::new(vs, &self.path, &prefix);
         for (name, t) in &tensors {
             let target = if name.starts_with(&prefix) {
                 name.clone()
             } else {
                 format!("{prefix}{name}")
             };
+            if !is_head(name) && mlm_head.wants(name) {
+                mlm_head.assign(name, name, t)?;
+                continue;
+            }
             if hf_unused(&target) || is_head(name) {
                 report.skipped.push(name.clone());
                 continue;
@@ -238,9 +243,57 @@ impl PretrainedWeights {
             assigner.assign(&target, t)?;
         }
         report.loaded = assigner.finish()?;
+        mlm_head.report_into(&mut report);
         report.skipped.sort();
         report.fresh = fresh_variables(vs, &report.loaded);
         Ok(report)
+    }
+}
+
+/// Loads a masked LM's head (the variables of `vs` outside the encoder's prefix) from the checkpoint
+/// tensors that have its names, when the checkpoint has them; a tagger has no such variable, so for
+/// it nothing loads here.
+pub(crate) struct HeadAssigner<'a> {
+    assigner: Assigner<'a>,
+    /// Checkpoint names of what was loaded.
+    sources: Vec<String>,
+    loaded: Vec<String>,
+}
+
+impl<'a> HeadAssigner<'a> {
+    pub(crate) fn new(vs: &nn::VarStore, file: &Path, encoder_prefix: &'a str) -> Self {
+        HeadAssigner {
+            assigner: Assigner::new(vs, file, move |n| !n.starts_with(encoder_prefix)),
+            sources: Vec::new(),
+            loaded: Vec::new(),
+        }
+    }
+
+    /// Whether `name` is a head variable of the VarStore.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.assigner.expected_shape(name).is_some()
+    }
+
+    /// `value` (checkpoint tensor `source`) into head variable `name`, shape-checked.
+    pub(crate) fn assign(&mut self, name: &str, source: &str, value: &Tensor) -> Result<()> {
+        self.assigner.assign(name, value)?;
+        self.sources.push(source.to_string());
+        self.loaded.push(name.to_string());
+        Ok(())
+    }
+
+    /// Moves what loaded from the report's skipped list to its loaded one, with a note.
+    pub(crate) fn report_into(self, report: &mut LoadReport) {
+        if self.loaded.is_empty() {
+            return;
+        }
+        report.skipped.retain(|n| !self.sources.contains(n));
+        report.notes.push(format!(
+            "MLM head continued from the checkpoint's ({})",
+            self.sources.join(", ")
+        ));
+        report.loaded.extend(self.loaded);
+        report.loaded.sort();
     }
 }
 

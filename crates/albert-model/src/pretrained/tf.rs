@@ -254,11 +254,34 @@ impl TfCheckpoint {
                 .push("embedding_hidden_mapping_in = identity (E = H)".to_string());
         }
         report.loaded = assigner.finish()?;
+        self.load_mlm_head(vs, &prefix, &mut report)?;
         report.fresh = super::fresh_variables(vs, &report.loaded);
         report
             .notes
             .insert(0, format!("layout: {}", self.plan.layout));
         Ok(report)
+    }
+
+    /// The checkpoint's MLM head into a masked LM's head, when `vs` has one and the plan found it.
+    fn load_mlm_head(
+        &self,
+        vs: &nn::VarStore,
+        prefix: &str,
+        report: &mut LoadReport,
+    ) -> Result<()> {
+        let mut head = super::HeadAssigner::new(vs, &self.path, prefix);
+        for step in &self.plan.mlm_head {
+            let Target::Copy { hf, transpose } = &step.target else {
+                continue;
+            };
+            if head.wants(hf) {
+                let t = self.read(&step.tf, &step.shape)?;
+                let t = if *transpose { t.tr().contiguous() } else { t };
+                head.assign(hf, &step.tf, &t)?;
+            }
+        }
+        head.report_into(report);
+        Ok(())
     }
 }
 

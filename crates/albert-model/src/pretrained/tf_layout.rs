@@ -18,7 +18,10 @@ use std::fmt;
 
 use tf_checkpoint::Variable;
 
+use ner_settings::Encoder;
+
 use crate::config::AlbertConfig;
+use crate::masked_lm::HeadNames;
 
 const EMB: &str = "bert/embeddings/";
 const BRIGHTMART_LAYER: &str = "bert/encoder/layer_shared/";
@@ -73,9 +76,17 @@ impl TfLayout {
 
     /// The model the layout loads into: its variables' prefix in a tagger (`albert`, `bert`).
     pub fn model_prefix(self) -> &'static str {
-        match self {
-            TfLayout::GoogleBert => "bert",
+        match self.family() {
+            Encoder::Bert => "bert",
             _ => "albert",
+        }
+    }
+
+    /// The transformer family it holds (`Encoder::Albert` or `Encoder::Bert`).
+    pub fn family(self) -> Encoder {
+        match self {
+            TfLayout::GoogleBert => Encoder::Bert,
+            _ => Encoder::Albert,
         }
     }
 
@@ -123,6 +134,9 @@ pub struct LoadPlan {
     pub steps: Vec<Step>,
     /// Not part of the encoder (pooler, `cls/*` heads, optimiser slots, step counters), sorted.
     pub skipped: Vec<String>,
+    /// The MLM head (`cls/predictions/*`, among `skipped`) when the checkpoint holds all of it in the
+    /// model's shapes: what a masked LM continues from.
+    pub mlm_head: Vec<Step>,
     /// HF's `embedding_hidden_mapping_in` is set to the identity (the layouts without it).
     pub identity_projection: bool,
 }
@@ -204,10 +218,26 @@ pub fn plan(
         return Err(problems);
     }
     skipped.sort();
+    let head = mlm_head_steps(layout, raw);
+    let holds = |step: &Step| {
+        vars.iter().any(|v| {
+            v.name == step.tf
+                && v.shape
+                    .iter()
+                    .map(|&d| d as i64)
+                    .eq(step.shape.iter().copied())
+        })
+    };
+    let mlm_head = if head.iter().all(holds) {
+        head
+    } else {
+        Vec::new()
+    };
     Ok(LoadPlan {
         layout,
         steps: wanted,
         skipped,
+        mlm_head,
         identity_projection: matches!(layout, TfLayout::Brightmart | TfLayout::GoogleUnfactorised),
     })
 }
@@ -218,6 +248,42 @@ fn copy(tf: String, shape: Vec<i64>, hf: String, transpose: bool) -> Step {
         shape,
         target: Target::Copy { hf, transpose },
     }
+}
+
+/// The MLM head as TF releases hold it, into a masked LM's head ([`HeadNames`]): dense, LayerNorm and
+/// output bias, as wide as the model's embeddings (brightmart's head works at the hidden size and its
+/// decoder is the folded table, so it fits the folded model as it is).
+fn mlm_head_steps(layout: TfLayout, raw: &AlbertConfig) -> Vec<Step> {
+    let (h, e) = (raw.hidden_size, layout.model_config(raw).embedding_size);
+    let names = HeadNames::of(layout.family());
+    let tf = |leaf: &str| format!("cls/predictions/{leaf}");
+    vec![
+        copy(
+            tf("transform/dense/kernel"),
+            vec![h, e],
+            names.dense("weight"),
+            true,
+        ),
+        copy(
+            tf("transform/dense/bias"),
+            vec![e],
+            names.dense("bias"),
+            false,
+        ),
+        copy(
+            tf("transform/LayerNorm/gamma"),
+            vec![e],
+            names.layer_norm("weight"),
+            false,
+        ),
+        copy(
+            tf("transform/LayerNorm/beta"),
+            vec![e],
+            names.layer_norm("bias"),
+            false,
+        ),
+        copy(tf("output_bias"), vec![raw.vocab_size], names.bias(), false),
+    ]
 }
 
 /// Every tensor `layout` must hold for `raw` (for BERT, its config in ALBERT's terms:
@@ -564,6 +630,63 @@ mod tests {
                 _ => !bert,
             }));
         }
+    }
+
+    #[test]
+    fn a_whole_mlm_head_in_the_models_width_is_planned_for_a_masked_lm_and_a_partial_one_is_not() {
+        // Google's head works at E (4), the others' at H (6): brightmart's folded model, BERT's
+        // (whose config in ALBERT's terms has E = H).
+        for (layout, width, head) in [
+            (TfLayout::Google, 4, "predictions."),
+            (TfLayout::Brightmart, 6, "predictions."),
+            (TfLayout::GoogleUnfactorised, 6, "predictions."),
+            (TfLayout::GoogleBert, 6, "cls.predictions."),
+        ] {
+            let c = match layout {
+                TfLayout::GoogleBert => AlbertConfig {
+                    embedding_size: 6,
+                    ..small()
+                },
+                _ => small(),
+            };
+            let mut vars = complete(layout, &c);
+            assert!(plan(layout, &vars, &c).unwrap().mlm_head.is_empty());
+            for (name, shape) in [
+                ("transform/dense/kernel", vec![6, width]),
+                ("transform/dense/bias", vec![width]),
+                ("transform/LayerNorm/gamma", vec![width]),
+                ("transform/LayerNorm/beta", vec![width]),
+                ("output_bias", vec![10]),
+            ] {
+                vars.push(var(&format!("cls/predictions/{name}"), &shape));
+            }
+            let whole = plan(layout, &vars, &c).unwrap();
+            assert_eq!(whole.mlm_head.len(), 5, "{layout:?}");
+            assert!(whole.mlm_head.iter().all(|s| match &s.target {
+                Target::Copy { hf, .. } => hf.starts_with(head),
+                _ => false,
+            }));
+            // Listed among the skipped too: a tagger does not load it.
+            assert_eq!(whole.skipped.len(), 2 + 5);
+
+            vars.retain(|v| v.name != "cls/predictions/transform/LayerNorm/beta");
+            assert!(
+                plan(layout, &vars, &c).unwrap().mlm_head.is_empty(),
+                "{layout:?}"
+            );
+        }
+        // A head of another width (Google's E-wide head against a folded, H-wide model) is not.
+        let c = small();
+        let mut vars = complete(TfLayout::Brightmart, &c);
+        vars.push(var("cls/predictions/transform/dense/kernel", &[6, 4]));
+        for name in ["dense/bias", "LayerNorm/gamma", "LayerNorm/beta"] {
+            vars.push(var(&format!("cls/predictions/transform/{name}"), &[4]));
+        }
+        vars.push(var("cls/predictions/output_bias", &[10]));
+        assert!(plan(TfLayout::Brightmart, &vars, &c)
+            .unwrap()
+            .mlm_head
+            .is_empty());
     }
 
     #[test]

@@ -1,0 +1,279 @@
+//! The masked LM (`task=pretrain`) against transformers' `AlbertForMaskedLM` and `BertForMaskedLM` on the
+//! same weights and the same masked batch: the directory we save loads as that class with nothing
+//! missing but the tied decoder, and the loss, the scores and the masked-token accuracy agree. Then
+//! what continued pre-training loads: its own head from a pre-trained directory, a new one from a
+//! tagger's, and a tagger the encoder alone from a pre-trained directory.
+
+mod common;
+
+use std::path::Path;
+
+use albert_model::{
+    save_masked_lm, save_model, Activation, AlbertConfig, BertConfig, EncoderSpec, Head, MaskedLm,
+    NerTagger, PretrainedWeights, TaggerSpec, TransformerConfig, IGNORED_LABEL,
+};
+use tch::{nn, Device, Kind, Tensor};
+
+const VOCAB: i64 = 60;
+
+fn albert() -> TransformerConfig {
+    TransformerConfig::Albert(AlbertConfig {
+        vocab_size: VOCAB,
+        embedding_size: 8,
+        hidden_size: 16,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 24,
+        hidden_act: Activation::GeluNew,
+        max_position_embeddings: 20,
+        ..AlbertConfig::default()
+    })
+}
+
+fn bert() -> TransformerConfig {
+    TransformerConfig::Bert(BertConfig {
+        vocab_size: VOCAB,
+        hidden_size: 16,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 24,
+        hidden_act: Activation::Gelu,
+        max_position_embeddings: 20,
+        ..BertConfig::default()
+    })
+}
+
+/// Every variable moved off its initial value (the head's bias and LayerNorm included), so one read
+/// under the wrong name, or left out, changes the scores.
+fn perturb(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables() {
+            let _ = v.g_add_(&(Tensor::randn(v.size(), (Kind::Float, Device::Cpu)) * 0.3));
+        }
+    });
+}
+
+/// Three rows of 10, 7 and 4 real tokens ([CLS] … [SEP], padding 0), about a third of the inner
+/// tokens predicted: `labels` holds their original ids, -100 elsewhere, and the input shows [MASK] (4)
+/// at most of them, a random token or the original at the rest.
+fn masked_batch() -> (Tensor, Tensor, Tensor) {
+    let lengths = [10i64, 7, 4];
+    let (b, t) = (lengths.len() as i64, 10);
+    let ids = Tensor::randint_low(5, VOCAB, [b, t], (Kind::Int64, Device::Cpu));
+    let mask = Tensor::arange(t, (Kind::Int64, Device::Cpu))
+        .unsqueeze(0)
+        .lt_tensor(&Tensor::from_slice(&lengths).unsqueeze(1))
+        .to_kind(Kind::Int64);
+    let ids = ids * &mask;
+    let labels = Tensor::full([b, t], IGNORED_LABEL, (Kind::Int64, Device::Cpu));
+    for (row, &len) in lengths.iter().enumerate() {
+        let row = row as i64;
+        let _ = ids.get(row).get(0).fill_(2);
+        let _ = ids.get(row).get(len - 1).fill_(3);
+        for (k, pos) in (1..len - 1).step_by(3).enumerate() {
+            let original = ids.int64_value(&[row, pos]);
+            let _ = labels.get(row).get(pos).fill_(original);
+            let shown = match k % 3 {
+                0 | 1 => 4,
+                _ => (original + 7) % VOCAB,
+            };
+            let _ = ids.get(row).get(pos).fill_(shown);
+        }
+    }
+    (ids, mask, labels)
+}
+
+fn vocab_file(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("vocab-src.txt");
+    let mut lines = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    lines.extend((5..VOCAB).map(|i| format!("t{i}")));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Runs `tests/py/mlm_reference.py` on `dir`: HF's loss and scores for the batch.
+fn reference(dir: &Path, ids: &Tensor, mask: &Tensor, labels: &Tensor) -> (f64, Tensor) {
+    let input = dir.join("batch.safetensors");
+    let named = [
+        ("input_ids", ids.shallow_clone()),
+        ("attention_mask", mask.shallow_clone()),
+        ("labels", labels.shallow_clone()),
+    ];
+    Tensor::write_safetensors(&named, &input).unwrap();
+    let out = dir.join("reference.safetensors");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/mlm_reference.py");
+    let status = std::process::Command::new(common::python())
+        .arg(&script)
+        .args([dir, &input, &out])
+        .status()
+        .expect("running the Python side");
+    assert!(status.success(), "mlm_reference.py failed: {status}");
+    let mut got: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&out)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let loss = got.remove("loss").unwrap().double_value(&[0]);
+    (loss, got.remove("logits").unwrap())
+}
+
+fn check_parity(config: TransformerConfig, class: &str) {
+    tch::manual_seed(5);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mlm = MaskedLm::new(&vs.root(), &config);
+    perturb(&vs);
+    let dir = tempfile::tempdir().unwrap();
+    save_masked_lm(dir.path(), &vs, &config, vocab_file(dir.path())).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["architectures"][0], class);
+
+    let (ids, mask, labels) = masked_batch();
+    let ours = tch::no_grad(|| mlm.forward(&ids, &mask, &labels, false));
+    let ours_logits = tch::no_grad(|| mlm.logits(&ids, &mask, false));
+    let (hf_loss, hf_logits) = reference(dir.path(), &ids, &mask, &labels);
+
+    let loss = ours.loss.double_value(&[]);
+    assert!(
+        (loss - hf_loss).abs() < 1e-4,
+        "{class}: loss {loss} vs HF {hf_loss}"
+    );
+    assert!(
+        hf_loss > 1.0,
+        "a random model's loss is far from zero: {hf_loss}"
+    );
+    let diff = (&ours_logits - &hf_logits).abs().max().double_value(&[]);
+    assert!(diff < 1e-4, "{class}: scores differ by up to {diff}");
+
+    let predicted = labels.ne(IGNORED_LABEL);
+    let hf_correct = hf_logits
+        .argmax(-1, false)
+        .eq_tensor(&labels)
+        .logical_and(&predicted)
+        .sum(Kind::Int64)
+        .int64_value(&[]);
+    assert_eq!(ours.predicted, predicted.sum(Kind::Int64).int64_value(&[]));
+    assert_eq!(ours.correct, hf_correct, "{class}: masked-token accuracy");
+}
+
+#[test]
+fn albert_mlm_loss_and_scores_equal_transformers_albert_for_masked_lm() {
+    check_parity(albert(), "AlbertForMaskedLM");
+}
+
+#[test]
+fn bert_mlm_loss_and_scores_equal_transformers_bert_for_masked_lm() {
+    check_parity(bert(), "BertForMaskedLM");
+}
+
+/// The head's variables: what a load either continues or starts new.
+fn head_variables(config: &TransformerConfig) -> Vec<String> {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = MaskedLm::new(&vs.root(), config);
+    let prefix = format!("{}.", config.view().prefix());
+    let mut names: Vec<String> = vs
+        .variables()
+        .into_keys()
+        .filter(|n| !n.starts_with(&prefix))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn continued_pretraining_starts_from_a_saved_head_and_from_a_new_one_after_a_tagger() {
+    for (config, head) in [
+        (
+            albert(),
+            vec![
+                "predictions.LayerNorm.bias",
+                "predictions.LayerNorm.weight",
+                "predictions.bias",
+                "predictions.dense.bias",
+                "predictions.dense.weight",
+            ],
+        ),
+        (
+            bert(),
+            vec![
+                "cls.predictions.bias",
+                "cls.predictions.transform.LayerNorm.bias",
+                "cls.predictions.transform.LayerNorm.weight",
+                "cls.predictions.transform.dense.bias",
+                "cls.predictions.transform.dense.weight",
+            ],
+        ),
+    ] {
+        assert_eq!(head_variables(&config), head);
+        tch::manual_seed(9);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mlm = MaskedLm::new(&vs.root(), &config);
+        perturb(&vs);
+        let dir = tempfile::tempdir().unwrap();
+        save_masked_lm(dir.path(), &vs, &config, vocab_file(dir.path())).unwrap();
+        let (ids, mask, labels) = masked_batch();
+        let before = tch::no_grad(|| mlm.forward(&ids, &mask, &labels, false))
+            .loss
+            .double_value(&[]);
+
+        // A pre-trained directory: encoder and head, nothing new; the same loss.
+        let weights = PretrainedWeights::open(dir.path()).unwrap();
+        assert_eq!(weights.config(), &config);
+        let mut again = nn::VarStore::new(Device::Cpu);
+        let resumed = MaskedLm::new(&again.root(), weights.config());
+        let report = weights.load_into(&mut again).unwrap();
+        assert!(report.fresh.is_empty(), "{report}");
+        assert!(
+            head.iter().all(|h| report.loaded.iter().any(|l| l == h)),
+            "{report}"
+        );
+        assert!(
+            report.to_string().contains("MLM head continued"),
+            "{report}"
+        );
+        let after = tch::no_grad(|| resumed.forward(&ids, &mask, &labels, false))
+            .loss
+            .double_value(&[]);
+        assert_eq!(before, after);
+
+        // The same directory as a tagger's pretrained weights: the encoder only, the head skipped.
+        let spec = TaggerSpec {
+            encoder: match &config {
+                TransformerConfig::Albert(a) => EncoderSpec::Albert(a.clone()),
+                TransformerConfig::Bert(b) => EncoderSpec::Bert(b.clone()),
+            },
+            labels: common::labels(),
+            head: Head::Crf,
+        };
+        let mut tagger_vs = nn::VarStore::new(Device::Cpu);
+        let _ = NerTagger::new(&tagger_vs.root(), &spec);
+        let report = weights.load_into(&mut tagger_vs).unwrap();
+        assert!(
+            head.iter().all(|h| report.skipped.iter().any(|s| s == h)),
+            "{report}"
+        );
+        assert!(!report.to_string().contains("MLM head"), "{report}");
+
+        // A tagger's directory for pre-training: its encoder, and a new head (its own head skipped).
+        let tagger_dir = tempfile::tempdir().unwrap();
+        save_model(
+            tagger_dir.path(),
+            &tagger_vs,
+            &spec,
+            vocab_file(tagger_dir.path()),
+        )
+        .unwrap();
+        let from_tagger = PretrainedWeights::open(tagger_dir.path()).unwrap();
+        let mut fresh_vs = nn::VarStore::new(Device::Cpu);
+        let _ = MaskedLm::new(&fresh_vs.root(), from_tagger.config());
+        let report = from_tagger.load_into(&mut fresh_vs).unwrap();
+        assert_eq!(report.fresh, head, "{report}");
+        assert!(
+            report.skipped.iter().any(|s| s == "crf.transitions"),
+            "{report}"
+        );
+    }
+}
