@@ -35,6 +35,18 @@ pub enum DataError {
         byte: u8,
     },
 
+    /// A NUL byte: a binary file (a model, an archive) where text was expected.
+    #[error("{path}:{line}: a binary file (NUL byte at offset {offset}), not UTF-8 text")]
+    Binary {
+        path: PathBuf,
+        line: usize,
+        offset: usize,
+    },
+
+    /// A pre-training channel without a line of text.
+    #[error("{path}: no text (expected UTF-8 text files: one document per line, or documents separated by blank lines)")]
+    NoText { path: PathBuf },
+
     /// A word2vec file without a single vector.
     #[error("{path}: no vectors (expected word2vec text: `token v1 v2 ...` per line)")]
     NoVectors { path: PathBuf },

@@ -37,6 +37,7 @@ mod batch;
 mod error;
 mod labels;
 mod metrics;
+pub mod pretraining;
 mod reader;
 mod report;
 mod scheme;
