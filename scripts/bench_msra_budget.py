@@ -94,7 +94,7 @@ def run_peer(cmd, result, work):
 def peer(a, msra, work):
     result = os.path.join(work, "peer.json")
     cmd = [PY, os.path.join(a.shared, "bench", "peers", "hf_albert_crf.py"), "--mode", "train",
-           "--config", peer_config("tiny", work), "--vocab", os.path.join(ROOT, "albert_config", "vocab.txt"),
+           "--config", peer_config("tiny", "albert", work), "--vocab", os.path.join(ROOT, "albert_config", "vocab.txt"),
            "--train", os.path.join(msra, "train.txt"), "--test", os.path.join(msra, "test.txt"),
            "--batch", str(a.batch), "--lr", str(a.lr), "--crf-lr-mult", str(a.head_mult),
            "--epochs", "1000", "--time-budget", str(a.seconds), "--threads", str(a.threads),
