@@ -5,12 +5,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{assert_model, check, failed, fast, stdout, Job};
-use tch::Tensor;
 
 /// A port nobody listens on now, as a hyperparameter value (leaked: the helpers take `'static`).
 fn free_port() -> &'static str {
@@ -31,30 +29,6 @@ fn deterministic(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &
     ];
     v.extend_from_slice(extra);
     fast(&v)
-}
-
-fn weights(path: &Path) -> Vec<(String, Tensor)> {
-    let mut w = Tensor::read_safetensors(path).unwrap();
-    w.sort_by(|a, b| a.0.cmp(&b.0));
-    w
-}
-
-/// The largest element-wise difference between two saved models, and where.
-fn max_diff(a: &Job, b: &Job) -> (f64, String) {
-    let (wa, wb) = (
-        weights(&a.base().join("model/model.safetensors")),
-        weights(&b.base().join("model/model.safetensors")),
-    );
-    assert_eq!(wa.len(), wb.len());
-    let mut worst = (0.0, String::new());
-    for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
-        assert_eq!(na, nb);
-        let d = f64::try_from((ta - tb).abs().max()).unwrap();
-        if d > worst.0 {
-            worst = (d, na.clone());
-        }
-    }
-    worst
 }
 
 /// Starts `job` with stdout piped and reads it until a line contains `marker` (a thread drains the
@@ -137,7 +111,7 @@ fn two_processes_of_batch_8_train_the_model_one_process_of_batch_16_does() {
     let o = two.train();
     check(&o, o.status.success(), "the two-process run");
     assert_model(&two);
-    let (diff, name) = max_diff(&one, &two);
+    let (diff, name) = common::max_weight_diff(&one, &two);
     assert!(diff < 1e-5, "{name} differs by {diff}");
 
     let log = stdout(&o);
@@ -357,7 +331,7 @@ fn sigterm_stops_every_rank_at_one_step_and_the_resumed_job_ends_as_an_uninterru
         "{}",
         stdout(&o)
     );
-    let (diff, name) = max_diff(&uninterrupted, &job);
+    let (diff, name) = common::max_weight_diff(&uninterrupted, &job);
     assert!(diff < 1e-5, "{name} differs by {diff}");
 }
 

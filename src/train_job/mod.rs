@@ -1,8 +1,9 @@
-//! A SageMaker training job: read the `/opt/ml` contract, fine-tune, write the model and results, and on
-//! failure write the cause to `output/failure`.
+//! A SageMaker training job: read the `/opt/ml` contract, fine-tune (or, with `task=pretrain`,
+//! pre-train), write the model and results, and on failure write the cause to `output/failure`.
 
 mod data;
 mod model_setup;
+mod pretrain;
 mod results;
 mod run;
 
@@ -84,7 +85,8 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 const HELP: &str = "\
-train — fine-tunes ALBERT+CRF for Chinese NER as a SageMaker training job.
+train — fine-tunes ALBERT+CRF for Chinese NER as a SageMaker training job (with task=pretrain,
+continues the encoder's masked-language-model pre-training on the training channel's raw text).
 
 Usage: train [train]
 

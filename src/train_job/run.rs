@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use ner_data::{LabelSet, Sentence, Tokenizer};
 use ner_dist::{Agent, Finished, Hosts, Launch, LaunchSettings, WorkerEnv};
 use ner_infer::{ModelDir, Precision, Prepared, TrainedModel};
-use ner_settings::{Distributed, ModelSettings};
+use ner_settings::{Distributed, ModelSettings, Task};
 use ner_train::{fit, EvalSet, Outcome, Replicas, TrainConfig, TrainOutputs, TrainSummary};
 use sagemaker_contract::{DataChannels, HostRole, Hyperparameters, ResourceConfig, SageMakerPaths};
 use tch::nn::VarStore;
@@ -131,6 +131,9 @@ fn train(
     stop: &AtomicBool,
     replicas: Replicas,
 ) -> Result<Finished> {
+    if hp.task == Task::Pretrain {
+        return super::pretrain::run(paths, hp, device, stop, replicas);
+    }
     let writes = replicas.rank() == 0;
     let channels = DataChannels::resolve(paths, hp.data_dir.as_deref())?;
     let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));

@@ -272,3 +272,24 @@ pub fn venv_python() -> PathBuf {
     assert!(p.exists(), "{} missing: run `make venv`", p.display());
     p
 }
+
+/// The largest element-wise difference between two jobs' saved models, and the tensor where.
+pub fn max_weight_diff(a: &Job, b: &Job) -> (f64, String) {
+    let weights = |job: &Job| {
+        let mut w =
+            tch::Tensor::read_safetensors(job.base().join("model/model.safetensors")).unwrap();
+        w.sort_by(|x, y| x.0.cmp(&y.0));
+        w
+    };
+    let (wa, wb) = (weights(a), weights(b));
+    assert_eq!(wa.len(), wb.len());
+    let mut worst = (0.0, String::new());
+    for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
+        assert_eq!(na, nb);
+        let d = f64::try_from((ta - tb).abs().max()).unwrap();
+        if d > worst.0 {
+            worst = (d, na.clone());
+        }
+    }
+    worst
+}

@@ -38,6 +38,16 @@ pub enum EncoderSpec {
     },
 }
 
+/// A transformer alone as an encoder.
+impl From<TransformerConfig> for EncoderSpec {
+    fn from(config: TransformerConfig) -> Self {
+        match config {
+            TransformerConfig::Albert(a) => EncoderSpec::Albert(a),
+            TransformerConfig::Bert(b) => EncoderSpec::Bert(b),
+        }
+    }
+}
+
 impl EncoderSpec {
     /// The spec of encoder `kind` from the parts a job configures; each encoder takes the parts it
     /// has. A transformer of the other family than `kind` names (BERT weights for `encoder=albert`, or
@@ -109,6 +119,16 @@ impl EncoderSpec {
                 Some(Transformer::Bert(b))
             }
             EncoderSpec::Bilstm { .. } => None,
+        }
+    }
+
+    /// The config of an encoder that is a transformer alone (`albert`, `bert`): what pre-training
+    /// trains; `None` for the BiLSTM encoders.
+    pub fn transformer_alone(&self) -> Option<TransformerConfig> {
+        match self {
+            EncoderSpec::Albert(a) => Some(TransformerConfig::Albert(a.clone())),
+            EncoderSpec::Bert(b) => Some(TransformerConfig::Bert(b.clone())),
+            _ => None,
         }
     }
 

@@ -131,12 +131,12 @@ impl MaskedLm {
     /// Creates the encoder (`albert.*` / `bert.*`) and the head (`predictions.*` / `cls.predictions.*`)
     /// under `root`. The encoder's variables are in [`Part::Encoder`], the head's in [`Part::Head`].
     pub fn new(root: &nn::Path, config: &TransformerConfig) -> Self {
-        let (spec, same) = match config {
-            TransformerConfig::Albert(a) => (EncoderSpec::Albert(a.clone()), a.clone()),
-            TransformerConfig::Bert(b) => (EncoderSpec::Bert(b.clone()), b.as_albert()),
+        let same = match config {
+            TransformerConfig::Albert(a) => a.clone(),
+            TransformerConfig::Bert(b) => b.as_albert(),
         };
         MaskedLm {
-            encoder: TaggerEncoder::new(root, &spec),
+            encoder: TaggerEncoder::new(root, &EncoderSpec::from(config.clone())),
             head: MlmHead::new(root, HeadNames::of(config.encoder()), &same),
             config: config.clone(),
         }

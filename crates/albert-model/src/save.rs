@@ -204,10 +204,17 @@ fn read_config(dir: &Path) -> Result<(PathBuf, String, Value)> {
 
 fn labels_from_config(value: &Value, path: &Path) -> Result<Vec<String>> {
     let Some(map) = value.get("id2label").and_then(Value::as_object) else {
-        return Err(ModelError::config(
-            Some(path),
-            "id2label is missing: not a tagger config",
-        ));
+        let architecture = value["architectures"][0].as_str().unwrap_or_default();
+        let message = if architecture.ends_with("ForMaskedLM") {
+            format!(
+                "a pre-trained encoder ({architecture}, as task=pretrain writes it), not a tagger: \
+                 fine-tune it first with a task=ner job that takes this directory as its pretrained \
+                 weights (the `pretrained` channel or init_checkpoint)"
+            )
+        } else {
+            "id2label is missing: not a tagger config".to_string()
+        };
+        return Err(ModelError::config(Some(path), message));
     };
     let mut labels = vec![None; map.len()];
     for (k, v) in map {

@@ -241,10 +241,7 @@ fn continued_pretraining_starts_from_a_saved_head_and_from_a_new_one_after_a_tag
 
         // The same directory as a tagger's pretrained weights: the encoder only, the head skipped.
         let spec = TaggerSpec {
-            encoder: match &config {
-                TransformerConfig::Albert(a) => EncoderSpec::Albert(a.clone()),
-                TransformerConfig::Bert(b) => EncoderSpec::Bert(b.clone()),
-            },
+            encoder: EncoderSpec::from(config.clone()),
             labels: common::labels(),
             head: Head::Crf,
         };

@@ -3,14 +3,15 @@
 //! names its files.
 //!
 //! ```text
-//! model.safetensors  config.json  vocab.txt   the tagger, in HF layout (albert-model's save format)
+//! model.safetensors  config.json  vocab.txt   the tagger, in HF layout (albert-model's save format),
+//!                                              or after `task=pretrain` the pre-trained masked LM
 //! hyperparameters.json                         the job's resolved settings; ModelSettings come from it
 //! metrics.json                                 what the job measured
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use albert_model::{EncoderSpec, NerTagger, TaggerSpec};
+use albert_model::{EncoderSpec, NerTagger, TaggerSpec, TransformerConfig};
 use ner_settings::ModelSettings;
 use serde_json::{Map, Value};
 use tch::{nn, Device};
@@ -64,6 +65,17 @@ impl ModelDir {
         vocab: &Path,
     ) -> Result<(), InferError> {
         Ok(albert_model::save_model(&self.path, vs, spec, vocab)?)
+    }
+
+    /// Writes a pre-trained masked LM's files (HF's `*ForMaskedLM`: pretrained weights for a later
+    /// job, not a tagger); `vocab` is copied in.
+    pub fn write_masked_lm(
+        &self,
+        vs: &nn::VarStore,
+        config: &TransformerConfig,
+        vocab: &Path,
+    ) -> Result<(), InferError> {
+        Ok(albert_model::save_masked_lm(&self.path, vs, config, vocab)?)
     }
 
     /// Writes the job's record beside the tagger: its resolved hyperparameters (the settings tagging

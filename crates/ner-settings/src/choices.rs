@@ -104,6 +104,17 @@ choices! {
 }
 
 choices! {
+    /// What a training job does with its data.
+    pub enum Task as "task" {
+        /// Fine-tune a tagger on labelled sentences.
+        #[default]
+        Ner = ["ner"],
+        /// Continue (or start) the transformer's masked-language-model pre-training on raw text.
+        Pretrain = ["pretrain"],
+    }
+}
+
+choices! {
     /// The task of `albert_ner.py`'s `task_name` flag; kept for compatibility.
     pub enum TaskName as "task_name" {
         #[default]

@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use std::str::FromStr;
 
 use ner_settings::{
-    Choice, DataFormat, Device, Distributed, Encoder, Head, MixedPrecision, TaskName,
+    Choice, DataFormat, Device, Distributed, Encoder, Head, MixedPrecision, Task, TaskName,
 };
 
 fn check<T>()
@@ -62,6 +62,7 @@ fn every_choice_type_parses_prints_and_refuses_by_its_table() {
     check::<Device>();
     check::<Distributed>();
     check::<TaskName>();
+    check::<Task>();
 }
 
 #[test]

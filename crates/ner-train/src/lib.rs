@@ -6,6 +6,7 @@ mod amp;
 mod checkpoint;
 mod error;
 mod log_line;
+mod pretrainer;
 mod replicas;
 mod schedule;
 mod tensorboard;
@@ -15,6 +16,9 @@ pub use adamw::{AdamW, PartRates};
 pub use amp::{MixedPrecision, Precision};
 pub use checkpoint::Progress;
 pub use error::TrainError;
-pub use log_line::EvalLine;
+pub use log_line::{EvalLine, MlmEvalLine};
+pub use pretrainer::{
+    pretrain, MlmScores, PretrainConfig, PretrainData, PretrainOutputs, PretrainSummary,
+};
 pub use replicas::Replicas;
 pub use trainer::{fit, score, EvalSet, Outcome, Scored, TrainConfig, TrainOutputs, TrainSummary};

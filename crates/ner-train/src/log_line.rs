@@ -70,6 +70,28 @@ impl fmt::Display for EvalLine {
     }
 }
 
+/// After each pre-training evaluation, on the held-out sequences.
+#[derive(Debug, Clone)]
+pub struct MlmEvalLine {
+    pub epoch: usize,
+    pub step: usize,
+    /// Mean cross-entropy per predicted piece.
+    pub loss: f64,
+    /// Share of predicted pieces whose top score is the original.
+    pub accuracy: f64,
+    pub perplexity: f64,
+}
+
+impl fmt::Display for MlmEvalLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pretrain_eval: epoch={} step={} loss={:.4} mlm_accuracy={:.4} perplexity={:.2}",
+            self.epoch, self.step, self.loss, self.accuracy, self.perplexity
+        )
+    }
+}
+
 /// `H:MM:SS`, for ETAs.
 pub fn format_duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;

@@ -1,7 +1,8 @@
 //! Raw text for masked-language-model pre-training (`task=pretrain`): text files streamed line by line
 //! ([`TextLines`]), each line cut into whole words and word pieces ([`WholeWordTokenizer`]), packed into
 //! sequences of consecutive text ([`Packer`]), and masked whole word by whole word ([`Masking`]).
-//! [`PackedStream`] chains the first three; nothing holds more than a line and a sequence in memory.
+//! [`PackedStream`] chains the first three, [`Shuffled`] mixes its order within a bounded buffer;
+//! nothing holds more than a line and that buffer in memory.
 //!
 //! Text layout: lines of one document follow each other; a blank line (or the end of a file) ends a
 //! document. So "one document per line" and "documents separated by blank lines" both read as
@@ -9,12 +10,14 @@
 
 mod masking;
 mod packing;
+mod shuffle;
 mod stream;
 mod text_lines;
 mod whole_words;
 
 pub use masking::{collate_masked, MaskedBatch, MaskedSequence, Masking, IGNORED};
 pub use packing::{PackedSequence, Packer};
+pub use shuffle::Shuffled;
 pub use stream::PackedStream;
 pub use text_lines::{text_files, TextItem, TextLines};
 pub use whole_words::{WholeWordTokenizer, WordPieces};

@@ -9,8 +9,8 @@ use super::text_lines::{text_files, TextItem, TextLines};
 use super::whole_words::WholeWordTokenizer;
 use crate::error::DataError;
 
-/// The packed sequences of a channel's text, in order. Yields at least one sequence or an error:
-/// a channel with no text at all is [`DataError::NoText`] naming it.
+/// The packed sequences of text files, in order. Yields at least one sequence or an error: files
+/// with no text at all are [`DataError::NoText`] naming their directory.
 pub struct PackedStream {
     source: PathBuf,
     lines: TextLines,
@@ -21,23 +21,36 @@ pub struct PackedStream {
 }
 
 impl PackedStream {
-    /// The stream of `source` (a channel directory or one file), sequences of up to `max_len` pieces.
-    pub fn open(
-        source: &Path,
-        words: Arc<WholeWordTokenizer>,
-        max_len: usize,
-    ) -> Result<Self, DataError> {
-        let files = text_files(source)?;
+    /// The stream of `files` (a channel's, as [`text_files`] lists them), sequences of up to
+    /// `max_len` pieces.
+    pub fn new(files: Vec<PathBuf>, words: Arc<WholeWordTokenizer>, max_len: usize) -> Self {
+        let source = match files.as_slice() {
+            [one] => one.clone(),
+            _ => files
+                .first()
+                .and_then(|f| f.parent())
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        };
         let t = words.tokenizer();
         let packer = Packer::new(max_len, t.cls_id(), t.sep_id());
-        Ok(PackedStream {
-            source: source.to_path_buf(),
+        PackedStream {
+            source,
             lines: TextLines::new(files),
             words,
             packer: Some(packer),
             ready: VecDeque::new(),
             produced: 0,
-        })
+        }
+    }
+
+    /// The stream of a directory's text files (or of one file).
+    pub fn open(
+        source: &Path,
+        words: Arc<WholeWordTokenizer>,
+        max_len: usize,
+    ) -> Result<Self, DataError> {
+        Ok(Self::new(text_files(source)?, words, max_len))
     }
 
     /// Sequences yielded so far.

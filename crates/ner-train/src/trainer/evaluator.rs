@@ -207,7 +207,10 @@ pub fn score(
     }))
 }
 
-fn append_jsonl(path: &std::path::Path, value: &serde_json::Value) -> Result<(), TrainError> {
+pub(crate) fn append_jsonl(
+    path: &std::path::Path,
+    value: &serde_json::Value,
+) -> Result<(), TrainError> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;

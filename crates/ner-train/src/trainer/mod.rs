@@ -31,7 +31,9 @@ use ner_settings::TrainSettings;
 use plan::Plan;
 use run::Run;
 
+pub(crate) use evaluator::append_jsonl;
 pub use evaluator::{score, Scored};
+pub(crate) use train_log::{LogWindow, StepPoint};
 
 /// What a run needs beyond the data: the optimisation settings as the hyperparameters give them, and
 /// what the job decided about decoding, precision and device.

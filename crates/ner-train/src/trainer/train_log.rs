@@ -11,7 +11,7 @@ use crate::tensorboard::EventWriter;
 
 /// Loss and throughput accumulated since the last `train:` line: global figures, the same on every
 /// replica (only rank 0 logs them).
-pub(super) struct LogWindow {
+pub(crate) struct LogWindow {
     started: Instant,
     samples: usize,
     loss_sum: f64,
@@ -20,7 +20,7 @@ pub(super) struct LogWindow {
 }
 
 /// Where the run stands when a line may be due.
-pub(super) struct StepPoint {
+pub(crate) struct StepPoint {
     pub epoch: usize,
     pub step: usize,
     pub total_steps: usize,

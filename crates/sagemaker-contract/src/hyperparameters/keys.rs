@@ -23,6 +23,8 @@ pub const KNOWN: &[&str] = &[
     "num_train_epochs",
     "warmup_proportion",
     "save_checkpoints_steps",
+    "task",
+    "masking_rate",
     "head",
     "crf_learning_rate_multiplier",
     "encoder",

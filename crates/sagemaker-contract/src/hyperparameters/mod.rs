@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 pub use keys::{IGNORED as IGNORED_HYPERPARAMETERS, KNOWN as KNOWN_HYPERPARAMETERS};
 
 use ner_settings::{
-    DataFormat, Device, Distributed, Encoder, Head, MixedPrecision, ModelSettings, TaskName,
+    DataFormat, Device, Distributed, Encoder, Head, MixedPrecision, ModelSettings, Task, TaskName,
     TrainSettings,
 };
 
@@ -52,6 +52,11 @@ pub struct Hyperparameters {
     pub train: TrainSettings,
 
     // This container's own.
+    /// `ner` fine-tunes a tagger; `pretrain` continues the transformer's masked-LM pre-training on raw
+    /// text.
+    pub task: Task,
+    /// `task=pretrain`: the share of each sequence's word pieces predicted (whole words).
+    pub masking_rate: f64,
     pub head: Head,
     pub encoder: Encoder,
     /// Width of the `bilstm` encoder's character vectors (and of the `embeddings` channel's).
@@ -150,6 +155,8 @@ impl Default for Hyperparameters {
             do_eval: true,
             do_predict: true,
             predict_batch_size: 64,
+            task: Task::default(),
+            masking_rate: 0.15,
             model: ModelSettings::default(),
             train: TrainSettings::default(),
             head: Head::default(),
@@ -275,6 +282,11 @@ impl Hyperparameters {
                 raw.float(fraction, "a number from 0 to 1")?,
             ),
             "save_checkpoints_steps" => set(&mut self.train.save_checkpoints_steps, raw.usize(0)?),
+            "task" => set(&mut self.task, raw.choice()?),
+            "masking_rate" => set(
+                &mut self.masking_rate,
+                raw.float(|v| v > 0.0 && v < 1.0, "a number > 0 and < 1")?,
+            ),
             "head" => set(&mut self.head, raw.choice()?),
             "crf_learning_rate_multiplier" => set(
                 &mut self.train.crf_learning_rate_multiplier,

@@ -1,0 +1,255 @@
+//! `task=pretrain` as a SageMaker user runs it: raw text in the `training` channel, a pre-trained
+//! encoder (`AlbertForMaskedLM` / `BertForMaskedLM`) in the model directory that a `task=ner` job then
+//! fine-tunes, continued pre-training from that model's own head, a spot restart that resumes and
+//! ships the same model, and bad input failing with the file, line and offset.
+
+mod common;
+
+use std::fs;
+
+use common::{check, failed, fast, run_predict, stdout, Job};
+
+/// Sentences of the committed sample with their tags dropped: `n` lines of raw text, a blank line
+/// after every fifth (documents of five lines).
+fn raw_text(n: usize) -> String {
+    let sample = fs::read_to_string(
+        std::path::Path::new(common::REPO)
+            .join("local_test/test_dir/input/data/training/train.txt"),
+    )
+    .unwrap();
+    let mut out = String::new();
+    for (i, block) in sample.split("\n\n").take(n).enumerate() {
+        let line: String = block
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        out.push_str(&line);
+        out.push('\n');
+        if i % 5 == 4 {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A job whose `training` channel holds `corpus.txt` of `n` lines of raw text.
+fn text_job(n: usize) -> Job {
+    let job = Job::new(0, 0, 0);
+    job.write("input/data/training/corpus.txt", &raw_text(n));
+    job
+}
+
+fn pretrain(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut settings = vec![
+        ("task", "pretrain"),
+        ("max_seq_length", "48"),
+        ("max_steps", "8"),
+        ("eval_steps", "4"),
+    ];
+    settings.extend_from_slice(extra);
+    fast(&settings)
+}
+
+fn log(o: &std::process::Output) -> String {
+    stdout(o) + &common::stderr(o)
+}
+
+/// The model directory as a 'static path for the next job's settings.
+fn model_path(job: &Job) -> &'static str {
+    Box::leak(
+        job.base()
+            .join("model")
+            .to_str()
+            .unwrap()
+            .to_string()
+            .into_boxed_str(),
+    )
+}
+
+#[test]
+fn pretraining_writes_an_albert_for_masked_lm_that_a_ner_job_fine_tunes() {
+    let job = text_job(200);
+    job.hyperparameters(&pretrain(&[]));
+    let o = job.train();
+    check(&o, o.status.success(), "pretrain");
+    let out = log(&o);
+    assert!(out.contains("pre-training text:"), "{out}");
+    let evals: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("pretrain_eval:"))
+        .collect();
+    assert_eq!(evals.len(), 2, "steps 4 and 8: {out}");
+    assert!(evals
+        .iter()
+        .all(|l| l.contains("perplexity=") && l.contains("mlm_accuracy=")));
+    let config: serde_json::Value = serde_json::from_str(&job.read("model/config.json")).unwrap();
+    assert_eq!(config["architectures"][0], "AlbertForMaskedLM");
+    assert!(config.get("id2label").is_none(), "not a tagger");
+    let metrics: serde_json::Value = serde_json::from_str(&job.read("model/metrics.json")).unwrap();
+    assert_eq!(metrics["task"], "pretrain");
+    assert_eq!(metrics["global_step"], 8);
+    assert!(metrics["held_out"]["perplexity"].as_f64().unwrap() > 1.0);
+    assert_eq!(
+        job.read("output/data/eval_results.jsonl").lines().count(),
+        2
+    );
+    assert!(
+        fs::read_dir(job.base().join("output/tensorboard"))
+            .unwrap()
+            .count()
+            > 0
+    );
+
+    // predict refuses it with what to do instead.
+    let o = run_predict(&job.base().join("model"), &[], "张三在北京。");
+    assert!(!o.status.success());
+    let err = log(&o);
+    assert!(
+        err.contains("not a tagger") && err.contains("task=ner"),
+        "{err}"
+    );
+
+    // A task=ner job takes it as its pretrained weights: the encoder loads, the MLM head is skipped.
+    let ner = Job::new(20, 4, 0);
+    let mut settings = fast(&[("init_checkpoint", model_path(&job)), ("max_steps", "2")]);
+    settings.retain(|(k, _)| *k != "bert_config_file");
+    ner.hyperparameters(&settings);
+    let o = ner.train();
+    check(&o, o.status.success(), "fine-tune the pre-trained encoder");
+    let out = log(&o);
+    assert!(
+        out.contains("loaded 23 tensors") && out.contains("skipped 5 unused (predictions."),
+        "{out}"
+    );
+    common::assert_model(&ner);
+}
+
+#[test]
+fn continued_pretraining_starts_from_the_models_own_head() {
+    let first = text_job(120);
+    first.hyperparameters(&pretrain(&[("max_steps", "2")]));
+    let o = first.train();
+    check(&o, o.status.success(), "the first pre-training");
+    let second = text_job(120);
+    let mut settings = pretrain(&[("init_checkpoint", model_path(&first)), ("max_steps", "2")]);
+    settings.retain(|(k, _)| *k != "bert_config_file");
+    second.hyperparameters(&settings);
+    let o = second.train();
+    check(&o, o.status.success(), "continued pre-training");
+    let out = log(&o);
+    assert!(
+        out.contains("MLM head continued from the checkpoint's"),
+        "{out}"
+    );
+    assert!(!out.contains("the MLM head starts new"), "{out}");
+}
+
+#[test]
+fn bert_pretrains_into_a_bert_for_masked_lm() {
+    let job = text_job(60);
+    fs::copy(
+        std::path::Path::new(common::REPO).join("albert_config/bert_config_tiny.json"),
+        job.workdir().join("bert_tiny.json"),
+    )
+    .unwrap();
+    job.hyperparameters(&pretrain(&[
+        ("encoder", "bert"),
+        ("bert_config_file", "bert_tiny.json"),
+        ("max_steps", "2"),
+    ]));
+    let o = job.train();
+    check(&o, o.status.success(), "pretrain BERT");
+    let config: serde_json::Value = serde_json::from_str(&job.read("model/config.json")).unwrap();
+    assert_eq!(config["architectures"][0], "BertForMaskedLM");
+    assert_eq!(config["model_type"], "bert");
+}
+
+#[test]
+fn a_pretrain_job_restarted_on_a_new_instance_resumes_and_ships_the_same_model() {
+    let job = text_job(200);
+    job.hyperparameters(&pretrain(&[
+        ("save_checkpoints_steps", "3"),
+        ("train_batch_size", "4"),
+    ]));
+    let o = job.train();
+    check(&o, o.status.success(), "the first run");
+    let shipped = fs::read(job.base().join("model/model.safetensors")).unwrap();
+    for dir in ["model", "output"] {
+        fs::remove_dir_all(job.base().join(dir)).unwrap();
+    }
+    let o = job.train();
+    check(&o, o.status.success(), "the restart");
+    let out = log(&o);
+    assert!(
+        out.contains("resuming from checkpoint") && out.contains("step 6"),
+        "{out}"
+    );
+    assert!(out.contains("replaying pass 1 to sequence 24"), "{out}");
+    assert_eq!(
+        fs::read(job.base().join("model/model.safetensors")).unwrap(),
+        shipped,
+        "steps 7 and 8 again, on the same sequences with the same masks"
+    );
+}
+
+#[test]
+fn two_processes_of_batch_4_pretrain_the_model_one_process_of_batch_8_does() {
+    // The micro config has no dropout: the final weights are a function of the data and the seed.
+    let one = text_job(120);
+    one.hyperparameters(&pretrain(&[("train_batch_size", "8"), ("max_steps", "6")]));
+    let o = one.train();
+    check(&o, o.status.success(), "the single-process run");
+
+    let two = text_job(120);
+    let port: &'static str = Box::leak(common::free_port().to_string().into_boxed_str());
+    two.hyperparameters(&pretrain(&[
+        ("train_batch_size", "4"),
+        ("max_steps", "6"),
+        ("processes_per_host", "2"),
+        ("master_port", port),
+    ]));
+    let o = two.train();
+    check(&o, o.status.success(), "the two-process run");
+    let out = log(&o);
+    assert!(out.contains("4 per replica x 2 replicas"), "{out}");
+    let (diff, name) = common::max_weight_diff(&one, &two);
+    assert!(diff < 1e-5, "{name} differs by {diff}");
+}
+
+#[test]
+fn bad_text_fails_naming_file_line_and_offset() {
+    let job = text_job(10);
+    job.write_bytes("input/data/training/b.txt", b"fine\nbad \xff byte\n");
+    job.hyperparameters(&pretrain(&[]));
+    let cause = failed(&job, &job.train());
+    assert!(
+        cause.contains("b.txt:2: invalid UTF-8 at byte offset 9 (byte 0xff)"),
+        "{cause}"
+    );
+    assert!(!job.exists("model/model.safetensors"));
+
+    let job = text_job(10);
+    job.write_bytes("input/data/training/weights.bin", b"\x93NUMPY\x00\x01");
+    job.hyperparameters(&pretrain(&[]));
+    let cause = failed(&job, &job.train());
+    assert!(cause.contains("weights.bin:1: a binary file"), "{cause}");
+
+    let job = Job::new(0, 0, 0);
+    job.write("input/data/training/blank.txt", "\n \n\n");
+    job.hyperparameters(&pretrain(&[]));
+    let cause = failed(&job, &job.train());
+    assert!(cause.contains("blank.txt: no text"), "{cause}");
+}
+
+#[test]
+fn pretraining_a_bilstm_is_refused_naming_the_encoders_that_pretrain() {
+    let job = text_job(10);
+    job.hyperparameters(&pretrain(&[("encoder", "albert_bilstm")]));
+    let cause = failed(&job, &job.train());
+    assert!(
+        cause.contains("task=pretrain pre-trains a transformer")
+            && cause.contains("encoder=albert_bilstm")
+            && cause.contains("use encoder=albert or encoder=bert"),
+        "{cause}"
+    );
+}
