@@ -287,6 +287,8 @@ pub fn max_weight_diff(a: &Job, b: &Job) -> (f64, String) {
     for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {
         assert_eq!(na, nb);
         let d = f64::try_from((ta - tb).abs().max()).unwrap();
+        // A NaN anywhere is a difference, never "equal".
+        let d = if d.is_nan() { f64::INFINITY } else { d };
         if d > worst.0 {
             worst = (d, na.clone());
         }

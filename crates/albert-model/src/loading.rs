@@ -41,6 +41,18 @@ impl<'a> Assigner<'a> {
         }
     }
 
+    /// The expected variables' names, sorted.
+    pub(crate) fn expected_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .vars
+            .keys()
+            .map(String::as_str)
+            .filter(|n| (self.expected)(n))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     pub(crate) fn assign(&mut self, name: &str, value: &Tensor) -> Result<()> {
         let Some(expected) = self.expected_shape(name) else {
             return Err(ModelError::UnexpectedTensor {

@@ -226,13 +226,14 @@ impl PretrainedWeights {
         let prefix = format!("{}.", self.config.view().prefix());
         let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with(&prefix));
         let mut mlm_head = HeadAssigner::new(vs, &self.path, &prefix);
+        let whole_head = mlm_head.covered_by(tensors.iter().map(|(n, _)| n.as_str()));
         for (name, t) in &tensors {
             let target = if name.starts_with(&prefix) {
                 name.clone()
             } else {
                 format!("{prefix}{name}")
             };
-            if !is_head(name) && mlm_head.wants(name) {
+            if whole_head && mlm_head.wants(name) {
                 mlm_head.assign(name, name, t)?;
                 continue;
             }
@@ -250,8 +251,9 @@ impl PretrainedWeights {
     }
 }
 
-/// Loads a masked LM's head (the variables of `vs` outside the encoder's prefix) from the checkpoint
-/// tensors that have its names, when the checkpoint has them; a tagger has no such variable, so for
+/// Loads a masked LM's head (the variables of `vs` outside the encoder's prefix, a task head's
+/// excepted) from the checkpoint tensors of its names, all of them or none (a part of a head would
+/// leave the rest new under weights it was not trained with); a tagger has no such variable, so for
 /// it nothing loads here.
 pub(crate) struct HeadAssigner<'a> {
     assigner: Assigner<'a>,
@@ -263,10 +265,19 @@ pub(crate) struct HeadAssigner<'a> {
 impl<'a> HeadAssigner<'a> {
     pub(crate) fn new(vs: &nn::VarStore, file: &Path, encoder_prefix: &'a str) -> Self {
         HeadAssigner {
-            assigner: Assigner::new(vs, file, move |n| !n.starts_with(encoder_prefix)),
+            assigner: Assigner::new(vs, file, move |n| {
+                !n.starts_with(encoder_prefix) && !is_head(n)
+            }),
             sources: Vec::new(),
             loaded: Vec::new(),
         }
+    }
+
+    /// Whether `names` (a checkpoint's) hold every head variable; false when there is no head.
+    pub(crate) fn covered_by<'n>(&self, names: impl Iterator<Item = &'n str>) -> bool {
+        let names: std::collections::HashSet<&str> = names.collect();
+        let expected = self.assigner.expected_names();
+        !expected.is_empty() && expected.iter().all(|n| names.contains(n))
     }
 
     /// Whether `name` is a head variable of the VarStore.

@@ -1,10 +1,13 @@
 //! A channel's text files read one line at a time, never whole: what a multi-gigabyte corpus needs.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::DataError;
+
+/// Longer lines are refused rather than read into memory whole (a file with no line breaks).
+const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// The regular files under `dir` (recursively, hidden names skipped), in path order: a channel's
 /// files as SageMaker lays them out in File and FastFile mode. A file given instead of a directory is
@@ -92,9 +95,19 @@ impl TextLines {
                     return Ok(None);
                 };
                 let file = File::open(path).map_err(|e| DataError::from_io(path, e))?;
+                let mut reader = BufReader::with_capacity(1 << 20, file);
+                // A binary file is found at its start, before a line of it is looked for.
+                let head = reader.fill_buf().map_err(|e| DataError::from_io(path, e))?;
+                if let Some(at) = head.iter().take(8192).position(|&b| b == 0) {
+                    return Err(DataError::Binary {
+                        path: path.clone(),
+                        line: 1 + head[..at].iter().filter(|&&b| b == b'\n').count(),
+                        offset: at,
+                    });
+                }
                 self.open = Some(OpenFile {
                     index: self.next_file,
-                    reader: BufReader::with_capacity(1 << 20, file),
+                    reader,
                     line: 0,
                     offset: 0,
                     in_document: false,
@@ -104,10 +117,21 @@ impl TextLines {
             let f = self.open.as_mut().expect("a file is open");
             let path = &self.files[f.index];
             self.buf.clear();
-            let n = f
-                .reader
+            let n = (&mut f.reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|e| DataError::from_io(path, e))?;
+            if n > MAX_LINE_BYTES {
+                return Err(DataError::Malformed {
+                    path: path.clone(),
+                    line: f.line + 1,
+                    value: String::from_utf8_lossy(&self.buf[..40]).into_owned(),
+                    reason: format!(
+                        "a line of more than {} MiB: not text?",
+                        MAX_LINE_BYTES >> 20
+                    ),
+                });
+            }
             if n == 0 {
                 let ended = f.in_document;
                 self.open = None;

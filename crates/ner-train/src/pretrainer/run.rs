@@ -160,15 +160,18 @@ impl<'a> Pretraining<'a> {
         self.finish(end.unwrap_or(End::Steps))
     }
 
-    /// The training sequences of the current pass, in its order, with their place in it.
+    /// The training sequences of the current pass, in its order, with their place in it (the held-out
+    /// ones left out). A data error ends it as an `Err` item.
     fn pass_stream(&self) -> Result<impl Iterator<Item = (u64, PackedItem)>, TrainError> {
         let pass = self.progress.epoch as u64;
-        let stream = PackedStream::new(
+        let mut stream = PackedStream::new(
             self.data.train.clone(),
             self.data.words.clone(),
             self.data.max_seq_length,
-        )
-        .skip(self.plan.held_out_of_train as usize);
+        );
+        for held_out in stream.by_ref().take(self.plan.held_out_of_train as usize) {
+            held_out?;
+        }
         let seed = self.cfg.train.seed ^ pass.wrapping_mul(0xA076_1D64_78BD_642F);
         Ok(Shuffled::new(stream, SHUFFLE_BUFFER, seed)
             .enumerate()
@@ -178,11 +181,23 @@ impl<'a> Pretraining<'a> {
     /// The rest of the current pass; `Some` when the run ends inside it.
     fn pass(&mut self) -> Result<Option<End>, TrainError> {
         let pass = self.progress.epoch as u64;
-        let done = self.progress.batch_in_epoch as u64;
+        let done = self.progress.batch_in_epoch;
         if done > 0 {
             info!("replaying pass {} to sequence {done}", pass + 1);
         }
-        let mut stream = self.pass_stream()?.skip(done as usize).peekable();
+        let mut stream = self.pass_stream()?.peekable();
+        for (_, replayed) in stream.by_ref().take(done) {
+            replayed?;
+        }
+        if stream.peek().is_none() {
+            // Never a pass without a step: the text changed under a resumed run, or was read short.
+            return Err(TrainError::Config(format!(
+                "pass {} of the training text has no sequence after the {done} already trained on \
+                 (the plan counted {}): did the training data change since the checkpoint?",
+                pass + 1,
+                self.plan.sequences_per_pass
+            )));
+        }
         let mut micro = 0usize;
         loop {
             let mut global = Vec::with_capacity(self.plan.global_micro_batch);
