@@ -174,6 +174,19 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once it holds `needle` (a request's line is written after its answer is sent, so a
+    /// client can read the answer before the line exists), or as it is after `limit`.
+    fn log_with(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn sigterm(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -379,13 +392,14 @@ fn every_format_answers_and_agrees_with_predict() {
         &lines[0],
     );
 
-    let log = server.log();
+    let request_line = "request: path=/invocations status=200 inputs=2 chars=";
+    let log = server.log_with(request_line, Duration::from_secs(10));
     assert!(
         log.contains("serve: model ") && log.contains("labels [") && log.contains("threads 1"),
         "{log}"
     );
     assert!(
-        log.contains("request: path=/invocations status=200 inputs=2 chars="),
+        log.contains(request_line),
         "one log line per request: {log}"
     );
 }

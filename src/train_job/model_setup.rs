@@ -1,4 +1,5 @@
-//! Which architecture, weights and vocabulary a job starts from, and the tagger built from them.
+//! Which architecture, weights and vocabulary a job starts from ([`JobStart`], the same for every
+//! task), and the tagger built from them.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use albert_model::{
 };
 use anyhow::{bail, Context, Result};
 use ner_data::{Tokenizer, WordVectors};
+use ner_infer::Precision;
 use ner_settings::Encoder;
 use sagemaker_contract::{DataChannels, Hyperparameters, PretrainedSource, SageMakerPaths};
 use tch::nn::VarStore;
@@ -28,6 +30,50 @@ pub struct ModelSource {
     pub vocab: PathBuf,
     /// Where the weights came from, or why there are none (for the log's first lines).
     pub origin: String,
+}
+
+/// What every task of a training job starts from, prepared the same way: the channels, the model
+/// source (checked to fit in memory), the precision, the tokenizer and the encoder; the output
+/// directories created and checked on the rank that writes.
+pub struct JobStart {
+    pub channels: DataChannels,
+    /// Where downloads and extracted files go; removed once training is done.
+    pub scratch: PathBuf,
+    pub source: ModelSource,
+    pub precision: Precision,
+    pub tokenizer: Tokenizer,
+    pub encoder: EncoderSpec,
+}
+
+impl JobStart {
+    pub fn prepare(
+        paths: &SageMakerPaths,
+        hp: &Hyperparameters,
+        device: tch::Device,
+        writes: bool,
+    ) -> Result<Self> {
+        let channels = DataChannels::resolve(paths, hp.data_dir.as_deref())?;
+        let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
+        let source = ModelSource::resolve(paths, hp, &channels, &scratch)?;
+        info!("model: {}", source.origin);
+        check_source(hp, &source, device)?;
+        let (precision, why) = Precision::resolve(hp.mixed_precision, device);
+        info!("device: {device:?}; precision: {why}");
+        if writes {
+            super::results::prepare_output_dirs(paths)?;
+        }
+        let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.model.do_lower_case)
+            .with_context(|| format!("vocab_file {}", source.vocab.display()))?;
+        let encoder = encoder_spec(hp, &source, &tokenizer)?;
+        Ok(JobStart {
+            channels,
+            scratch,
+            source,
+            precision,
+            tokenizer,
+            encoder,
+        })
+    }
 }
 
 /// Relative paths in hyperparameters resolve against the working directory (the image ships

@@ -7,21 +7,20 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use albert_model::{MaskedLm, TransformerConfig};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use ner_data::pretraining::{Masking, WholeWordTokenizer};
 use ner_data::Tokenizer;
 use ner_dist::Finished;
-use ner_infer::{ModelDir, Precision};
+use ner_infer::ModelDir;
 use ner_train::{
     pretrain, Outcome, PretrainConfig, PretrainData, PretrainOutputs, PretrainSummary, Replicas,
 };
-use sagemaker_contract::{DataChannels, Hyperparameters, SageMakerPaths};
+use sagemaker_contract::{Hyperparameters, SageMakerPaths};
 use serde_json::json;
 use tch::nn::VarStore;
 use tracing::info;
 
-use super::model_setup::{self, ModelSource};
-use super::results;
+use super::model_setup::{JobStart, ModelSource};
 
 /// Pre-trains as one process, or as one replica of a group; rank 0 alone writes.
 pub fn run(
@@ -32,19 +31,14 @@ pub fn run(
     replicas: Replicas,
 ) -> Result<Finished> {
     let writes = replicas.rank() == 0;
-    let channels = DataChannels::resolve(paths, hp.data_dir.as_deref())?;
-    let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
-    let source = ModelSource::resolve(paths, hp, &channels, &scratch)?;
-    info!("model: {}", source.origin);
-    model_setup::check_source(hp, &source, device)?;
-    let (precision, why) = Precision::resolve(hp.mixed_precision, device);
-    info!("device: {device:?}; precision: {why}");
-    if writes {
-        results::prepare_output_dirs(paths)?;
-    }
-    let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.model.do_lower_case)
-        .with_context(|| format!("vocab_file {}", source.vocab.display()))?;
-    let encoder = model_setup::encoder_spec(hp, &source, &tokenizer)?;
+    let JobStart {
+        channels,
+        scratch,
+        source,
+        precision,
+        tokenizer,
+        encoder,
+    } = JobStart::prepare(paths, hp, device, writes)?;
     let Some(config) = encoder.transformer_alone() else {
         bail!(
             "task=pretrain pre-trains a transformer: encoder={} has {}; use encoder=albert or \

@@ -8,15 +8,15 @@ use albert_model::{NerTagger, TaggerSpec};
 use anyhow::{bail, Context, Result};
 use ner_data::{LabelSet, Sentence, Tokenizer};
 use ner_dist::{Agent, Finished, Hosts, Launch, LaunchSettings, WorkerEnv};
-use ner_infer::{ModelDir, Precision, Prepared, TrainedModel};
+use ner_infer::{ModelDir, Prepared, TrainedModel};
 use ner_settings::{Distributed, ModelSettings, Task};
 use ner_train::{fit, EvalSet, Outcome, Replicas, TrainConfig, TrainOutputs, TrainSummary};
-use sagemaker_contract::{DataChannels, HostRole, Hyperparameters, ResourceConfig, SageMakerPaths};
+use sagemaker_contract::{HostRole, Hyperparameters, ResourceConfig, SageMakerPaths};
 use tch::nn::VarStore;
 use tracing::{info, warn};
 
 use super::data;
-use super::model_setup::{self, ModelSource};
+use super::model_setup::{self, JobStart};
 use super::results;
 
 /// Runs one training job against the layout in `paths`; `stop` is raised by SIGTERM. Decides first
@@ -135,19 +135,14 @@ fn train(
         return super::pretrain::run(paths, hp, device, stop, replicas);
     }
     let writes = replicas.rank() == 0;
-    let channels = DataChannels::resolve(paths, hp.data_dir.as_deref())?;
-    let scratch = std::env::temp_dir().join(format!("albert-ner-{}", std::process::id()));
-    let source = ModelSource::resolve(paths, hp, &channels, &scratch)?;
-    info!("model: {}", source.origin);
-    model_setup::check_source(hp, &source, device)?;
-    let (precision, why) = Precision::resolve(hp.mixed_precision, device);
-    info!("device: {device:?}; precision: {why}");
-    if writes {
-        results::prepare_output_dirs(paths)?;
-    }
-    let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.model.do_lower_case)
-        .with_context(|| format!("vocab_file {}", source.vocab.display()))?;
-    let encoder = model_setup::encoder_spec(hp, &source, &tokenizer)?;
+    let JobStart {
+        channels,
+        scratch,
+        source,
+        precision,
+        tokenizer,
+        encoder,
+    } = JobStart::prepare(paths, hp, device, writes)?;
     let Some(data) = data::load(hp, &channels, &tokenizer, stop)? else {
         info!("stopped by SIGTERM while reading the data: nothing to save yet");
         return Ok(Finished::Stopped);

@@ -4,6 +4,7 @@
 mod adamw;
 mod amp;
 mod checkpoint;
+mod clock;
 mod error;
 mod log_line;
 mod pretrainer;

@@ -25,6 +25,7 @@ use super::{PretrainConfig, PretrainData, PretrainOutputs, PretrainSummary};
 use crate::adamw::{AdamW, PartRates};
 use crate::amp::LossScaler;
 use crate::checkpoint::{self, Progress};
+use crate::clock::Clock;
 use crate::error::TrainError;
 use crate::log_line::MlmEvalLine;
 use crate::replicas::Replicas;
@@ -58,9 +59,7 @@ pub(super) struct Pretraining<'a> {
     tb: Option<EventWriter>,
     progress: Progress,
     resumed_from: Option<PathBuf>,
-    started: Instant,
-    seconds_before: f64,
-    steps_at_start: usize,
+    clock: Clock,
     window: LogWindow,
     last_eval: Option<(usize, MlmScores)>,
 }
@@ -137,11 +136,9 @@ impl<'a> Pretraining<'a> {
             opt,
             scaler: LossScaler::new(progress.loss_scale),
             tb,
-            seconds_before: progress.train_seconds,
-            steps_at_start: progress.global_step,
+            clock: Clock::start(&progress, cfg.train.max_train_seconds),
             progress,
             resumed_from,
-            started: Instant::now(),
             window: LogWindow::new(),
             last_eval: None,
         })
@@ -314,7 +311,7 @@ impl<'a> Pretraining<'a> {
         }
         self.opt.zero_grad();
         self.progress.global_step += 1;
-        self.progress.train_seconds = self.seconds_before + self.started.elapsed().as_secs_f64();
+        self.clock.update(&mut self.progress);
         Ok(lr)
     }
 
@@ -352,21 +349,12 @@ impl<'a> Pretraining<'a> {
     }
 
     fn eta_seconds(&self) -> f64 {
-        let step = self.progress.global_step;
-        let per_step =
-            self.started.elapsed().as_secs_f64() / (step - self.steps_at_start).max(1) as f64;
-        let eta = per_step * self.plan.total_steps.saturating_sub(step) as f64;
-        let budget = self.cfg.train.max_train_seconds;
-        if budget > 0.0 {
-            eta.min((budget - self.progress.train_seconds).max(0.0))
-        } else {
-            eta
-        }
+        self.clock
+            .eta_seconds(&self.progress, self.plan.total_steps)
     }
 
     fn out_of_time(&self) -> bool {
-        let budget = self.cfg.train.max_train_seconds;
-        budget > 0.0 && self.progress.train_seconds >= budget
+        self.clock.out_of_time(&self.progress)
     }
 
     /// Scores the held-out sequences: the `pretrain_eval:` line, scalars, a record in the history and
@@ -424,7 +412,7 @@ impl<'a> Pretraining<'a> {
 
     /// The closing evaluation and the saved model, or the SIGTERM checkpoint; then the summary.
     fn finish(mut self, end: End) -> Result<PretrainSummary, TrainError> {
-        self.progress.train_seconds = self.seconds_before + self.started.elapsed().as_secs_f64();
+        self.clock.update(&mut self.progress);
         let outcome = if end == End::Signal {
             let checkpoint = match &self.out.checkpoint_dir {
                 Some(dir) => {

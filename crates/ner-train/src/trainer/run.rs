@@ -18,6 +18,7 @@ use super::{Outcome, RunContext, TrainSummary};
 use crate::adamw::AdamW;
 use crate::amp::LossScaler;
 use crate::checkpoint::{self, Progress};
+use crate::clock::Clock;
 use crate::error::TrainError;
 use crate::tensorboard::EventWriter;
 use ner_infer::BatchTensors;
@@ -37,18 +38,6 @@ pub(super) enum End {
     Signal,
 }
 
-/// Seconds of training, counted across the runs this one resumes.
-struct Clock {
-    started: Instant,
-    seconds_before: f64,
-}
-
-impl Clock {
-    fn update(&self, progress: &mut Progress) {
-        progress.train_seconds = self.seconds_before + self.started.elapsed().as_secs_f64();
-    }
-}
-
 /// The state of a run in progress.
 pub(super) struct Run<'a> {
     ctx: RunContext<'a>,
@@ -60,7 +49,6 @@ pub(super) struct Run<'a> {
     progress: Progress,
     resumed_from: Option<PathBuf>,
     clock: Clock,
-    steps_at_start: usize,
     window: LogWindow,
     last_evaluated_step: Option<usize>,
 }
@@ -79,6 +67,7 @@ impl<'a> Run<'a> {
             Some(d) => Some(EventWriter::create(d)?),
             None => None,
         };
+        let clock = Clock::start(&progress, ctx.cfg.train.max_train_seconds);
         Ok(Self {
             ctx,
             train,
@@ -86,11 +75,7 @@ impl<'a> Run<'a> {
             opt,
             scaler: LossScaler::new(progress.loss_scale),
             tb,
-            clock: Clock {
-                started: Instant::now(),
-                seconds_before: progress.train_seconds,
-            },
-            steps_at_start: progress.global_step,
+            clock,
             progress,
             resumed_from,
             window: LogWindow::new(),
@@ -287,15 +272,8 @@ impl<'a> Run<'a> {
     }
 
     fn eta_seconds(&self) -> f64 {
-        let step = self.progress.global_step;
-        let done = step - self.steps_at_start;
-        let per_step = self.clock.started.elapsed().as_secs_f64() / done.max(1) as f64;
-        let eta = per_step * (self.plan.total_steps - step) as f64;
-        if self.ctx.cfg.train.max_train_seconds > 0.0 {
-            eta.min((self.ctx.cfg.train.max_train_seconds - self.progress.train_seconds).max(0.0))
-        } else {
-            eta
-        }
+        self.clock
+            .eta_seconds(&self.progress, self.plan.total_steps)
     }
 
     fn stop_local(&self) -> bool {
@@ -313,8 +291,7 @@ impl<'a> Run<'a> {
     }
 
     fn out_of_time(&self) -> bool {
-        self.ctx.cfg.train.max_train_seconds > 0.0
-            && self.progress.train_seconds >= self.ctx.cfg.train.max_train_seconds
+        self.clock.out_of_time(&self.progress)
     }
 
     fn evaluate(&mut self, epoch: usize) -> Result<EvalOutcome, TrainError> {
