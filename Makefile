@@ -9,7 +9,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export LIBTORCH_USE_PYTORCH := 1
 CARGO ?= cargo
 
-.PHONY: help venv build test demo fmt lint bench bench-serve bench-msra bench-bilstm container-test clean
+.PHONY: help venv build test demo fmt lint bench bench-serve bench-msra bench-bilstm bench-pretrain container-test clean
 
 help:
 	@echo "make demo   - set up, build, train the tiny ALBERT+CRF on the committed sample, print entity P/R/F1"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-serve - serve's throughput, latency and memory against a FastAPI + HF peer (~5 min)"
 	@echo "make bench-msra - MSRA test F1 after 30 minutes' training from scratch, ours then the peer (~70 min)"
 	@echo "make bench-bilstm - the BiLSTM encoder's speed and 30-minute MSRA F1 against a PyTorch BiLSTM-CRF (~65 min)"
+	@echo "make bench-pretrain - task=pretrain's speed against transformers' AlbertForMaskedLM (~15 min)"
 
 venv:
 	@scripts/setup-venv.sh
@@ -50,6 +51,9 @@ bench-msra: build
 bench-bilstm: build
 	scripts/bench_bilstm.py speed
 	scripts/bench_bilstm.py accuracy
+
+bench-pretrain: build
+	scripts/bench_pretrain.py speed
 
 container-test:
 	scripts/container-test.sh
