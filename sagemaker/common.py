@@ -31,6 +31,11 @@ METRIC_DEFINITIONS = [
     {"Name": "test:entity_precision", "Regex": r"\btest: .*\bentity_precision=" + _NUM},
     {"Name": "test:entity_recall", "Regex": r"\btest: .*\bentity_recall=" + _NUM},
     {"Name": "test:entity_f1", "Regex": r"\btest: .*\bentity_f1=" + _NUM},
+    # task=pretrain, on the held-out text:
+    {"Name": "pretrain_eval:loss", "Regex": r"\bpretrain_eval: .*\bloss=" + _NUM},
+    {"Name": "pretrain_eval:perplexity", "Regex": r"\bpretrain_eval: .*\bperplexity=" + _NUM},
+    {"Name": "pretrain_eval:mlm_accuracy", "Regex": r"\bpretrain_eval: .*\bmlm_accuracy=" + _NUM},
+    {"Name": "pretrain_eval:sop_accuracy", "Regex": r"\bpretrain_eval: .*\bsop_accuracy=" + _NUM},
 ]
 
 # Relative paths resolve in the image's working directory /opt/program (docker/Dockerfile).

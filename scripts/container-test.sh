@@ -13,7 +13,8 @@
 #           with exit != 0 and a reason in /opt/ml/output/failure
 #   sdk2    SageMaker Python SDK 2.x local mode (Estimator; venv /tmp/albert-ner-ct-sm2), once with
 #           instance_count=2 (both hosts train in one process group; the log shows world size 2): model.tar.gz holds
-#           the model; a failing job surfaces the failure file's first line
+#           the model; a failing job surfaces the failure file's first line; a task=pretrain job on raw text, then
+#           an NER job whose `pretrained` channel is its model
 #   sdk3    the same with SDK 3.x (ModelTrainer; venv /tmp/albert-ner-ct-sm3), which passes no command
 #   serve   the image run with `serve` on the trained model (/ping, /invocations over HTTP, 415, SIGTERM); SDK 2.x
 #           local mode Model(...).deploy + predict, and a batch transform over JSON lines (SplitType=Line)
@@ -47,6 +48,23 @@ check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; f
 lacks() { ! grep -q -- "$1" <<<"$2"; }  # lacks PATTERN TEXT
 fatal() { echo "container-test: $*" >&2; summary; exit 1; }
 want() { [[ " $steps " == *" $1 "* ]]; }
+metrics_parse() {  # $1 log, $2... metric name prefixes: each of sagemaker/common.py's metrics of them has values
+  python3 - "$@" <<'PY'
+import re, sys
+sys.path.insert(0, "sagemaker")
+import common
+log = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
+missing = []
+for m in common.METRIC_DEFINITIONS:
+    if not m["Name"].startswith(tuple(sys.argv[2:])) or m["Name"] == "pretrain_eval:sop_accuracy":
+        continue
+    values = [mm.group(1) for line in log for mm in [re.search(m["Regex"], line)] if mm]
+    print(f"    {m['Name']:28} {len(values):4} values, last {values[-1] if values else None}")
+    if not values:
+        missing.append(m["Name"])
+sys.exit(1 if missing else 0)
+PY
+}
 step_start() { step_name=$1; step_t=$SECONDS; echo; echo "=== $1 ($(date -u +%H:%M:%S))"; }
 step_end() { local d=$((SECONDS - step_t)); timings+=("$(printf '%-7s %4ds' "$step_name" "$d")"); echo "=== $step_name: ${d}s"; }
 summary() {
@@ -200,19 +218,7 @@ if want train; then
   check "train exits 0" test "$rc" = 0
   check "model/ holds model.safetensors, config.json, vocab.txt" model_files_in "$run_dir/model"
   check "no output/failure after success" test ! -e "$run_dir/output/failure"
-  check "metric_definitions parse the log (train:, eval:, test: lines)" python3 - "$logs/train.log" <<'PY'
-import re, sys
-sys.path.insert(0, "sagemaker")
-import common
-log = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
-missing = []
-for m in common.METRIC_DEFINITIONS:
-    values = [mm.group(1) for line in log for mm in [re.search(m["Regex"], line)] if mm]
-    print(f"    {m['Name']:24} {len(values):4} values, last {values[-1] if values else None}")
-    if not values:
-        missing.append(m["Name"])
-sys.exit(1 if missing else 0)
-PY
+  check "metric_definitions parse the log (train:, eval:, test: lines)" metrics_parse "$logs/train.log" train: eval: test:
   if podman run --rm "$image" sh -c 'command -v predict' >/dev/null 2>&1; then
     out=$(CONTAINER_ENGINE=podman TEST_DIR=$run_dir N=5 local_test/predict_local.sh "$image" 2>"$logs/predict.err")
     rc=$?
@@ -343,12 +349,50 @@ sdk_two_hosts() {  # $1 venv: instance_count=2, the hosts train together (data p
   podman ps -a -q --filter "ancestor=$image" | xargs -r podman rm -f >/dev/null 2>&1
 }
 
+sdk_pretrain_chain() {  # $1 venv: task=pretrain on raw text, then an NER job whose pretrained channel is its model
+  local venv=$1 out=$work/sdk2-pretrain hp=()
+  while IFS= read -r kv; do [ -n "$kv" ] && hp+=(--hp "$kv"); done \
+    < <(python3 -c 'import json, sys; [print(f"{k}={v}") for k, v in json.loads(sys.argv[1]).items()]' "$ct_hp")
+  rm -rf "$out"; mkdir -p "$out/text" "$out/model"
+  python3 - "$repo/local_test/test_dir/input/data/training/train.txt" "$out/text/corpus.txt" <<'PY'
+import sys
+blocks = open(sys.argv[1], encoding="utf-8").read().split("\n\n")
+lines = ["".join(l.split()[0] for l in b.splitlines() if len(l.split()) > 1) for b in blocks]
+open(sys.argv[2], "w", encoding="utf-8").write("\n".join(l for l in lines if l) + "\n")
+PY
+  t=$SECONDS
+  "$venv/bin/python" sagemaker/train_sdk2.py --local --image-uri "$image" --output-path "file://$out/pre" \
+    --training "file://$out/text" --validation "file://$out/text" ${hp[@]+"${hp[@]}"} --hp task=pretrain \
+    >"$logs/sdk2-pretrain.log" 2>&1
+  rc=$?
+  echo "sdk2 task=pretrain job: exit $rc in $((SECONDS - t))s (log $logs/sdk2-pretrain.log)"
+  check "sdk2 task=pretrain: job succeeds" test "$rc" = 0
+  check "sdk2 task=pretrain: metric_definitions parse its pretrain_eval lines" \
+    metrics_parse "$logs/sdk2-pretrain.log" train: pretrain_eval:
+  local tarball; tarball=$(find "$out/pre" -name model.tar.gz | head -1)
+  check "sdk2 task=pretrain: model.tar.gz holds the model" tar_has_model "$tarball"
+  [ -n "$tarball" ] && tar xzf "$tarball" -C "$out/model"
+  check "sdk2 task=pretrain: config.json names AlbertForMaskedLM" grep -q AlbertForMaskedLM "$out/model/config.json"
+  t=$SECONDS
+  "$venv/bin/python" sagemaker/train_sdk2.py --local --image-uri "$image" --output-path "file://$out/ner" \
+    --pretrained "file://$out/model" ${hp[@]+"${hp[@]}"} >"$logs/sdk2-pretrain-ner.log" 2>&1
+  rc=$?
+  echo "sdk2 NER job on the pre-trained model: exit $rc in $((SECONDS - t))s (log $logs/sdk2-pretrain-ner.log)"
+  check "sdk2 NER from the pre-trained model: job succeeds" test "$rc" = 0
+  check "sdk2 NER from the pre-trained model: the encoder loads, the MLM head is skipped" \
+    grep -q 'skipped 5 unused (predictions\.' "$logs/sdk2-pretrain-ner.log"
+  check "sdk2 NER from the pre-trained model: model.tar.gz holds the tagger" \
+    tar_has_model "$(find "$out/ner" -name model.tar.gz | head -1)"
+  podman ps -a -q --filter "ancestor=$image" | xargs -r podman rm -f >/dev/null 2>&1
+}
+
 if want sdk2; then
   step_start sdk2
   sdk_env
   sdk_venv "$sm2" 'sagemaker<3'
   sdk_test sdk2 "$sm2" sagemaker/train_sdk2.py
   sdk_two_hosts "$sm2"
+  sdk_pretrain_chain "$sm2"
   step_end
 fi
 if want sdk3; then

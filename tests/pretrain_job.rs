@@ -155,7 +155,7 @@ fn continued_pretraining_starts_from_the_models_own_head() {
         out.contains("MLM head continued from the checkpoint's"),
         "{out}"
     );
-    assert!(!out.contains("the MLM head starts new"), "{out}");
+    assert!(!out.contains("new pre-training heads"), "{out}");
 }
 
 #[test]
@@ -269,20 +269,38 @@ extern "C" {
 
 #[test]
 fn two_processes_of_batch_4_pretrain_the_model_one_process_of_batch_8_does() {
+    one_process_equals_two(&[]);
+}
+
+#[test]
+fn with_sentence_order_two_processes_pretrain_the_model_one_process_does() {
+    // The SOP classifier's dropout off too (albert_zh configs leave it at HF's 0.1).
+    one_process_equals_two(&[
+        ("sentence_order_prediction", "true"),
+        ("classifier_dropout_prob", "0"),
+    ]);
+}
+
+/// One process of batch 8 and two of batch 4 end with the same weights and report the same losses.
+fn one_process_equals_two(extra: &[(&'static str, &'static str)]) {
     // The micro config has no dropout: the final weights are a function of the data and the seed.
     let one = text_job(120);
-    one.hyperparameters(&pretrain(&[("train_batch_size", "8"), ("max_steps", "6")]));
+    let mut settings = vec![("train_batch_size", "8"), ("max_steps", "6")];
+    settings.extend_from_slice(extra);
+    one.hyperparameters(&pretrain(&settings));
     let first = one.train();
     check(&first, first.status.success(), "the single-process run");
 
     let two = text_job(120);
     let port: &'static str = Box::leak(common::free_port().to_string().into_boxed_str());
-    two.hyperparameters(&pretrain(&[
+    let mut settings = vec![
         ("train_batch_size", "4"),
         ("max_steps", "6"),
         ("processes_per_host", "2"),
         ("master_port", port),
-    ]));
+    ];
+    settings.extend_from_slice(extra);
+    two.hyperparameters(&pretrain(&settings));
     let o = two.train();
     check(&o, o.status.success(), "the two-process run");
     let out = log(&o);
@@ -312,6 +330,77 @@ fn two_processes_of_batch_4_pretrain_the_model_one_process_of_batch_8_does() {
     assert!(
         a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3),
         "{a:?} vs {b:?}"
+    );
+}
+
+#[test]
+fn sentence_order_prediction_writes_an_albert_for_pre_training_that_a_ner_job_fine_tunes() {
+    let job = text_job(200);
+    job.hyperparameters(&pretrain(&[("sentence_order_prediction", "true")]));
+    let o = job.train();
+    check(&o, o.status.success(), "pretrain with SOP");
+    let out = log(&o);
+    let evals: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("pretrain_eval:"))
+        .collect();
+    assert_eq!(evals.len(), 2, "{out}");
+    assert!(evals.iter().all(|l| l.contains(" sop_accuracy=")), "{out}");
+    let config: serde_json::Value = serde_json::from_str(&job.read("model/config.json")).unwrap();
+    assert_eq!(config["architectures"][0], "AlbertForPreTraining");
+    let record: serde_json::Value = serde_json::from_str(
+        job.read("output/data/eval_results.jsonl")
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let accuracy = record["sop_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy), "{record}");
+
+    // predict refuses it; a task=ner job takes the encoder and skips both pre-training heads.
+    let o = run_predict(&job.base().join("model"), &[], "张三在北京。");
+    assert!(!o.status.success() && log(&o).contains("not a tagger"));
+    let ner = Job::new(20, 4, 0);
+    let mut settings = fast(&[("init_checkpoint", model_path(&job)), ("max_steps", "2")]);
+    settings.retain(|(k, _)| *k != "bert_config_file");
+    ner.hyperparameters(&settings);
+    let o = ner.train();
+    check(
+        &o,
+        o.status.success(),
+        "fine-tune the encoder pre-trained with SOP",
+    );
+    let out = log(&o);
+    assert!(
+        out.contains("loaded 23 tensors")
+            && out.contains(
+                "skipped 9 unused (albert.pooler.bias, albert.pooler.weight, predictions."
+            )
+            && out.contains("sop_classifier.classifier.bias"),
+        "{out}"
+    );
+    common::assert_model(&ner);
+}
+
+#[test]
+fn sentence_order_prediction_is_refused_for_bert_naming_the_setting() {
+    let job = text_job(10);
+    fs::copy(
+        std::path::Path::new(common::REPO).join("albert_config/bert_config_tiny.json"),
+        job.workdir().join("bert_tiny.json"),
+    )
+    .unwrap();
+    job.hyperparameters(&pretrain(&[
+        ("encoder", "bert"),
+        ("bert_config_file", "bert_tiny.json"),
+        ("sentence_order_prediction", "true"),
+    ]));
+    let cause = failed(&job, &job.train());
+    assert!(
+        cause.contains("sentence_order_prediction=true is ALBERT's pre-training task")
+            && cause.contains("encoder=bert"),
+        "{cause}"
     );
 }
 

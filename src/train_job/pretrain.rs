@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use albert_model::{MaskedLm, TransformerConfig};
 use anyhow::{bail, Result};
-use ner_data::pretraining::{Masking, WholeWordTokenizer};
+use ner_data::pretraining::{Masking, SentenceOrder, WholeWordTokenizer};
 use ner_data::Tokenizer;
 use ner_dist::Finished;
 use ner_infer::ModelDir;
@@ -51,6 +51,7 @@ pub fn run(
             }
         );
     };
+    check_sentence_order(hp, &config)?;
     let (mut vs, mlm) = build(hp, &config, &source, device)?;
     let data = PretrainData {
         train: channels.train.clone(),
@@ -89,13 +90,17 @@ fn build(
 ) -> Result<(VarStore, MaskedLm)> {
     tch::manual_seed(hp.train.seed as i64);
     let mut vs = VarStore::new(device);
-    let mlm = MaskedLm::new(&vs.root(), config);
+    let mlm = if hp.sentence_order_prediction {
+        MaskedLm::with_sentence_order(&vs.root(), config)?
+    } else {
+        MaskedLm::new(&vs.root(), config)
+    };
     if let Some(weights) = &source.weights {
         let report = weights.load_into(&mut vs)?;
         info!("pretrained: {report}");
         if !report.fresh.is_empty() {
             info!(
-                "the MLM head starts new ({}): the weights hold no complete head of this model's shape",
+                "new pre-training heads ({}): the weights hold no complete head of this model's shape",
                 report.fresh.join(", ")
             );
         }
@@ -103,7 +108,33 @@ fn build(
     Ok((vs, mlm))
 }
 
-/// Whole-word masking at `masking_rate` with the vocabulary's `[MASK]`.
+/// Sentence-order prediction is ALBERT's, and needs room for two segments.
+fn check_sentence_order(hp: &Hyperparameters, config: &TransformerConfig) -> Result<()> {
+    if !hp.sentence_order_prediction {
+        return Ok(());
+    }
+    if !matches!(config, TransformerConfig::Albert(_)) {
+        bail!(
+            "sentence_order_prediction=true is ALBERT's pre-training task; encoder={} has none \
+             (BERT's next-sentence prediction is not offered): set it to false",
+            hp.encoder
+        );
+    }
+    if hp.model.max_seq_length < 4 {
+        bail!(
+            "sentence_order_prediction=true needs max_seq_length of at least 4 ([CLS] A [SEP] B \
+             [SEP]); it is {}",
+            hp.model.max_seq_length
+        );
+    }
+    Ok(())
+}
+
+/// Pieces after which a segment may end: the sentence-final punctuation the vocabulary holds.
+const SENTENCE_ENDS: [&str; 8] = ["。", "！", "？", "；", "!", "?", ";", "…"];
+
+/// Whole-word masking at `masking_rate` with the vocabulary's `[MASK]`; segment pairs first with
+/// `sentence_order_prediction`.
 fn masking(hp: &Hyperparameters, tokenizer: &Tokenizer, source: &ModelSource) -> Result<Masking> {
     let Some(mask_id) = tokenizer.id("[MASK]") else {
         bail!(
@@ -119,6 +150,13 @@ fn masking(hp: &Hyperparameters, tokenizer: &Tokenizer, source: &ModelSource) ->
         vocab_size: tokenizer.vocab_size() as i64,
         special_ids,
         seed: hp.train.seed,
+        sentence_order: hp.sentence_order_prediction.then(|| SentenceOrder {
+            sentence_end_ids: SENTENCE_ENDS
+                .iter()
+                .filter_map(|p| tokenizer.id(p))
+                .collect(),
+            sep_id: tokenizer.sep_id(),
+        }),
     })
 }
 

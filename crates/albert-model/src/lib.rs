@@ -45,6 +45,7 @@ mod model;
 mod params;
 mod pretrained;
 mod save;
+mod sentence_order_head;
 mod tagger;
 mod tagger_encoder;
 mod transformer;
@@ -58,7 +59,7 @@ pub use config::AlbertConfig;
 pub use crf::{Crf, TransitionConstraints, ViterbiBackend};
 pub use encoder_spec::{Encoder, EncoderSpec, ENCODER_KEY};
 pub use error::{ModelError, Result};
-pub use masked_lm::{MaskedLm, MlmOutput, IGNORED_LABEL};
+pub use masked_lm::{MaskedLm, MlmBatch, MlmOutput, SentenceOrderOutput, IGNORED_LABEL};
 pub use model::AlbertModel;
 pub use params::{groups, names_by_group, ParamGroup, Part};
 pub use pretrained::{

@@ -1,6 +1,7 @@
 //! Masked-language-model pre-training of a transformer encoder (`task=pretrain`): the encoder under its
 //! family's prefix and the MLM head as that family's `*ForMaskedLM` names it, its decoder tied to the
-//! word embeddings, so the VarStore is HF's `AlbertForMaskedLM` / `BertForMaskedLM` state dict.
+//! word embeddings, so the VarStore is HF's `AlbertForMaskedLM` / `BertForMaskedLM` state dict; with
+//! ALBERT's sentence-order prediction, also its pooler and SOP classifier: `AlbertForPreTraining`'s.
 
 use ner_settings::Encoder;
 use tch::{nn, Kind, Tensor};
@@ -8,8 +9,10 @@ use tch::{nn, Kind, Tensor};
 use crate::activation::Activation;
 use crate::config::AlbertConfig;
 use crate::encoder_spec::EncoderSpec;
+use crate::error::{ModelError, Result};
 use crate::layer::sub;
 use crate::params::{var, LayerNorm, Linear, ParamGroup, Part};
+use crate::sentence_order_head::SentenceOrderHead;
 use crate::tagger_encoder::TaggerEncoder;
 use crate::transformer::TransformerConfig;
 
@@ -108,12 +111,26 @@ impl MlmHead {
     }
 }
 
-/// A transformer encoder with its MLM head.
+/// A transformer encoder with its MLM head (and, for ALBERT if asked, the sentence-order head).
 #[derive(Debug)]
 pub struct MaskedLm {
     encoder: TaggerEncoder,
     head: MlmHead,
+    sentence_order: Option<SentenceOrderHead>,
     config: TransformerConfig,
+}
+
+/// A masked batch, `[B, T]` each.
+#[derive(Debug)]
+pub struct MlmBatch<'a> {
+    pub input_ids: &'a Tensor,
+    pub attention_mask: &'a Tensor,
+    /// The original id where a piece is predicted, [`IGNORED_LABEL`] elsewhere.
+    pub labels: &'a Tensor,
+    /// Segment of each position (sentence order): 0, then 1; `None` is all zeros.
+    pub token_type_ids: Option<&'a Tensor>,
+    /// `[B]`: 0 in order, 1 swapped, [`IGNORED_LABEL`] for no pair; read by a sentence-order head.
+    pub sentence_order_labels: Option<&'a Tensor>,
 }
 
 /// One batch's loss and what the logs report of it.
@@ -124,6 +141,18 @@ pub struct MlmOutput {
     /// Predicted positions.
     pub predicted: i64,
     /// Of those, how many the model's top score got right.
+    pub correct: i64,
+    /// The sentence-order loss, with a sentence-order head and labels.
+    pub sentence_order: Option<SentenceOrderOutput>,
+}
+
+/// The sentence-order part of a batch's loss. HF's `AlbertForPreTraining` loss is `loss + this.loss`.
+#[derive(Debug)]
+pub struct SentenceOrderOutput {
+    /// Mean cross-entropy over the labelled sequences.
+    pub loss: Tensor,
+    /// Sequences with a label (a pair of segments).
+    pub labelled: i64,
     pub correct: i64,
 }
 
@@ -138,12 +167,43 @@ impl MaskedLm {
         MaskedLm {
             encoder: TaggerEncoder::new(root, &EncoderSpec::from(config.clone())),
             head: MlmHead::new(root, HeadNames::of(config.encoder()), &same),
+            sentence_order: None,
             config: config.clone(),
         }
     }
 
+    /// [`Self::new`] with ALBERT's sentence-order head (`albert.pooler`, `sop_classifier`); a BERT
+    /// encoder is refused (its pre-training task, next-sentence prediction, is not offered).
+    pub fn with_sentence_order(root: &nn::Path, config: &TransformerConfig) -> Result<Self> {
+        let TransformerConfig::Albert(albert) = config else {
+            return Err(ModelError::config(
+                None,
+                "sentence-order prediction is ALBERT's pre-training task; a BERT encoder has none \
+                 (set sentence_order_prediction=false)",
+            ));
+        };
+        let mut mlm = Self::new(root, config);
+        mlm.sentence_order = Some(SentenceOrderHead::new(root, albert));
+        Ok(mlm)
+    }
+
     pub fn config(&self) -> &TransformerConfig {
         &self.config
+    }
+
+    pub fn has_sentence_order(&self) -> bool {
+        self.sentence_order.is_some()
+    }
+
+    /// The transformers class of the saved model: `*ForMaskedLM`, or `AlbertForPreTraining` with
+    /// the sentence-order head.
+    pub fn architecture(&self) -> String {
+        let task = if self.has_sentence_order() {
+            "PreTraining"
+        } else {
+            "MaskedLM"
+        };
+        format!("{}For{task}", self.config.view().class_stem())
     }
 
     /// `[B, T, V]` vocabulary scores at every position, as HF's `*ForMaskedLM` returns them.
@@ -152,17 +212,25 @@ impl MaskedLm {
         self.head.forward(&states, self.word_embeddings())
     }
 
-    /// The loss over the positions whose `labels` ([B, T], the original token id) are not
+    /// The loss over the positions whose `labels` (the original token id) are not
     /// [`IGNORED_LABEL`]: HF's `*ForMaskedLM` loss. Only those positions go through the head, the
-    /// vocabulary-sized product being most of the head's cost.
-    pub fn forward(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        labels: &Tensor,
-        train: bool,
-    ) -> MlmOutput {
-        let states = self.encoder.forward(input_ids, attention_mask, train);
+    /// vocabulary-sized product being most of the head's cost. With a sentence-order head and
+    /// labels, also that loss.
+    pub fn forward(&self, batch: &MlmBatch, train: bool) -> MlmOutput {
+        let states = self.encoder.forward_segments(
+            batch.input_ids,
+            batch.attention_mask,
+            batch.token_type_ids,
+            train,
+        );
+        let sentence_order = match (&self.sentence_order, batch.sentence_order_labels) {
+            (Some(head), Some(labels)) => Some(sentence_order_loss(
+                &head.forward(&states, train).to_kind(Kind::Float),
+                labels,
+            )),
+            _ => None,
+        };
+        let labels = batch.labels;
         let hidden = *states.size().last().expect("[B, T, H] states");
         let picked = labels.ne(IGNORED_LABEL).view([-1]).nonzero().view([-1]);
         let targets = labels.view([-1]).index_select(0, &picked);
@@ -189,6 +257,7 @@ impl MaskedLm {
             loss,
             predicted: targets.size()[0],
             correct: i64::try_from(&correct).unwrap_or(0),
+            sentence_order,
         }
     }
 
@@ -196,5 +265,29 @@ impl MaskedLm {
         self.encoder
             .word_embeddings()
             .expect("a masked LM's encoder is a transformer")
+    }
+}
+
+/// Cross-entropy of `scores` `[B, 2]` over the sequences whose label is not [`IGNORED_LABEL`].
+fn sentence_order_loss(scores: &Tensor, labels: &Tensor) -> SentenceOrderOutput {
+    let picked = labels.ne(IGNORED_LABEL).nonzero().view([-1]);
+    let targets = labels.index_select(0, &picked);
+    let scores = scores.index_select(0, &picked);
+    let labelled = targets.size()[0];
+    let loss = if labelled == 0 {
+        scores.sum(Kind::Float) * 0.0
+    } else {
+        scores.cross_entropy_for_logits(&targets)
+    };
+    let correct = tch::no_grad(|| {
+        scores
+            .argmax(-1, false)
+            .eq_tensor(&targets)
+            .sum(Kind::Int64)
+    });
+    SentenceOrderOutput {
+        loss,
+        labelled,
+        correct: i64::try_from(&correct).unwrap_or(0),
     }
 }

@@ -11,8 +11,8 @@ use tch::{nn, Device, Kind, Tensor};
 use crate::encoder_spec::EncoderSpec;
 use crate::error::{ModelError, Result};
 use crate::loading::Assigner;
+use crate::masked_lm::MaskedLm;
 use crate::tagger::{Head, NerTagger, TaggerSpec};
-use crate::transformer::TransformerConfig;
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -35,18 +35,17 @@ pub fn save_model(
 }
 
 /// Writes `dir/{model.safetensors, config.json, vocab.txt}` for a pre-trained encoder: HF's
-/// `AlbertForMaskedLM` / `BertForMaskedLM` directory, which a `task=ner` job takes as pretrained
-/// weights and transformers loads. The decoder is tied to the word embeddings, so it is not written
-/// (as `save_pretrained` leaves tied weights out).
+/// `AlbertForMaskedLM` / `BertForMaskedLM` directory (`AlbertForPreTraining` with the sentence-order
+/// head), which a `task=ner` job takes as pretrained weights and transformers loads. The decoder is
+/// tied to the word embeddings, so it is not written (as `save_pretrained` leaves tied weights out).
 pub fn save_masked_lm(
     dir: impl AsRef<Path>,
     vs: &nn::VarStore,
-    config: &TransformerConfig,
+    mlm: &MaskedLm,
     vocab_path: impl AsRef<Path>,
 ) -> Result<()> {
-    let view = config.view();
-    let mut json = view.to_hf_json();
-    json["architectures"] = serde_json::json!([format!("{}ForMaskedLM", view.class_stem())]);
+    let mut json = mlm.config().view().to_hf_json();
+    json["architectures"] = serde_json::json!([mlm.architecture()]);
     write_model_dir(dir.as_ref(), vs, &json, vocab_path.as_ref())
 }
 
@@ -205,7 +204,9 @@ fn read_config(dir: &Path) -> Result<(PathBuf, String, Value)> {
 fn labels_from_config(value: &Value, path: &Path) -> Result<Vec<String>> {
     let Some(map) = value.get("id2label").and_then(Value::as_object) else {
         let architecture = value["architectures"][0].as_str().unwrap_or_default();
-        let message = if architecture.ends_with("ForMaskedLM") {
+        let message = if architecture.ends_with("ForMaskedLM")
+            || architecture.ends_with("ForPreTraining")
+        {
             format!(
                 "a pre-trained encoder ({architecture}, as task=pretrain writes it), not a tagger: \
                  fine-tune it first with a task=ner job that takes this directory as its pretrained \

@@ -90,18 +90,33 @@ impl TaggerEncoder {
     /// `[B, T, output]` for `input_ids` `[B, T]` and `attention_mask` `[B, T]` (0/1 or bool, real tokens
     /// at the front of each row). With `train`, dropout runs.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor, train: bool) -> Tensor {
+        self.forward_segments(input_ids, attention_mask, None, train)
+    }
+
+    /// [`Self::forward`] over a pair of segments: `token_type_ids` `[B, T]` (0, then 1) go to the
+    /// transformer's token-type embeddings (a BiLSTM alone has none); `None` is all zeros.
+    pub(crate) fn forward_segments(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
+        let types = token_type_ids;
         match self {
-            TaggerEncoder::Albert(albert) => albert.forward(input_ids, attention_mask, None, train),
+            TaggerEncoder::Albert(albert) => {
+                albert.forward(input_ids, attention_mask, types, train)
+            }
             TaggerEncoder::Bilstm { embedding, lstm } => {
                 run_lstm(lstm, &embedding.forward(input_ids), attention_mask, train)
             }
             TaggerEncoder::AlbertBilstm { albert, lstm } => {
-                let states = albert.forward(input_ids, attention_mask, None, train);
+                let states = albert.forward(input_ids, attention_mask, types, train);
                 run_lstm(lstm, &states, attention_mask, train)
             }
-            TaggerEncoder::Bert(bert) => bert.forward(input_ids, attention_mask, None, train),
+            TaggerEncoder::Bert(bert) => bert.forward(input_ids, attention_mask, types, train),
             TaggerEncoder::BertBilstm { bert, lstm } => {
-                let states = bert.forward(input_ids, attention_mask, None, train);
+                let states = bert.forward(input_ids, attention_mask, types, train);
                 run_lstm(lstm, &states, attention_mask, train)
             }
         }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use albert_model::{
     save_masked_lm, save_model, Activation, AlbertConfig, BertConfig, EncoderSpec, Head, MaskedLm,
-    NerTagger, PretrainedWeights, TaggerSpec, TransformerConfig, IGNORED_LABEL,
+    MlmBatch, NerTagger, PretrainedWeights, TaggerSpec, TransformerConfig, IGNORED_LABEL,
 };
 use tch::{nn, Device, Kind, Tensor};
 
@@ -83,6 +83,17 @@ fn masked_batch() -> (Tensor, Tensor, Tensor) {
     (ids, mask, labels)
 }
 
+/// A masked batch without segments.
+fn plain<'a>(ids: &'a Tensor, mask: &'a Tensor, labels: &'a Tensor) -> MlmBatch<'a> {
+    MlmBatch {
+        input_ids: ids,
+        attention_mask: mask,
+        labels,
+        token_type_ids: None,
+        sentence_order_labels: None,
+    }
+}
+
 fn vocab_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("vocab-src.txt");
     let mut lines = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -96,12 +107,25 @@ fn vocab_file(dir: &Path) -> std::path::PathBuf {
 
 /// Runs `tests/py/mlm_reference.py` on `dir`: HF's loss and scores for the batch.
 fn reference(dir: &Path, ids: &Tensor, mask: &Tensor, labels: &Tensor) -> (f64, Tensor) {
+    let mut got = reference_outputs(dir, &plain(ids, mask, labels));
+    let loss = got.remove("loss").unwrap().double_value(&[0]);
+    (loss, got.remove("logits").unwrap())
+}
+
+/// What `tests/py/mlm_reference.py` writes for `batch` on the model in `dir`, by name.
+fn reference_outputs(dir: &Path, batch: &MlmBatch) -> std::collections::HashMap<String, Tensor> {
     let input = dir.join("batch.safetensors");
-    let named = [
-        ("input_ids", ids.shallow_clone()),
-        ("attention_mask", mask.shallow_clone()),
-        ("labels", labels.shallow_clone()),
+    let mut named = vec![
+        ("input_ids", batch.input_ids.shallow_clone()),
+        ("attention_mask", batch.attention_mask.shallow_clone()),
+        ("labels", batch.labels.shallow_clone()),
     ];
+    if let Some(t) = batch.token_type_ids {
+        named.push(("token_type_ids", t.shallow_clone()));
+    }
+    if let Some(t) = batch.sentence_order_labels {
+        named.push(("sentence_order_label", t.shallow_clone()));
+    }
     Tensor::write_safetensors(&named, &input).unwrap();
     let out = dir.join("reference.safetensors");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/mlm_reference.py");
@@ -111,12 +135,10 @@ fn reference(dir: &Path, ids: &Tensor, mask: &Tensor, labels: &Tensor) -> (f64, 
         .status()
         .expect("running the Python side");
     assert!(status.success(), "mlm_reference.py failed: {status}");
-    let mut got: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&out)
+    Tensor::read_safetensors(&out)
         .unwrap()
         .into_iter()
-        .collect();
-    let loss = got.remove("loss").unwrap().double_value(&[0]);
-    (loss, got.remove("logits").unwrap())
+        .collect()
 }
 
 fn check_parity(config: TransformerConfig, class: &str) {
@@ -125,7 +147,7 @@ fn check_parity(config: TransformerConfig, class: &str) {
     let mlm = MaskedLm::new(&vs.root(), &config);
     perturb(&vs);
     let dir = tempfile::tempdir().unwrap();
-    save_masked_lm(dir.path(), &vs, &config, vocab_file(dir.path())).unwrap();
+    save_masked_lm(dir.path(), &vs, &mlm, vocab_file(dir.path())).unwrap();
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
             .unwrap();
@@ -141,7 +163,7 @@ fn check_parity(config: TransformerConfig, class: &str) {
         .unsqueeze(0);
     let guessed = labels.ne(IGNORED_LABEL).logical_and(&even);
     let labels = ours_logits.argmax(-1, false).where_self(&guessed, &labels);
-    let ours = tch::no_grad(|| mlm.forward(&ids, &mask, &labels, false));
+    let ours = tch::no_grad(|| mlm.forward(&plain(&ids, &mask, &labels), false));
     let (hf_loss, hf_logits) = reference(dir.path(), &ids, &mask, &labels);
 
     let loss = ours.loss.double_value(&[]);
@@ -226,9 +248,9 @@ fn continued_pretraining_starts_from_a_saved_head_and_from_a_new_one_after_a_tag
         let mlm = MaskedLm::new(&vs.root(), &config);
         perturb(&vs);
         let dir = tempfile::tempdir().unwrap();
-        save_masked_lm(dir.path(), &vs, &config, vocab_file(dir.path())).unwrap();
+        save_masked_lm(dir.path(), &vs, &mlm, vocab_file(dir.path())).unwrap();
         let (ids, mask, labels) = masked_batch();
-        let before = tch::no_grad(|| mlm.forward(&ids, &mask, &labels, false))
+        let before = tch::no_grad(|| mlm.forward(&plain(&ids, &mask, &labels), false))
             .loss
             .double_value(&[]);
 
@@ -247,7 +269,7 @@ fn continued_pretraining_starts_from_a_saved_head_and_from_a_new_one_after_a_tag
             report.to_string().contains("MLM head continued"),
             "{report}"
         );
-        let after = tch::no_grad(|| resumed.forward(&ids, &mask, &labels, false))
+        let after = tch::no_grad(|| resumed.forward(&plain(&ids, &mask, &labels), false))
             .loss
             .double_value(&[]);
         assert_eq!(before, after);
@@ -311,4 +333,155 @@ fn continued_pretraining_starts_from_a_saved_head_and_from_a_new_one_after_a_tag
             "{report}"
         );
     }
+}
+
+/// The masked batch as segment pairs: each row's real tokens split in two halves (token types 0,
+/// then 1), rows labelled in order, swapped, and no pair.
+fn segment_batch() -> (Tensor, Tensor, Tensor, Tensor, Tensor) {
+    let (ids, mask, labels) = masked_batch();
+    let lengths = mask.sum_dim_intlist(1, false, Kind::Int64);
+    let positions = Tensor::arange(ids.size()[1], (Kind::Int64, Device::Cpu)).unsqueeze(0);
+    let types = positions
+        .ge_tensor(&lengths.divide_scalar_mode(2, "floor").unsqueeze(1))
+        .logical_and(&mask.to_kind(Kind::Bool))
+        .to_kind(Kind::Int64);
+    let order = Tensor::from_slice(&[0i64, 1, IGNORED_LABEL]);
+    (ids, mask, labels, types, order)
+}
+
+#[test]
+fn albert_sentence_order_and_mlm_losses_equal_transformers_albert_for_pre_training() {
+    tch::manual_seed(11);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mlm = MaskedLm::with_sentence_order(&vs.root(), &albert()).unwrap();
+    perturb(&vs);
+    let dir = tempfile::tempdir().unwrap();
+    save_masked_lm(dir.path(), &vs, &mlm, vocab_file(dir.path())).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["architectures"][0], "AlbertForPreTraining");
+
+    let (ids, mask, labels, types, order) = segment_batch();
+    let batch = MlmBatch {
+        input_ids: &ids,
+        attention_mask: &mask,
+        labels: &labels,
+        token_type_ids: Some(&types),
+        sentence_order_labels: Some(&order),
+    };
+    let ours = tch::no_grad(|| mlm.forward(&batch, false));
+    let sop = ours.sentence_order.as_ref().expect("a sentence-order loss");
+    let hf = reference_outputs(dir.path(), &batch);
+    let hf_total = hf["loss"].double_value(&[0]);
+    let hf_sop = hf["sop_loss"].double_value(&[0]);
+    let (mlm_loss, sop_loss) = (ours.loss.double_value(&[]), sop.loss.double_value(&[]));
+    assert!(
+        (mlm_loss + sop_loss - hf_total).abs() < 1e-4,
+        "total {} vs HF {hf_total}",
+        mlm_loss + sop_loss
+    );
+    assert!(
+        (sop_loss - hf_sop).abs() < 1e-4,
+        "SOP {sop_loss} vs HF {hf_sop}"
+    );
+    assert!(
+        sop_loss > 0.05,
+        "a random head's SOP loss is not zero: {sop_loss}"
+    );
+    assert_eq!(sop.labelled, 2, "the row without a pair is not scored");
+    let hf_right = hf["sop_logits"]
+        .argmax(-1, false)
+        .narrow(0, 0, 2)
+        .eq_tensor(&order.narrow(0, 0, 2))
+        .sum(Kind::Int64)
+        .int64_value(&[]);
+    assert_eq!(sop.correct, hf_right);
+
+    // The token types reach the encoder: all zeros give another loss.
+    let flat = MlmBatch {
+        token_type_ids: None,
+        ..batch
+    };
+    let without = tch::no_grad(|| mlm.forward(&flat, false))
+        .loss
+        .double_value(&[]);
+    assert!((without - mlm_loss).abs() > 1e-6, "{without} vs {mlm_loss}");
+}
+
+#[test]
+fn a_sentence_order_head_continues_from_a_directory_that_has_one_and_starts_new_otherwise() {
+    let order_head = vec![
+        "albert.pooler.bias",
+        "albert.pooler.weight",
+        "sop_classifier.classifier.bias",
+        "sop_classifier.classifier.weight",
+    ];
+    tch::manual_seed(13);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mlm = MaskedLm::with_sentence_order(&vs.root(), &albert()).unwrap();
+    perturb(&vs);
+    let with_head = tempfile::tempdir().unwrap();
+    save_masked_lm(with_head.path(), &vs, &mlm, vocab_file(with_head.path())).unwrap();
+    let (ids, mask, labels, types, order) = segment_batch();
+    let batch = MlmBatch {
+        input_ids: &ids,
+        attention_mask: &mask,
+        labels: &labels,
+        token_type_ids: Some(&types),
+        sentence_order_labels: Some(&order),
+    };
+    let sop_loss = |m: &MaskedLm| {
+        tch::no_grad(|| m.forward(&batch, false))
+            .sentence_order
+            .unwrap()
+            .loss
+            .double_value(&[])
+    };
+
+    // Continued: nothing new, the same SOP loss, and the log says so.
+    let weights = PretrainedWeights::open(with_head.path()).unwrap();
+    let mut again = nn::VarStore::new(Device::Cpu);
+    let resumed = MaskedLm::with_sentence_order(&again.root(), weights.config()).unwrap();
+    let report = weights.load_into(&mut again).unwrap();
+    assert!(report.fresh.is_empty(), "{report}");
+    assert!(
+        report.to_string().contains("sentence-order head continued"),
+        "{report}"
+    );
+    assert_eq!(sop_loss(&mlm), sop_loss(&resumed));
+
+    // Into a masked LM without the head, and into a tagger: skipped, nothing missing.
+    let mut plain_vs = nn::VarStore::new(Device::Cpu);
+    let plain_mlm = MaskedLm::new(&plain_vs.root(), weights.config());
+    let report = weights.load_into(&mut plain_vs).unwrap();
+    assert!(report.fresh.is_empty(), "{report}");
+    for name in &order_head {
+        assert!(report.skipped.iter().any(|s| s == name), "{name}: {report}");
+    }
+
+    // From a directory without it (a masked LM's): the encoder and MLM head load, the four start new.
+    let without_head = tempfile::tempdir().unwrap();
+    save_masked_lm(
+        without_head.path(),
+        &plain_vs,
+        &plain_mlm,
+        vocab_file(without_head.path()),
+    )
+    .unwrap();
+    let weights = PretrainedWeights::open(without_head.path()).unwrap();
+    let mut new_head = nn::VarStore::new(Device::Cpu);
+    let _ = MaskedLm::with_sentence_order(&new_head.root(), weights.config()).unwrap();
+    let report = weights.load_into(&mut new_head).unwrap();
+    assert_eq!(report.fresh, order_head, "{report}");
+    assert!(
+        report.to_string().contains("MLM head continued"),
+        "{report}"
+    );
+
+    // BERT has no sentence-order task.
+    let e = MaskedLm::with_sentence_order(&nn::VarStore::new(Device::Cpu).root(), &bert())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sentence_order_prediction=false"), "{e}");
 }

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use albert_model::{EncoderSpec, NerTagger, TaggerSpec, TransformerConfig};
+use albert_model::{EncoderSpec, MaskedLm, NerTagger, TaggerSpec};
 use ner_settings::ModelSettings;
 use serde_json::{Map, Value};
 use tch::{nn, Device};
@@ -67,15 +67,15 @@ impl ModelDir {
         Ok(albert_model::save_model(&self.path, vs, spec, vocab)?)
     }
 
-    /// Writes a pre-trained masked LM's files (HF's `*ForMaskedLM`: pretrained weights for a later
-    /// job, not a tagger); `vocab` is copied in.
+    /// Writes a pre-trained masked LM's files (HF's `*ForMaskedLM` or `AlbertForPreTraining`:
+    /// pretrained weights for a later job, not a tagger); `vocab` is copied in.
     pub fn write_masked_lm(
         &self,
         vs: &nn::VarStore,
-        config: &TransformerConfig,
+        mlm: &MaskedLm,
         vocab: &Path,
     ) -> Result<(), InferError> {
-        Ok(albert_model::save_masked_lm(&self.path, vs, config, vocab)?)
+        Ok(albert_model::save_masked_lm(&self.path, vs, mlm, vocab)?)
     }
 
     /// Writes the job's record beside the tagger: its resolved hyperparameters (the settings tagging

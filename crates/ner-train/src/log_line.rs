@@ -80,6 +80,8 @@ pub struct MlmEvalLine {
     /// Share of predicted pieces whose top score is the original.
     pub accuracy: f64,
     pub perplexity: f64,
+    /// Share of segment pairs whose order is told right, with sentence-order prediction.
+    pub sentence_order_accuracy: Option<f64>,
 }
 
 impl fmt::Display for MlmEvalLine {
@@ -88,7 +90,11 @@ impl fmt::Display for MlmEvalLine {
             f,
             "pretrain_eval: epoch={} step={} loss={:.4} mlm_accuracy={:.4} perplexity={:.2}",
             self.epoch, self.step, self.loss, self.accuracy, self.perplexity
-        )
+        )?;
+        if let Some(a) = self.sentence_order_accuracy {
+            write!(f, " sop_accuracy={a:.4}")?;
+        }
+        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ use tch::{nn, Device, Tensor};
 
 use crate::error::{ModelError, Result};
 use crate::loading::Assigner;
+use crate::sentence_order_head::is_sentence_order_variable;
 use crate::transformer::TransformerConfig;
 
 /// The on-disk format [`PretrainedWeights::open`] found.
@@ -224,17 +225,26 @@ impl PretrainedWeights {
             ..Default::default()
         };
         let prefix = format!("{}.", self.config.view().prefix());
-        let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with(&prefix));
-        let mut mlm_head = HeadAssigner::new(vs, &self.path, &prefix);
-        let whole_head = mlm_head.covered_by(tensors.iter().map(|(n, _)| n.as_str()));
-        for (name, t) in &tensors {
-            let target = if name.starts_with(&prefix) {
-                name.clone()
+        let mut assigner = Assigner::new(vs, &self.path, |n| is_encoder_variable(n, &prefix));
+        let mut mlm_head = HeadAssigner::mlm(vs, &self.path, &prefix);
+        let mut order_head = HeadAssigner::sentence_order(vs, &self.path);
+        let target_of = |name: &str| {
+            if name.starts_with(&prefix) || is_sentence_order_variable(name) {
+                name.to_string()
             } else {
                 format!("{prefix}{name}")
-            };
+            }
+        };
+        let targets: Vec<String> = tensors.iter().map(|(n, _)| target_of(n)).collect();
+        let whole_head = mlm_head.covered_by(tensors.iter().map(|(n, _)| n.as_str()));
+        let whole_order_head = order_head.covered_by(targets.iter().map(String::as_str));
+        for ((name, t), target) in tensors.iter().zip(targets) {
             if whole_head && mlm_head.wants(name) {
                 mlm_head.assign(name, name, t)?;
+                continue;
+            }
+            if whole_order_head && order_head.wants(&target) {
+                order_head.assign(&target, name, t)?;
                 continue;
             }
             if hf_unused(&target) || is_head(name) {
@@ -245,29 +255,54 @@ impl PretrainedWeights {
         }
         report.loaded = assigner.finish()?;
         mlm_head.report_into(&mut report);
+        order_head.report_into(&mut report);
         report.skipped.sort();
         report.fresh = fresh_variables(vs, &report.loaded);
         Ok(report)
     }
 }
 
-/// Loads a masked LM's head (the variables of `vs` outside the encoder's prefix, a task head's
-/// excepted) from the checkpoint tensors of its names, all of them or none (a part of a head would
-/// leave the rest new under weights it was not trained with); a tagger has no such variable, so for
-/// it nothing loads here.
+/// Whether `name` (a VarStore's) is one of the encoder's variables, which every load must write: under
+/// the encoder's prefix, ALBERT's pooler excepted (a sentence-order head's, loaded with it).
+pub(crate) fn is_encoder_variable(name: &str, prefix: &str) -> bool {
+    name.starts_with(prefix) && !is_sentence_order_variable(name)
+}
+
+/// Loads a pre-training head of a masked LM from the checkpoint tensors of its names, all of them or
+/// none (a part of a head would leave the rest new under weights it was not trained with); a tagger
+/// has no such variable, so for it nothing loads here.
 pub(crate) struct HeadAssigner<'a> {
     assigner: Assigner<'a>,
+    /// What the report's note calls it.
+    what: &'static str,
     /// Checkpoint names of what was loaded.
     sources: Vec<String>,
     loaded: Vec<String>,
 }
 
 impl<'a> HeadAssigner<'a> {
-    pub(crate) fn new(vs: &nn::VarStore, file: &Path, encoder_prefix: &'a str) -> Self {
+    /// The MLM head: the variables of `vs` outside the encoder's prefix, a task head's and the
+    /// sentence-order head's excepted.
+    pub(crate) fn mlm(vs: &nn::VarStore, file: &Path, encoder_prefix: &'a str) -> Self {
+        Self::new(vs, file, "MLM head", move |n| {
+            !n.starts_with(encoder_prefix) && !is_head(n) && !is_sentence_order_variable(n)
+        })
+    }
+
+    /// ALBERT's sentence-order head: `albert.pooler.*` and `sop_classifier.*`.
+    pub(crate) fn sentence_order(vs: &nn::VarStore, file: &Path) -> Self {
+        Self::new(vs, file, "sentence-order head", is_sentence_order_variable)
+    }
+
+    fn new(
+        vs: &nn::VarStore,
+        file: &Path,
+        what: &'static str,
+        selects: impl Fn(&str) -> bool + 'a,
+    ) -> Self {
         HeadAssigner {
-            assigner: Assigner::new(vs, file, move |n| {
-                !n.starts_with(encoder_prefix) && !is_head(n)
-            }),
+            assigner: Assigner::new(vs, file, selects),
+            what,
             sources: Vec::new(),
             loaded: Vec::new(),
         }
@@ -300,7 +335,8 @@ impl<'a> HeadAssigner<'a> {
         }
         report.skipped.retain(|n| !self.sources.contains(n));
         report.notes.push(format!(
-            "MLM head continued from the checkpoint's ({})",
+            "{} continued from the checkpoint's ({})",
+            self.what,
             self.sources.join(", ")
         ));
         report.loaded.extend(self.loaded);

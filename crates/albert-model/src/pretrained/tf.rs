@@ -212,7 +212,8 @@ impl TfCheckpoint {
             ..Default::default()
         };
         let prefix = format!("{}.", self.plan.layout.model_prefix());
-        let mut assigner = Assigner::new(vs, &self.path, |n| n.starts_with(&prefix));
+        let mut assigner =
+            Assigner::new(vs, &self.path, |n| super::is_encoder_variable(n, &prefix));
         let (mut word_table, mut word_projection) = (None, None);
         for step in &self.plan.steps {
             let t = self.read(&step.tf, &step.shape)?;
@@ -269,7 +270,7 @@ impl TfCheckpoint {
         prefix: &str,
         report: &mut LoadReport,
     ) -> Result<()> {
-        let mut head = super::HeadAssigner::new(vs, &self.path, prefix);
+        let mut head = super::HeadAssigner::mlm(vs, &self.path, prefix);
         for step in &self.plan.mlm_head {
             let Target::Copy { hf, transpose } = &step.target else {
                 continue;

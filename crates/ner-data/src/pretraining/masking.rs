@@ -8,6 +8,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
 use super::packing::PackedSequence;
+use super::sentence_order::{SegmentPair, SentenceOrder};
 
 /// The label of a position that is not predicted.
 pub const IGNORED: i64 = -100;
@@ -22,6 +23,8 @@ pub struct Masking {
     /// Ids a random replacement never takes (`[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]`).
     pub special_ids: Vec<i64>,
     pub seed: u64,
+    /// Sentence-order prediction: each sequence cut into two segments first (ALBERT).
+    pub sentence_order: Option<SentenceOrder>,
 }
 
 /// A masked sequence: what the model reads, and the original id where it must predict one.
@@ -30,6 +33,10 @@ pub struct MaskedSequence {
     pub input_ids: Vec<i64>,
     /// [`IGNORED`] except at predicted positions.
     pub labels: Vec<i64>,
+    /// 0 for the first segment (and every position without sentence order), 1 for the second.
+    pub token_type_ids: Vec<i64>,
+    /// 0 in order, 1 swapped, [`IGNORED`] without sentence order or a cut.
+    pub sentence_order_label: i64,
 }
 
 impl Masking {
@@ -37,6 +44,15 @@ impl Masking {
     pub fn mask(&self, sequence: &PackedSequence, index: u64) -> MaskedSequence {
         let mut rng =
             ChaCha12Rng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let pair = match &self.sentence_order {
+            Some(order) => order.pair(sequence, &mut rng),
+            None => SegmentPair {
+                sequence: sequence.clone(),
+                token_type_ids: vec![0; sequence.ids.len()],
+                label: IGNORED,
+            },
+        };
+        let sequence = &pair.sequence;
         let pieces: usize = sequence.words.iter().map(|w| w.len()).sum();
         let target = ((pieces as f64 * self.rate).round() as usize).max(1);
         let mut order: Vec<usize> = (0..sequence.words.len()).collect();
@@ -62,6 +78,8 @@ impl Masking {
         let mut out = MaskedSequence {
             input_ids: sequence.ids.clone(),
             labels: vec![IGNORED; sequence.ids.len()],
+            token_type_ids: pair.token_type_ids.clone(),
+            sentence_order_label: pair.label,
         };
         for w in chosen {
             for pos in sequence.words[w].clone() {
@@ -98,11 +116,14 @@ pub struct MaskedBatch {
     pub input_ids: Vec<i64>,
     pub attention_mask: Vec<i64>,
     pub labels: Vec<i64>,
+    pub token_type_ids: Vec<i64>,
+    /// One per sequence.
+    pub sentence_order_labels: Vec<i64>,
     pub batch_size: usize,
     pub seq_len: usize,
 }
 
-/// Pads `sequences` with `pad_id` (labels [`IGNORED`], attention 0) to the longest one.
+/// Pads `sequences` with `pad_id` (labels [`IGNORED`], attention and token type 0) to the longest one.
 pub fn collate_masked(sequences: &[MaskedSequence], pad_id: i64) -> MaskedBatch {
     let seq_len = sequences
         .iter()
@@ -113,6 +134,8 @@ pub fn collate_masked(sequences: &[MaskedSequence], pad_id: i64) -> MaskedBatch 
         input_ids: Vec::with_capacity(sequences.len() * seq_len),
         attention_mask: Vec::with_capacity(sequences.len() * seq_len),
         labels: Vec::with_capacity(sequences.len() * seq_len),
+        token_type_ids: Vec::with_capacity(sequences.len() * seq_len),
+        sentence_order_labels: sequences.iter().map(|s| s.sentence_order_label).collect(),
         batch_size: sequences.len(),
         seq_len,
     };
@@ -125,6 +148,8 @@ pub fn collate_masked(sequences: &[MaskedSequence], pad_id: i64) -> MaskedBatch 
         b.attention_mask.extend(std::iter::repeat_n(0, pad));
         b.labels.extend(&s.labels);
         b.labels.extend(std::iter::repeat_n(IGNORED, pad));
+        b.token_type_ids.extend(&s.token_type_ids);
+        b.token_type_ids.extend(std::iter::repeat_n(0, pad));
     }
     b
 }
@@ -142,6 +167,7 @@ mod tests {
             vocab_size: 50,
             special_ids: vec![0, 1, 2, 3, 4],
             seed: 7,
+            sentence_order: None,
         }
     }
 
@@ -237,20 +263,53 @@ mod tests {
     #[test]
     fn collation_pads_with_ignored_labels_and_zero_attention() {
         let a = MaskedSequence {
-            input_ids: vec![2, 4, 3],
-            labels: vec![IGNORED, 9, IGNORED],
+            input_ids: vec![2, 4, 3, 5, 3],
+            labels: vec![IGNORED, 9, IGNORED, IGNORED, IGNORED],
+            token_type_ids: vec![0, 0, 0, 1, 1],
+            sentence_order_label: 1,
         };
         let b = MaskedSequence {
             input_ids: vec![2, 3],
             labels: vec![IGNORED, IGNORED],
+            token_type_ids: vec![0, 0],
+            sentence_order_label: IGNORED,
         };
         let batch = collate_masked(&[a, b], 0);
-        assert_eq!((batch.batch_size, batch.seq_len), (2, 3));
-        assert_eq!(batch.input_ids, [2, 4, 3, 2, 3, 0]);
-        assert_eq!(batch.attention_mask, [1, 1, 1, 1, 1, 0]);
+        assert_eq!((batch.batch_size, batch.seq_len), (2, 5));
+        assert_eq!(batch.input_ids, [2, 4, 3, 5, 3, 2, 3, 0, 0, 0]);
+        assert_eq!(batch.attention_mask, [1, 1, 1, 1, 1, 1, 1, 0, 0, 0]);
         assert_eq!(
             batch.labels,
-            [IGNORED, 9, IGNORED, IGNORED, IGNORED, IGNORED]
+            [IGNORED, 9, IGNORED, IGNORED, IGNORED, IGNORED, IGNORED, IGNORED, IGNORED, IGNORED]
         );
+        assert_eq!(batch.token_type_ids, [0, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(batch.sentence_order_labels, [1, IGNORED]);
+    }
+
+    #[test]
+    fn with_sentence_order_the_pair_is_masked_and_its_separators_never() {
+        let seq = sequence(&[1; 30]);
+        let m = Masking {
+            sentence_order: Some(SentenceOrder {
+                sentence_end_ids: vec![],
+                sep_id: 3,
+            }),
+            ..masking(0.15)
+        };
+        let mut labels = std::collections::BTreeSet::new();
+        for index in 0..50 {
+            let out = m.mask(&seq, index);
+            assert_eq!(out.input_ids.len(), seq.ids.len() + 1, "one [SEP] more");
+            let seps: Vec<usize> = (0..out.labels.len())
+                .filter(|&p| out.token_type_ids[p] == 0 && out.input_ids[p] == 3)
+                .collect();
+            assert_eq!(seps.len(), 1, "the first segment ends in its [SEP]");
+            assert_eq!(out.labels[seps[0]], IGNORED);
+            assert_eq!(out.labels.iter().filter(|&&l| l != IGNORED).count(), 5);
+            assert_eq!(out.token_type_ids.last(), Some(&1));
+            labels.insert(out.sentence_order_label);
+            assert_eq!(out, m.mask(&seq, index), "a function of seed and index");
+        }
+        assert_eq!(labels, [0, 1].into_iter().collect(), "both orders drawn");
     }
 }

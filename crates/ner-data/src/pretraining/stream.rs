@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::packing::{PackedSequence, Packer};
+use super::packing::{PackedSequence, Packer, SequenceLayout};
 use super::text_lines::{text_files, TextItem, TextLines};
 use super::whole_words::WholeWordTokenizer;
 use crate::error::DataError;
@@ -22,8 +22,13 @@ pub struct PackedStream {
 
 impl PackedStream {
     /// The stream of `files` (a channel's, as [`text_files`] lists them), sequences of up to
-    /// `max_len` pieces.
-    pub fn new(files: Vec<PathBuf>, words: Arc<WholeWordTokenizer>, max_len: usize) -> Self {
+    /// `max_len` pieces laid out as `layout` says.
+    pub fn new(
+        files: Vec<PathBuf>,
+        words: Arc<WholeWordTokenizer>,
+        max_len: usize,
+        layout: SequenceLayout,
+    ) -> Self {
         let source = match files.as_slice() {
             [one] => one.clone(),
             _ => files
@@ -33,7 +38,7 @@ impl PackedStream {
                 .unwrap_or_default(),
         };
         let t = words.tokenizer();
-        let packer = Packer::new(max_len, t.cls_id(), t.sep_id());
+        let packer = Packer::new(max_len, layout, t.cls_id(), t.sep_id());
         PackedStream {
             source,
             lines: TextLines::new(files),
@@ -49,8 +54,9 @@ impl PackedStream {
         source: &Path,
         words: Arc<WholeWordTokenizer>,
         max_len: usize,
+        layout: SequenceLayout,
     ) -> Result<Self, DataError> {
-        Ok(Self::new(text_files(source)?, words, max_len))
+        Ok(Self::new(text_files(source)?, words, max_len, layout))
     }
 
     /// Sequences yielded so far.
@@ -117,10 +123,11 @@ mod tests {
         let text = "北京是中国的首都。\n上海是一座大城市。\n\n广州在南方。\n";
         std::fs::write(dir.path().join("a.txt"), text).unwrap();
         let w = words();
-        let seqs: Vec<PackedSequence> = PackedStream::open(dir.path(), w.clone(), 12)
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let seqs: Vec<PackedSequence> =
+            PackedStream::open(dir.path(), w.clone(), 12, SequenceLayout::Packed)
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
         assert!(seqs.len() >= 2 && seqs.iter().all(|s| s.ids.len() <= 12));
         let t = w.tokenizer();
         let mut content = String::new();
@@ -140,7 +147,7 @@ mod tests {
     fn an_empty_or_blank_channel_is_no_text() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("blank.txt"), "\n  \n\n").unwrap();
-        let mut s = PackedStream::open(dir.path(), words(), 16).unwrap();
+        let mut s = PackedStream::open(dir.path(), words(), 16, SequenceLayout::Packed).unwrap();
         let e = s.next().unwrap().unwrap_err().to_string();
         assert!(e.contains("no text"), "{e}");
         assert!(s.next().is_none());

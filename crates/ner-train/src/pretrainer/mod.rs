@@ -16,7 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use albert_model::MaskedLm;
-use ner_data::pretraining::{Masking, WholeWordTokenizer};
+use ner_data::pretraining::{Masking, PackedStream, SequenceLayout, WholeWordTokenizer};
 use ner_infer::{ModelDir, Precision};
 use ner_settings::TrainSettings;
 use tch::nn::VarStore;
@@ -38,6 +38,24 @@ pub struct PretrainData {
     /// Pieces per sequence, `[CLS]` and `[SEP]` included.
     pub max_seq_length: usize,
     pub masking: Masking,
+}
+
+impl PretrainData {
+    /// The packed sequences of `files`, laid out as the masking's tasks need them (one document's
+    /// text per sequence, for sentence-order prediction).
+    fn stream(&self, files: &[PathBuf]) -> PackedStream {
+        let layout = if self.masking.sentence_order.is_some() {
+            SequenceLayout::SegmentPairs
+        } else {
+            SequenceLayout::Packed
+        };
+        PackedStream::new(
+            files.to_vec(),
+            self.words.clone(),
+            self.max_seq_length,
+            layout,
+        )
+    }
 }
 
 /// The optimisation settings as the hyperparameters give them, and the device and precision.

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use ner_data::pretraining::PackedStream;
 use tracing::info;
 
 use super::held_out::HeldOut;
@@ -41,8 +40,7 @@ impl PretrainPlan {
     ) -> Result<Option<Self>, TrainError> {
         let started = Instant::now();
         let mut total = 0u64;
-        let mut stream =
-            PackedStream::new(data.train.clone(), data.words.clone(), data.max_seq_length);
+        let mut stream = data.stream(&data.train);
         for sequence in stream.by_ref() {
             sequence?;
             total += 1;

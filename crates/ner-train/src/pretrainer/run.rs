@@ -10,16 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use albert_model::MaskedLm;
-use ner_data::pretraining::{
-    collate_masked, MaskedSequence, PackedSequence, PackedStream, Shuffled, IGNORED,
-};
+use ner_data::pretraining::{collate_masked, MaskedSequence, PackedSequence, Shuffled, IGNORED};
 use ner_infer::Precision;
 use serde_json::json;
 use tch::nn::VarStore;
-use tch::Tensor;
 use tracing::{info, warn};
 
-use super::held_out::MlmScores;
+use super::held_out::{BatchTensors, MlmScores};
 use super::plan::PretrainPlan;
 use super::{PretrainConfig, PretrainData, PretrainOutputs, PretrainSummary};
 use crate::adamw::{AdamW, PartRates};
@@ -161,11 +158,7 @@ impl<'a> Pretraining<'a> {
     /// ones left out). A data error ends it as an `Err` item.
     fn pass_stream(&self) -> Result<impl Iterator<Item = (u64, PackedItem)>, TrainError> {
         let pass = self.progress.epoch as u64;
-        let mut stream = PackedStream::new(
-            self.data.train.clone(),
-            self.data.words.clone(),
-            self.data.max_seq_length,
-        );
+        let mut stream = self.data.stream(&self.data.train);
         for held_out in stream.by_ref().take(self.plan.held_out_of_train as usize) {
             held_out?;
         }
@@ -233,9 +226,10 @@ impl<'a> Pretraining<'a> {
     }
 
     /// Forward and backward of this replica's shard of a global micro-batch (`(masking index,
-    /// sequence)` pairs). The loss is weighted by the shard's share of the batch's predicted pieces,
-    /// so the replicas' summed gradients are those of the whole batch's mean loss (every replica masks
-    /// the whole batch to count them: masking is cheap beside the forward pass).
+    /// sequence)` pairs). The MLM loss is weighted by the shard's share of the batch's predicted
+    /// pieces (the sentence-order loss by its share of the segment pairs), so the replicas' summed
+    /// gradients are those of the whole batch's mean loss (every replica masks the whole batch to
+    /// count them: masking is cheap beside the forward pass).
     fn accumulate(&mut self, global: &[(u64, &PackedSequence)]) -> Result<(), TrainError> {
         let masked: Vec<MaskedSequence> = global
             .iter()
@@ -246,6 +240,11 @@ impl<'a> Pretraining<'a> {
                 .map(|m| m.labels.iter().filter(|&&l| l != IGNORED).count())
                 .sum()
         };
+        let pairs = |s: &[MaskedSequence]| -> usize {
+            s.iter()
+                .filter(|m| m.sentence_order_label != IGNORED)
+                .count()
+        };
         let all: Vec<usize> = (0..global.len()).collect();
         let mine = self.replicas.shard(&all);
         self.window.record_samples(global.len());
@@ -254,30 +253,31 @@ impl<'a> Pretraining<'a> {
         }
         let sequences = &masked[mine[0]..mine[0] + mine.len()];
         let share = predicted(sequences) as f64 / predicted(&masked).max(1) as f64;
-        let b = collate_masked(sequences, self.data.words.tokenizer().pad_id());
-        let device = self.cfg.device;
-        let t = |v: &[i64]| {
-            Tensor::from_slice(v)
-                .view([b.batch_size as i64, b.seq_len as i64])
-                .to_device(device)
-        };
+        let pair_share = pairs(sequences) as f64 / pairs(&masked).max(1) as f64;
+        let b = BatchTensors::new(
+            &collate_masked(sequences, self.data.words.tokenizer().pad_id()),
+            self.cfg.device,
+        );
         // Dropout noise is a function of (seed, the batch's first sequence, rank).
         let rank = self.replicas.rank() as i64;
         tch::manual_seed((self.cfg.train.seed as i64) ^ (global[0].0 as i64) ^ (rank << 48));
-        let (ids, mask, labels) = (t(&b.input_ids), t(&b.attention_mask), t(&b.labels));
         let out = self
             .cfg
             .precision
-            .autocast(|| self.mlm.forward(&ids, &mask, &labels, true));
-        let loss_value = out.loss.double_value(&[]);
+            .autocast(|| self.mlm.forward(&b.as_batch(self.mlm), true));
+        let mut loss = out.loss * share;
+        if let Some(order) = out.sentence_order {
+            loss += order.loss * pair_share;
+        }
+        let loss_value = loss.double_value(&[]);
         if !loss_value.is_finite() && self.cfg.precision != Precision::Fp16 {
             return Err(TrainError::Diverged {
                 loss: loss_value,
                 step: self.progress.global_step,
             });
         }
-        (out.loss * (share * self.loss_scale() / self.plan.accumulation as f64)).backward();
-        self.window.record_loss(loss_value * share);
+        (loss * (self.loss_scale() / self.plan.accumulation as f64)).backward();
+        self.window.record_loss(loss_value);
         Ok(())
     }
 
@@ -375,18 +375,25 @@ impl<'a> Pretraining<'a> {
             loss: scores.loss,
             accuracy: scores.accuracy,
             perplexity: scores.perplexity,
+            sentence_order_accuracy: scores.sentence_order_accuracy,
         };
         info!("{line}");
         if let Some(tb) = self.tb.as_mut() {
             tb.scalar("eval/loss", scores.loss, step as i64)?;
             tb.scalar("eval/perplexity", scores.perplexity, step as i64)?;
             tb.scalar("eval/mlm_accuracy", scores.accuracy, step as i64)?;
+            if let Some(a) = scores.sentence_order_accuracy {
+                tb.scalar("eval/sop_accuracy", a, step as i64)?;
+            }
         }
-        let record = json!({
+        let mut record = json!({
             "epoch": self.progress.epoch + 1, "step": step, "loss": scores.loss,
             "perplexity": scores.perplexity, "mlm_accuracy": scores.accuracy,
             "predicted": scores.predicted,
         });
+        if let Some(a) = scores.sentence_order_accuracy {
+            record["sop_accuracy"] = json!(a);
+        }
         if let Some(dir) = &self.out.eval_dir {
             crate::trainer::append_jsonl(&dir.join("eval_results.jsonl"), &record)?;
         }
@@ -442,7 +449,7 @@ impl<'a> Pretraining<'a> {
                 self.evaluate()?;
             }
             if let Some(dir) = &self.out.model_dir {
-                dir.write_masked_lm(self.vs, self.mlm.config(), &self.out.vocab_path)?;
+                dir.write_masked_lm(self.vs, self.mlm, &self.out.vocab_path)?;
             }
             Outcome::Finished
         };

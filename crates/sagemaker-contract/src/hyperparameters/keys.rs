@@ -25,6 +25,7 @@ pub const KNOWN: &[&str] = &[
     "save_checkpoints_steps",
     "task",
     "masking_rate",
+    "sentence_order_prediction",
     "head",
     "crf_learning_rate_multiplier",
     "encoder",

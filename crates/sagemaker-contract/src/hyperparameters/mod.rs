@@ -57,6 +57,8 @@ pub struct Hyperparameters {
     pub task: Task,
     /// `task=pretrain`: the share of each sequence's word pieces predicted (whole words).
     pub masking_rate: f64,
+    /// `task=pretrain` with ALBERT: also ALBERT's sentence-order prediction (off by default).
+    pub sentence_order_prediction: bool,
     pub head: Head,
     pub encoder: Encoder,
     /// Width of the `bilstm` encoder's character vectors (and of the `embeddings` channel's).
@@ -157,6 +159,7 @@ impl Default for Hyperparameters {
             predict_batch_size: 64,
             task: Task::default(),
             masking_rate: 0.15,
+            sentence_order_prediction: false,
             model: ModelSettings::default(),
             train: TrainSettings::default(),
             head: Head::default(),
@@ -287,6 +290,7 @@ impl Hyperparameters {
                 &mut self.masking_rate,
                 raw.float(|v| v > 0.0 && v < 1.0, "a number > 0 and < 1")?,
             ),
+            "sentence_order_prediction" => set(&mut self.sentence_order_prediction, raw.bool()?),
             "head" => set(&mut self.head, raw.choice()?),
             "crf_learning_rate_multiplier" => set(
                 &mut self.train.crf_learning_rate_multiplier,
