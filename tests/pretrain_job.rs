@@ -269,29 +269,44 @@ extern "C" {
 
 #[test]
 fn two_processes_of_batch_4_pretrain_the_model_one_process_of_batch_8_does() {
-    one_process_equals_two(&[]);
+    one_process_equals_two(&[], &raw_text(120));
 }
 
 #[test]
 fn with_sentence_order_two_processes_pretrain_the_model_one_process_does() {
+    // One-word documents between the others: sequences with no pair, so that the replicas' shares of
+    // the pairs differ from their shares of the sequences.
+    let mut text = String::new();
+    for (i, line) in raw_text(120).lines().enumerate() {
+        text.push_str(line);
+        text.push('\n');
+        if i % 3 == 2 {
+            text.push_str("\n好\n\n");
+        }
+    }
     // The SOP classifier's dropout off too (albert_zh configs leave it at HF's 0.1).
-    one_process_equals_two(&[
-        ("sentence_order_prediction", "true"),
-        ("classifier_dropout_prob", "0"),
-    ]);
+    one_process_equals_two(
+        &[
+            ("sentence_order_prediction", "true"),
+            ("classifier_dropout_prob", "0"),
+        ],
+        &text,
+    );
 }
 
 /// One process of batch 8 and two of batch 4 end with the same weights and report the same losses.
-fn one_process_equals_two(extra: &[(&'static str, &'static str)]) {
+fn one_process_equals_two(extra: &[(&'static str, &'static str)], text: &str) {
     // The micro config has no dropout: the final weights are a function of the data and the seed.
-    let one = text_job(120);
+    let one = text_job(0);
+    one.write("input/data/training/corpus.txt", text);
     let mut settings = vec![("train_batch_size", "8"), ("max_steps", "6")];
     settings.extend_from_slice(extra);
     one.hyperparameters(&pretrain(&settings));
     let first = one.train();
     check(&first, first.status.success(), "the single-process run");
 
-    let two = text_job(120);
+    let two = text_job(0);
+    two.write("input/data/training/corpus.txt", text);
     let port: &'static str = Box::leak(common::free_port().to_string().into_boxed_str());
     let mut settings = vec![
         ("train_batch_size", "4"),
@@ -381,6 +396,21 @@ fn sentence_order_prediction_writes_an_albert_for_pre_training_that_a_ner_job_fi
         "{out}"
     );
     common::assert_model(&ner);
+}
+
+#[test]
+fn sentence_order_prediction_needs_room_for_two_segments() {
+    let job = text_job(10);
+    job.hyperparameters(&pretrain(&[
+        ("sentence_order_prediction", "true"),
+        ("max_seq_length", "3"),
+        ("window_stride", "0"),
+    ]));
+    let cause = failed(&job, &job.train());
+    assert!(
+        cause.contains("needs max_seq_length of at least 4") && cause.contains("it is 3"),
+        "{cause}"
+    );
 }
 
 #[test]

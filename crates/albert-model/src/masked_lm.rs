@@ -121,7 +121,7 @@ pub struct MaskedLm {
 }
 
 /// A masked batch, `[B, T]` each.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct MlmBatch<'a> {
     pub input_ids: &'a Tensor,
     pub attention_mask: &'a Tensor,

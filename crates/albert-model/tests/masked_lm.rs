@@ -397,6 +397,24 @@ fn albert_sentence_order_and_mlm_losses_equal_transformers_albert_for_pre_traini
         .sum(Kind::Int64)
         .int64_value(&[]);
     assert_eq!(sop.correct, hf_right);
+    // Counted against the labels: HF's own guesses are all right, their opposites all wrong.
+    let guesses = hf["sop_logits"].argmax(-1, false).narrow(0, 0, 2);
+    for (labels, right) in [
+        (guesses.shallow_clone(), 2),
+        (guesses.ones_like() - &guesses, 0),
+    ] {
+        let labels = Tensor::cat(&[labels, Tensor::from_slice(&[IGNORED_LABEL])], 0);
+        let out = tch::no_grad(|| {
+            mlm.forward(
+                &MlmBatch {
+                    sentence_order_labels: Some(&labels),
+                    ..batch
+                },
+                false,
+            )
+        });
+        assert_eq!(out.sentence_order.unwrap().correct, right);
+    }
 
     // The token types reach the encoder: all zeros give another loss.
     let flat = MlmBatch {
@@ -451,7 +469,7 @@ fn a_sentence_order_head_continues_from_a_directory_that_has_one_and_starts_new_
     );
     assert_eq!(sop_loss(&mlm), sop_loss(&resumed));
 
-    // Into a masked LM without the head, and into a tagger: skipped, nothing missing.
+    // Into a masked LM without the head: skipped, nothing missing.
     let mut plain_vs = nn::VarStore::new(Device::Cpu);
     let plain_mlm = MaskedLm::new(&plain_vs.root(), weights.config());
     let report = weights.load_into(&mut plain_vs).unwrap();
@@ -476,6 +494,35 @@ fn a_sentence_order_head_continues_from_a_directory_that_has_one_and_starts_new_
     assert_eq!(report.fresh, order_head, "{report}");
     assert!(
         report.to_string().contains("MLM head continued"),
+        "{report}"
+    );
+
+    // Part of the head is no head: the classifier alone missing, the pooler is skipped and all four
+    // start new.
+    let partial = tempfile::tempdir().unwrap();
+    let without_classifier: Vec<(String, Tensor)> =
+        Tensor::read_safetensors(with_head.path().join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with("sop_classifier."))
+            .collect();
+    Tensor::write_safetensors(
+        &without_classifier,
+        partial.path().join("model.safetensors"),
+    )
+    .unwrap();
+    std::fs::copy(
+        with_head.path().join("config.json"),
+        partial.path().join("config.json"),
+    )
+    .unwrap();
+    let weights = PretrainedWeights::open(partial.path()).unwrap();
+    let mut partial_vs = nn::VarStore::new(Device::Cpu);
+    let _ = MaskedLm::with_sentence_order(&partial_vs.root(), weights.config()).unwrap();
+    let report = weights.load_into(&mut partial_vs).unwrap();
+    assert_eq!(report.fresh, order_head, "{report}");
+    assert!(
+        report.skipped.iter().any(|s| s == "albert.pooler.weight"),
         "{report}"
     );
 

@@ -47,3 +47,46 @@ impl Clock {
         self.budget > 0.0 && progress.train_seconds >= self.budget
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resumed_at(step: usize, seconds: f64) -> Progress {
+        Progress {
+            global_step: step,
+            train_seconds: seconds,
+            ..Progress::default()
+        }
+    }
+
+    #[test]
+    fn a_resumed_run_counts_the_time_before_it_against_the_budget() {
+        let mut progress = resumed_at(100, 50.0);
+        let clock = Clock::start(&progress, 60.0);
+        clock.update(&mut progress);
+        assert!((50.0..51.0).contains(&progress.train_seconds));
+        assert!(!clock.out_of_time(&progress));
+        // 10 s of budget left: the ETA is at most that, however many steps remain.
+        progress.global_step = 101;
+        assert!(clock.eta_seconds(&progress, 1_000_000) <= 10.0);
+        progress.train_seconds = 60.0;
+        assert!(clock.out_of_time(&progress));
+        assert_eq!(clock.eta_seconds(&progress, 1_000_000), 0.0);
+    }
+
+    #[test]
+    fn the_pace_is_this_runs_and_no_budget_is_no_limit() {
+        let mut progress = resumed_at(100, 1e6);
+        let clock = Clock::start(&progress, 0.0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        progress.global_step = 102;
+        clock.update(&mut progress);
+        assert!(!clock.out_of_time(&progress));
+        // Two steps in ≥ 20 ms: 98 more take ≥ 0.98 s (counting the 100 steps before this run as done
+        // in this run's time would make it ~50× less).
+        let eta = clock.eta_seconds(&progress, 200);
+        assert!((0.98..30.0).contains(&eta), "{eta}");
+        assert_eq!(clock.eta_seconds(&resumed_at(300, 0.0), 200), 0.0);
+    }
+}

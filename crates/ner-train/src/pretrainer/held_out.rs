@@ -121,3 +121,48 @@ impl BatchTensors {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use albert_model::{AlbertConfig, TransformerConfig};
+    use ner_data::pretraining::{MaskedSequence, IGNORED};
+    use tch::nn::VarStore;
+
+    use super::*;
+
+    #[test]
+    fn a_model_with_a_sentence_order_head_reads_the_segments_and_their_order() {
+        let config = TransformerConfig::Albert(AlbertConfig {
+            vocab_size: 10,
+            embedding_size: 4,
+            hidden_size: 8,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            intermediate_size: 8,
+            max_position_embeddings: 8,
+            ..AlbertConfig::default()
+        });
+        let pair = MaskedSequence {
+            input_ids: vec![2, 5, 3, 6, 3],
+            labels: vec![IGNORED, 5, IGNORED, IGNORED, IGNORED],
+            token_type_ids: vec![0, 0, 0, 1, 1],
+            sentence_order_label: 1,
+        };
+        let b = BatchTensors::new(&collate_masked(&[pair], 0), Device::Cpu);
+        let vs = VarStore::new(Device::Cpu);
+        let with = MaskedLm::with_sentence_order(&vs.root(), &config).unwrap();
+        let batch = b.as_batch(&with);
+        let types = batch
+            .token_type_ids
+            .expect("segments for a sentence-order head");
+        assert_eq!(
+            Vec::<i64>::try_from(types.view([-1])).unwrap(),
+            [0, 0, 0, 1, 1]
+        );
+        let order = batch.sentence_order_labels.expect("orders for it");
+        assert_eq!(Vec::<i64>::try_from(order).unwrap(), [1]);
+        let plain = MaskedLm::new(&VarStore::new(Device::Cpu).root(), &config);
+        let batch = b.as_batch(&plain);
+        assert!(batch.token_type_ids.is_none() && batch.sentence_order_labels.is_none());
+    }
+}

@@ -127,3 +127,129 @@ impl PretrainSummary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use albert_model::{AlbertConfig, TransformerConfig};
+    use ner_data::pretraining::SentenceOrder;
+    use ner_data::Tokenizer;
+
+    use super::*;
+
+    /// Documents of several sentences, and a short one, in one file.
+    fn text(dir: &Path) -> Vec<PathBuf> {
+        let long = "北京是中国的首都。上海是一座大城市。广州在南方。深圳在广州旁边。\n";
+        let path = dir.join("corpus.txt");
+        std::fs::write(&path, format!("{long}\n天津在北方。\n\n{long}{long}")).unwrap();
+        vec![path]
+    }
+
+    fn data(files: Vec<PathBuf>, sentence_order: bool) -> PretrainData {
+        let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../albert_config/vocab.txt");
+        let tokenizer = Tokenizer::from_vocab_file(&vocab, true).unwrap();
+        let masking = Masking {
+            rate: 0.15,
+            mask_id: tokenizer.id("[MASK]").unwrap(),
+            vocab_size: tokenizer.vocab_size() as i64,
+            special_ids: vec![0, 100, 101, 102, 103],
+            seed: 3,
+            sentence_order: sentence_order.then(|| SentenceOrder {
+                sentence_end_ids: vec![tokenizer.id("。").unwrap()],
+                sep_id: tokenizer.sep_id(),
+            }),
+        };
+        PretrainData {
+            validation: Some(files.clone()),
+            train: files,
+            words: Arc::new(WholeWordTokenizer::new(tokenizer)),
+            max_seq_length: 24,
+            masking,
+        }
+    }
+
+    #[test]
+    fn with_sentence_order_a_sequence_holds_one_documents_text_and_room_for_a_separator() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = text(dir.path());
+        let sep = |d: &PretrainData| d.words.tokenizer().sep_id();
+        let with = data(files.clone(), true);
+        let sequences: Vec<_> = with.stream(&files).map(Result::unwrap).collect();
+        assert!(sequences.len() >= 4);
+        for s in &sequences {
+            assert!(s.ids.len() < with.max_seq_length, "{}", s.ids.len());
+            let inner_seps = s.ids[1..s.ids.len() - 1]
+                .iter()
+                .filter(|&&i| i == sep(&with));
+            assert_eq!(inner_seps.count(), 0, "no document joined to another");
+        }
+        // Without it, documents are packed back to back with [SEP] between.
+        let without = data(files.clone(), false);
+        let packed: Vec<_> = without.stream(&files).map(Result::unwrap).collect();
+        assert!(packed
+            .iter()
+            .any(|s| s.ids[1..s.ids.len() - 1].contains(&sep(&without))));
+        assert!(packed.iter().any(|s| s.ids.len() == without.max_seq_length));
+    }
+
+    #[test]
+    fn the_sentence_order_loss_trains_its_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = data(text(dir.path()), true);
+        let config = TransformerConfig::Albert(AlbertConfig {
+            vocab_size: data.words.tokenizer().vocab_size() as i64,
+            embedding_size: 8,
+            hidden_size: 16,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            intermediate_size: 16,
+            max_position_embeddings: 32,
+            ..AlbertConfig::default()
+        });
+        let mut vs = VarStore::new(Device::Cpu);
+        let mlm = MaskedLm::with_sentence_order(&vs.root(), &config).unwrap();
+        let bias = |vs: &VarStore, name: &str| vs.variables()[name].abs().sum(tch::Kind::Float);
+        let names = ["albert.pooler.bias", "sop_classifier.classifier.bias"];
+        for name in names {
+            assert_eq!(bias(&vs, name).double_value(&[]), 0.0, "{name} starts at 0");
+        }
+        let cfg = PretrainConfig {
+            train: TrainSettings {
+                max_steps: 2,
+                train_batch_size: 4,
+                learning_rate: 1e-2,
+                eval_steps: 0,
+                logging_steps: 1,
+                save_checkpoints_steps: 0,
+                ..TrainSettings::default()
+            },
+            precision: Precision::Fp32,
+            device: Device::Cpu,
+        };
+        let stop = AtomicBool::new(false);
+        let summary = pretrain(
+            &mlm,
+            &mut vs,
+            &data,
+            &cfg,
+            &PretrainOutputs::default(),
+            &stop,
+            Replicas::Single,
+        )
+        .unwrap();
+        assert_eq!(summary.global_step, 2);
+        let accuracy = summary.last_eval.unwrap().sentence_order_accuracy;
+        assert!(
+            accuracy.is_some_and(|a| (0.0..=1.0).contains(&a)),
+            "{accuracy:?}"
+        );
+        for name in names {
+            // Biases are not decayed: only the sentence-order loss's gradient moves them.
+            assert!(
+                bias(&vs, name).double_value(&[]) > 0.0,
+                "{name} was trained"
+            );
+        }
+    }
+}
