@@ -13,7 +13,7 @@ use ner_data::Tokenizer;
 use ner_dist::Finished;
 use ner_infer::ModelDir;
 use ner_train::{
-    pretrain, Outcome, PretrainConfig, PretrainData, PretrainOutputs, PretrainSummary, Replicas,
+    pretrain, PretrainConfig, PretrainData, PretrainOutputs, PretrainSummary, Replicas,
 };
 use sagemaker_contract::{Hyperparameters, SageMakerPaths};
 use serde_json::json;
@@ -21,6 +21,7 @@ use tch::nn::VarStore;
 use tracing::info;
 
 use super::model_setup::{JobStart, ModelSource};
+use super::results;
 
 /// Pre-trains as one process, or as one replica of a group; rank 0 alone writes.
 pub fn run(
@@ -167,16 +168,8 @@ fn finish(
     summary: &PretrainSummary,
     writes: bool,
 ) -> Result<Finished> {
-    if let Outcome::Stopped { checkpoint } = &summary.outcome {
-        match checkpoint {
-            Some(c) => info!(
-                "stopped by SIGTERM at step {}: checkpoint {}; a restart resumes from it",
-                summary.global_step,
-                c.display()
-            ),
-            None => info!("stopped by SIGTERM at step {}", summary.global_step),
-        }
-        return Ok(Finished::Stopped);
+    if let Some(stopped) = results::stopped(&summary.outcome, summary.global_step) {
+        return Ok(stopped);
     }
     let eval = summary.last_eval;
     info!(

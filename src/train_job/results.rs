@@ -7,8 +7,11 @@ use std::sync::atomic::AtomicBool;
 use albert_model::NerTagger;
 use anyhow::{Context, Result};
 use ner_data::LabelSet;
+use ner_dist::Finished;
 use ner_infer::ModelDir;
-use ner_train::{score, EvalLine, EvalSet, Replicas, TrainConfig, TrainOutputs, TrainSummary};
+use ner_train::{
+    score, EvalLine, EvalSet, Outcome, Replicas, TrainConfig, TrainOutputs, TrainSummary,
+};
 use sagemaker_contract::{Hyperparameters, SageMakerPaths};
 use serde_json::{json, Value};
 use tracing::info;
@@ -116,6 +119,21 @@ pub fn train_outputs(paths: &SageMakerPaths, vocab: &Path) -> TrainOutputs {
 }
 
 /// The line that ends a training run that was not stopped.
+/// A run stopped by SIGTERM, logged with where a restart resumes; `None` for any other outcome.
+pub fn stopped(outcome: &Outcome, global_step: usize) -> Option<Finished> {
+    let Outcome::Stopped { checkpoint } = outcome else {
+        return None;
+    };
+    match checkpoint {
+        Some(c) => info!(
+            "stopped by SIGTERM at step {global_step}: checkpoint {}; a restart resumes from it",
+            c.display()
+        ),
+        None => info!("stopped by SIGTERM at step {global_step}"),
+    }
+    Some(Finished::Stopped)
+}
+
 pub fn log_summary(summary: &TrainSummary) {
     info!(
         "training finished{}: {} steps in {:.0} s; best validation entity F1 {}",

@@ -10,7 +10,7 @@ use ner_data::{LabelSet, Sentence, Tokenizer};
 use ner_dist::{Agent, Finished, Hosts, Launch, LaunchSettings, WorkerEnv};
 use ner_infer::{ModelDir, Prepared, TrainedModel};
 use ner_settings::{Distributed, ModelSettings, Task};
-use ner_train::{fit, EvalSet, Outcome, Replicas, TrainConfig, TrainOutputs, TrainSummary};
+use ner_train::{fit, EvalSet, Replicas, TrainConfig, TrainOutputs, TrainSummary};
 use sagemaker_contract::{HostRole, Hyperparameters, ResourceConfig, SageMakerPaths};
 use tch::nn::VarStore;
 use tracing::{info, warn};
@@ -243,16 +243,8 @@ fn finish(
     stop: &AtomicBool,
     replicas: Replicas,
 ) -> Result<Finished> {
-    if let Outcome::Stopped { checkpoint } = &summary.outcome {
-        match checkpoint {
-            Some(c) => info!(
-                "stopped by SIGTERM at step {}: checkpoint {}; a restart resumes from it",
-                summary.global_step,
-                c.display()
-            ),
-            None => info!("stopped by SIGTERM at step {}", summary.global_step),
-        }
-        return Ok(Finished::Stopped);
+    if let Some(stopped) = results::stopped(&summary.outcome, summary.global_step) {
+        return Ok(stopped);
     }
     results::log_summary(summary);
     let writes = replicas.rank() == 0;

@@ -241,22 +241,11 @@ impl MaskedLm {
                 self.word_embeddings(),
             )
             .to_kind(Kind::Float);
-        let loss = if targets.size()[0] == 0 {
-            // Nothing to predict: a zero that still reaches every variable's gradient (as 0).
-            scores.sum(Kind::Float) * 0.0
-        } else {
-            scores.cross_entropy_for_logits(&targets)
-        };
-        let correct = tch::no_grad(|| {
-            scores
-                .argmax(-1, false)
-                .eq_tensor(&targets)
-                .sum(Kind::Int64)
-        });
+        let (loss, correct) = scored(&scores, &targets);
         MlmOutput {
             loss,
             predicted: targets.size()[0],
-            correct: i64::try_from(&correct).unwrap_or(0),
+            correct,
             sentence_order,
         }
     }
@@ -273,21 +262,22 @@ fn sentence_order_loss(scores: &Tensor, labels: &Tensor) -> SentenceOrderOutput 
     let picked = labels.ne(IGNORED_LABEL).nonzero().view([-1]);
     let targets = labels.index_select(0, &picked);
     let scores = scores.index_select(0, &picked);
-    let labelled = targets.size()[0];
-    let loss = if labelled == 0 {
-        scores.sum(Kind::Float) * 0.0
-    } else {
-        scores.cross_entropy_for_logits(&targets)
-    };
-    let correct = tch::no_grad(|| {
-        scores
-            .argmax(-1, false)
-            .eq_tensor(&targets)
-            .sum(Kind::Int64)
-    });
+    let (loss, correct) = scored(&scores, &targets);
     SentenceOrderOutput {
         loss,
-        labelled,
-        correct: i64::try_from(&correct).unwrap_or(0),
+        labelled: targets.size()[0],
+        correct,
     }
+}
+
+/// Mean cross-entropy of `scores` `[N, C]` against `targets` `[N]`, and how many top scores are the
+/// target. With nothing to score, a zero that still reaches every variable's gradient (as 0).
+fn scored(scores: &Tensor, targets: &Tensor) -> (Tensor, i64) {
+    let loss = if targets.size()[0] == 0 {
+        scores.sum(Kind::Float) * 0.0
+    } else {
+        scores.cross_entropy_for_logits(targets)
+    };
+    let correct = tch::no_grad(|| scores.argmax(-1, false).eq_tensor(targets).sum(Kind::Int64));
+    (loss, i64::try_from(&correct).unwrap_or(0))
 }
