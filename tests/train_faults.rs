@@ -260,7 +260,7 @@ type RefusedInput = (&'static str, fn(&Job), &'static [&'static str]);
 /// first line names the cause and the file, key or value.
 #[test]
 fn each_newly_refused_input_fails_with_its_cause_first() {
-    let cases: [RefusedInput; 5] = [
+    let cases: [RefusedInput; 6] = [
         (
             "a current_host outside hosts",
             |job| {
@@ -298,6 +298,11 @@ fn each_newly_refused_input_fails_with_its_cause_first() {
             "a tab where the token should be",
             |job| job.write("input/data/training/train.txt", "张 B-PER\n\t\tO\n"),
             &["train.txt:2:", "starts with a tab"],
+        ),
+        (
+            "a NUL inside a token",
+            |job| job.write("input/data/training/train.txt", "张 B-PER\na\0b O\n"),
+            &["train.txt:2:", "control character U+0000"],
         ),
     ];
     for (what, make_bad, says) in cases {

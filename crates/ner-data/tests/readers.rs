@@ -253,6 +253,23 @@ fn a_tab_is_never_read_as_the_character() {
 }
 
 #[test]
+fn a_control_character_in_a_token_is_refused_naming_the_line_and_the_character() {
+    for (text, code) in [
+        ("张 B-PER\na\0b O\n", "U+0000"),
+        ("张 B-PER\n三\u{1b} O\n", "U+001B"),
+        ("张 B-PER\n\u{7f} O\n", "U+007F"),
+    ] {
+        let e = read_text(text).unwrap_err();
+        assert!(
+            e.contains("mem.txt:2:") && e.contains(code) && !e.contains('\0'),
+            "{e:?}"
+        );
+    }
+    // Other characters that are not letters are text: a full-width space, a BOM-free emoji, ZWJ.
+    assert_eq!(read_text("\u{3000} O\n❤\u{fe0f} O\n\u{200d} O\n"), Ok(1));
+}
+
+#[test]
 fn errors_quote_a_bounded_excerpt_of_a_huge_line() {
     let tail = "x".repeat(200_000);
     for text in [

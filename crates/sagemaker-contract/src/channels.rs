@@ -222,9 +222,23 @@ impl Walk {
                 self.dir(&path, depth + 1)?;
             } else if path.is_file() {
                 self.files.push(path);
+            } else {
+                let kind = special_file_kind(&path);
+                return Err(ContractError::NotAFile { path, kind });
             }
         }
         Ok(())
+    }
+}
+
+/// What a path that is neither a file nor a directory is, in words.
+fn special_file_kind(path: &Path) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path).map(|m| m.file_type()) {
+        Ok(t) if t.is_fifo() => "a FIFO (named pipe)",
+        Ok(t) if t.is_socket() => "a socket",
+        Ok(t) if t.is_block_device() || t.is_char_device() => "a device",
+        _ => "something",
     }
 }
 

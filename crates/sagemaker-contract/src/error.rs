@@ -92,6 +92,13 @@ pub enum ContractError {
     )]
     TooDeep { dir: PathBuf, max: usize },
 
+    /// Something in a channel that is neither a file nor a directory (File and FastFile mode lay out
+    /// regular files; a FIFO here is not Pipe mode, whose FIFOs sit beside the channels).
+    #[error(
+        "{path}: {kind} in a channel, not a file: a channel holds regular files and directories"
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
+
     /// A serving environment variable whose value does not fit its type or range.
     #[error("environment variable {name} has value {value:?}, expected {expected}")]
     BadEnvironment {

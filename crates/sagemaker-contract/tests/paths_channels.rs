@@ -239,6 +239,26 @@ fn a_tree_deeper_than_any_channel_is_refused_naming_it() {
 }
 
 #[test]
+fn a_fifo_in_a_channel_is_refused_saying_what_it_is() {
+    let (_base, paths) = setup();
+    let training = paths.channel_dir("training");
+    touch(&training.join("part-0000.txt"));
+    let fifo = training.join("part-0001");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = DataChannels::resolve(&paths, None).unwrap_err();
+    assert!(matches!(err, ContractError::NotAFile { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("training/part-0001") && message.contains("a FIFO (named pipe)"),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_directory_named_like_a_split_file_is_refused() {
     let (_base, paths) = setup();
     let training = paths.channel_dir("training");

@@ -192,5 +192,12 @@ fn split_line<'a>(
     if tag.contains([' ', '\t']) || token_has_columns {
         return Err(malformed("extra columns (expected `TOKEN TAG`)"));
     }
+    if let Some(control) = token.chars().find(|c| c.is_control()) {
+        // A NUL or an escape inside a token is corruption (a binary file, a broken export), never text.
+        return Err(malformed(&format!(
+            "the token holds the control character U+{:04X}",
+            control as u32
+        )));
+    }
     Ok((token, tag))
 }

@@ -238,7 +238,9 @@ impl Hyperparameters {
             }
             hp.set(key, &raw)?;
         }
-        hp.apply_encoder_defaults(|key| map.get(key).is_some_and(|v| !Raw::new(key, v).is_unset()));
+        let given = |key: &str| map.get(key).is_some_and(|v| !Raw::new(key, v).is_unset());
+        hp.apply_encoder_defaults(given);
+        hp.warn_unused_by_encoder(given);
         hp.validate()?;
         Ok(hp)
     }
@@ -403,6 +405,37 @@ impl Hyperparameters {
                     self.train.lstm_learning_rate_multiplier =
                         self.train.crf_learning_rate_multiplier;
                 }
+            }
+        }
+    }
+
+    /// Warns of the keys given a value other than their default that the encoder has nothing to
+    /// apply to (a transformer's with a BiLSTM alone, an LSTM's without one), so a mistaken encoder or
+    /// a leftover setting is seen. (A model's saved hyperparameters, every key at its value, read back
+    /// without warnings.)
+    fn warn_unused_by_encoder(&mut self, given: impl Fn(&str) -> bool) {
+        let encoder = self.encoder;
+        let (values, defaults) = (self.resolved_json(), Self::default().resolved_json());
+        let given = |key: &str| given(key) && values.get(key) != defaults.get(key);
+        let unused: &[(&str, bool)] = &[
+            ("bert_config_file", encoder.transformer().is_none()),
+            ("hidden_dropout_prob", encoder.transformer().is_none()),
+            (
+                "attention_probs_dropout_prob",
+                encoder.transformer().is_none(),
+            ),
+            ("classifier_dropout_prob", encoder.transformer().is_none()),
+            ("char_embedding_size", encoder != Encoder::Bilstm),
+            ("lstm_hidden_size", !encoder.has_lstm()),
+            ("lstm_layers", !encoder.has_lstm()),
+            ("lstm_dropout", !encoder.has_lstm()),
+            ("lstm_learning_rate_multiplier", !encoder.has_lstm()),
+        ];
+        for (key, is_unused) in unused {
+            if *is_unused && given(key) {
+                self.warnings.push(format!(
+                    "hyperparameter `{key}` is not used by encoder={encoder}: it is ignored"
+                ));
             }
         }
     }

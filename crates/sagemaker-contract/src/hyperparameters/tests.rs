@@ -222,3 +222,38 @@ fn encoder_values_are_checked_naming_the_key() {
         );
     }
 }
+
+#[test]
+fn keys_the_encoder_cannot_use_are_named_in_a_warning() {
+    let parse = |pairs: &[(&str, &str)]| {
+        let map: Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        Hyperparameters::from_map(&map).unwrap().warnings
+    };
+    let bilstm = parse(&[
+        ("encoder", "bilstm"),
+        ("bert_config_file", "albert_config/albert_config_tiny.json"),
+        ("hidden_dropout_prob", "0.2"),
+        ("lstm_layers", "2"),
+    ]);
+    assert_eq!(bilstm.len(), 2, "{bilstm:?}");
+    assert!(bilstm
+        .iter()
+        .any(|w| w.contains("`bert_config_file` is not used by encoder=bilstm")));
+    assert!(bilstm
+        .iter()
+        .any(|w| w.contains("`hidden_dropout_prob` is not used by encoder=bilstm")));
+    let albert = parse(&[("lstm_dropout", "0.3"), ("char_embedding_size", "50")]);
+    assert_eq!(albert.len(), 2, "{albert:?}");
+    assert!(albert
+        .iter()
+        .all(|w| w.contains("not used by encoder=albert")));
+    let albert_bilstm = parse(&[
+        ("encoder", "albert_bilstm"),
+        ("lstm_dropout", "0.3"),
+        ("hidden_dropout_prob", "0.2"),
+    ]);
+    assert!(albert_bilstm.is_empty(), "{albert_bilstm:?}");
+}
