@@ -260,7 +260,7 @@ type RefusedInput = (&'static str, fn(&Job), &'static [&'static str]);
 /// first line names the cause and the file, key or value.
 #[test]
 fn each_newly_refused_input_fails_with_its_cause_first() {
-    let cases: [RefusedInput; 6] = [
+    let cases: [RefusedInput; 7] = [
         (
             "a current_host outside hosts",
             |job| {
@@ -298,6 +298,16 @@ fn each_newly_refused_input_fails_with_its_cause_first() {
             "a tab where the token should be",
             |job| job.write("input/data/training/train.txt", "张 B-PER\n\t\tO\n"),
             &["train.txt:2:", "starts with a tab"],
+        ),
+        (
+            "a file name holding a line break",
+            |job| {
+                job.write(
+                    "input/data/training/train.bad\nname.txt",
+                    "张 B-PER\n\t\tO\n",
+                )
+            },
+            &["train.bad\\nname.txt:2:", "starts with a tab"],
         ),
         (
             "a NUL inside a token",

@@ -121,19 +121,50 @@ fn names_a_path(message: &str) -> bool {
     message.contains('/')
 }
 
+/// Each message on one line: its line breaks and other control characters escaped (a file name
+/// may hold a newline, which would otherwise push the rest of the cause off the first line).
 impl fmt::Display for FailureReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.cause)?;
+        f.write_str(&one_line(&self.cause))?;
         for context in &self.contexts {
-            write!(f, "\ncontext: {context}")?;
+            write!(f, "\ncontext: {}", one_line(context))?;
         }
         Ok(())
     }
 }
 
+/// `text` with control characters escaped as Rust writes them (`\n`, `\u{1b}`).
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_with_a_line_break_keeps_the_cause_on_the_first_line() {
+        let report = FailureReport::from_chain([
+            "reading the training channel",
+            "/opt/ml/input/data/training/a\nb.txt:2: malformed line \"x\": no tag",
+        ]);
+        let text = report.to_string();
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "/opt/ml/input/data/training/a\\nb.txt:2: malformed line \"x\": no tag"
+        );
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.ends_with("context: reading the training channel"));
+    }
 
     #[test]
     fn truncates_on_char_boundaries() {
