@@ -192,12 +192,17 @@ fn ran_in_child(name: &str) -> bool {
         .env(CHILD, name)
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{name} in a child process: {}\n{}{}",
+        "{name} in a child process: {}\n{stdout}{}",
         out.status,
-        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    // A name that matches no test (a renamed one) runs nothing and exits 0: that is no pass.
+    assert!(
+        stdout.contains("test result: ok. 1 passed;"),
+        "{name}: the child ran no test or more than one\n{stdout}"
     );
     true
 }
