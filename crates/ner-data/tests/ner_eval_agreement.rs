@@ -3,9 +3,11 @@
 //! gold and a deterministically corrupted copy as prediction.
 //!
 //! Needs `shared/`, which a user's clone does not have: set `ALBERT_NER_SHARED` to its path. Unset,
-//! the test prints a notice and passes; set but with files missing, it fails.
+//! the test prints a notice and passes (fails where `ALBERT_NER_REQUIRE_SHARED` is set, as in CI); set
+//! but with files missing, it fails.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
 use ner_data::{chunks, entity_scores, read_file, DataFormat, EntityScores};
@@ -57,11 +59,9 @@ fn corrupt(tags: &[String], types: &[&str], rng: &mut Lcg) -> Vec<String> {
 
 #[test]
 fn agrees_with_ner_eval_py_on_msra_test() {
-    let Some(shared) = std::env::var_os("ALBERT_NER_SHARED") else {
-        eprintln!("ALBERT_NER_SHARED not set: skipping the ner_eval.py agreement test");
+    let Some(shared) = common::shared_dir("the ner_eval.py agreement test") else {
         return;
     };
-    let shared = PathBuf::from(shared);
     let gold_path = shared.join("datasets/msra/test.txt");
     let script = shared.join("bench/peers/ner_eval.py");
     assert!(gold_path.is_file(), "{} missing", gold_path.display());

@@ -1,19 +1,21 @@
 //! Every dataset in `shared/datasets` reads without error, windows at max_seq_length 128 without a
 //! unit that does not fit, and the [UNK] rate stays low. Prints the rates for the load report.
 //!
-//! Needs `ALBERT_NER_SHARED` (path to shared/); unset, it prints a notice and passes.
+//! Needs `ALBERT_NER_SHARED` (path to shared/); unset, it prints a notice and passes (fails where
+//! `ALBERT_NER_REQUIRE_SHARED` is set, as in CI).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use ner_data::{features, read_file, read_file_with, DataFormat, LabelSet, ReadOptions, Tokenizer};
 
 #[test]
 fn shared_datasets_read_window_and_have_few_unknowns() {
-    let Some(shared) = std::env::var_os("ALBERT_NER_SHARED") else {
-        eprintln!("ALBERT_NER_SHARED not set: skipping the shared dataset checks");
+    let Some(shared) = common::shared_dir("the shared dataset checks") else {
         return;
     };
-    let root = PathBuf::from(shared).join("datasets");
+    let root = shared.join("datasets");
     let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../albert_config/vocab.txt");
     let tok = Tokenizer::from_vocab_file(&vocab, true).unwrap();
     for (dir, train, evals) in [
@@ -63,11 +65,10 @@ fn shared_datasets_read_window_and_have_few_unknowns() {
 
 #[test]
 fn cluener_json_reads_as_its_shared_bio_conversion() {
-    let Some(shared) = std::env::var_os("ALBERT_NER_SHARED") else {
-        eprintln!("ALBERT_NER_SHARED not set: skipping");
+    let Some(shared) = common::shared_dir("the shared dataset checks") else {
         return;
     };
-    let dir = PathBuf::from(shared).join("datasets/cluener");
+    let dir = shared.join("datasets/cluener");
     let opts = ReadOptions {
         drop_overlapping: true,
         ..Default::default()
@@ -90,11 +91,10 @@ fn cluener_json_reads_as_its_shared_bio_conversion() {
 
 #[test]
 fn every_shared_dataset_file_reads() {
-    let Some(shared) = std::env::var_os("ALBERT_NER_SHARED") else {
-        eprintln!("ALBERT_NER_SHARED not set: skipping");
+    let Some(shared) = common::shared_dir("the shared dataset checks") else {
         return;
     };
-    let root = PathBuf::from(shared).join("datasets");
+    let root = shared.join("datasets");
     let opts = ReadOptions {
         drop_overlapping: true,
         allow_unlabeled: true,
