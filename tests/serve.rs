@@ -177,14 +177,36 @@ impl Server {
     /// The log once it holds `needle` (a request's line is written after its answer is sent, so a
     /// client can read the answer before the line exists), or as it is after `limit`.
     fn log_with(&self, needle: &str, limit: Duration) -> String {
+        self.log_with_n(needle, 1, limit)
+    }
+
+    /// The log once it holds `needle` `n` times, or as it is after `limit`.
+    fn log_with_n(&self, needle: &str, n: usize, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
             let log = self.log();
-            if log.contains(needle) || Instant::now() >= deadline {
+            if log.matches(needle).count() >= n || Instant::now() >= deadline {
                 return log;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits until the inference thread starts one more batch of `inputs` inputs than the log
+    /// showed before: the request sent is read, queued and being tagged.
+    fn await_batch_start(&self, inputs: usize, before: usize) {
+        let line = format!("batch: start requests=1 inputs={inputs}");
+        let log = self.log_with_n(&line, before + 1, Duration::from_secs(30));
+        assert!(
+            log.matches(&line).count() > before,
+            "no batch started: {log}"
+        );
+    }
+
+    /// How many batches of `inputs` inputs the log shows started.
+    fn batches_started(&self, inputs: usize) -> usize {
+        let line = format!("batch: start requests=1 inputs={inputs}");
+        self.log().matches(&line).count()
     }
 
     fn sigterm(&self) {
@@ -535,6 +557,8 @@ fn a_request_past_the_timeout_gets_504_and_a_full_queue_503() {
         &[
             ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "1"),
             ("ALBERT_NER_MAX_QUEUED_INPUTS", "40"),
+            // Batch starts, which the test waits on.
+            ("RUST_LOG", "ner_serve=debug,info"),
         ],
     );
     let port = server.port;
@@ -554,10 +578,11 @@ fn a_request_past_the_timeout_gets_504_and_a_full_queue_503() {
 
     // While a long request fills the queue, another is turned away at once, with Retry-After.
     let body = slow_body(40, 20_000);
+    let before = server.batches_started(40);
     std::thread::scope(|scope| {
         let first = scope.spawn(|| post(port, "text/plain", None, &body));
-        // Its 2.4 MB are sent and queued well within this; tagging them takes far longer.
-        std::thread::sleep(Duration::from_millis(500));
+        // Tagging its 2.4 MB takes far longer than the next request.
+        server.await_batch_start(40, before);
         let busy = post(port, "text/plain", None, "张三去了上海。");
         assert_eq!(busy.status, 503, "{}", busy.body);
         assert_eq!(busy.header("retry-after"), Some("1"));
@@ -583,13 +608,13 @@ fn wait_until_idle(port: u16) {
 
 #[test]
 fn sigterm_finishes_the_request_in_flight_then_exits() {
-    let mut server = Server::start(model_dir(), &[]);
+    let mut server = Server::start(model_dir(), &[("RUST_LOG", "ner_serve=debug,info")]);
     let port = server.port;
     let body = slow_body(8, 40_000);
     let reply = std::thread::scope(|scope| {
         let in_flight = scope.spawn(|| post(port, "text/plain", None, &body));
-        // The request is read and queued well within this; tagging it takes seconds.
-        std::thread::sleep(Duration::from_millis(300));
+        // Tagging it takes seconds: SIGTERM arrives while it runs.
+        server.await_batch_start(8, 0);
         server.sigterm();
         in_flight.join().unwrap()
     });

@@ -198,6 +198,7 @@ fn run(model: &TrainedModel, settings: BatchSettings, rx: &Receiver<Job>, queued
         let started = Instant::now();
         let inputs: usize = batch.iter().map(|j| j.texts.len()).sum();
         let requests = batch.len();
+        tracing::debug!("batch: start requests={requests} inputs={inputs}");
         let wanted: Vec<Job> = batch.into_iter().filter(Job::wanted).collect();
         if !wanted.is_empty() {
             answer(model, settings, wanted);
