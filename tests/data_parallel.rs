@@ -15,9 +15,11 @@ fn free_port() -> &'static str {
     Box::leak(common::free_port().to_string().into_boxed_str())
 }
 
-/// No dropout anywhere, a fixed seed and step count, no validation: the final weights are the model.
+/// No dropout anywhere, a fixed seed and step count, no validation (none held out of training
+/// either): the final weights are the model.
 fn deterministic(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
     let mut v = vec![
+        ("validation_split", "0"),
         ("hidden_dropout_prob", "0"),
         ("attention_probs_dropout_prob", "0"),
         ("classifier_dropout_prob", "0"),
@@ -29,6 +31,18 @@ fn deterministic(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &
     ];
     v.extend_from_slice(extra);
     fast(&v)
+}
+
+/// The model holds the weights of the run's last step, not a snapshot an evaluation kept earlier.
+fn assert_final_weights(job: &Job, steps: u64) {
+    let metrics: serde_json::Value = serde_json::from_str(&job.read("model/metrics.json")).unwrap();
+    assert_eq!(metrics["global_step"], steps, "{metrics}");
+    assert!(
+        metrics["validation_history"]
+            .as_array()
+            .is_none_or(|h| h.is_empty()),
+        "no evaluation chose the model: {metrics}"
+    );
 }
 
 /// Starts `job` with stdout piped and reads it until a line contains `marker` (a thread drains the
@@ -111,6 +125,8 @@ fn two_processes_of_batch_8_train_the_model_one_process_of_batch_16_does() {
     let o = two.train();
     check(&o, o.status.success(), "the two-process run");
     assert_model(&two);
+    assert_final_weights(&one, 20);
+    assert_final_weights(&two, 20);
     let (diff, name) = common::max_weight_diff(&one, &two);
     assert!(diff < 1e-5, "{name} differs by {diff}");
 
@@ -331,6 +347,8 @@ fn sigterm_stops_every_rank_at_one_step_and_the_resumed_job_ends_as_an_uninterru
         "{}",
         stdout(&o)
     );
+    assert_final_weights(&uninterrupted, 30);
+    assert_final_weights(&job, 30);
     let (diff, name) = common::max_weight_diff(&uninterrupted, &job);
     assert!(diff < 1e-5, "{name} differs by {diff}");
 }

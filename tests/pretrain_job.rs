@@ -52,6 +52,21 @@ fn pretrain(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'stat
     fast(&settings)
 }
 
+/// `extra` with a tiny BERT (its config copied into the job's working directory).
+fn bert_tiny(
+    extra: &[(&'static str, &'static str)],
+    job: &Job,
+) -> Vec<(&'static str, &'static str)> {
+    fs::copy(
+        std::path::Path::new(common::REPO).join("albert_config/bert_config_tiny.json"),
+        job.workdir().join("bert_tiny.json"),
+    )
+    .unwrap();
+    let mut settings = vec![("encoder", "bert"), ("bert_config_file", "bert_tiny.json")];
+    settings.extend_from_slice(extra);
+    settings
+}
+
 fn log(o: &std::process::Output) -> String {
     stdout(o) + &common::stderr(o)
 }
@@ -161,16 +176,7 @@ fn continued_pretraining_starts_from_the_models_own_head() {
 #[test]
 fn bert_pretrains_into_a_bert_for_masked_lm() {
     let job = text_job(60);
-    fs::copy(
-        std::path::Path::new(common::REPO).join("albert_config/bert_config_tiny.json"),
-        job.workdir().join("bert_tiny.json"),
-    )
-    .unwrap();
-    job.hyperparameters(&pretrain(&[
-        ("encoder", "bert"),
-        ("bert_config_file", "bert_tiny.json"),
-        ("max_steps", "2"),
-    ]));
+    job.hyperparameters(&pretrain(&bert_tiny(&[("max_steps", "2")], &job)));
     let o = job.train();
     check(&o, o.status.success(), "pretrain BERT");
     let config: serde_json::Value = serde_json::from_str(&job.read("model/config.json")).unwrap();
@@ -416,16 +422,10 @@ fn sentence_order_prediction_needs_room_for_two_segments() {
 #[test]
 fn sentence_order_prediction_is_refused_for_bert_naming_the_setting() {
     let job = text_job(10);
-    fs::copy(
-        std::path::Path::new(common::REPO).join("albert_config/bert_config_tiny.json"),
-        job.workdir().join("bert_tiny.json"),
-    )
-    .unwrap();
-    job.hyperparameters(&pretrain(&[
-        ("encoder", "bert"),
-        ("bert_config_file", "bert_tiny.json"),
-        ("sentence_order_prediction", "true"),
-    ]));
+    job.hyperparameters(&pretrain(&bert_tiny(
+        &[("sentence_order_prediction", "true")],
+        &job,
+    )));
     let cause = failed(&job, &job.train());
     assert!(
         cause.contains("sentence_order_prediction=true is ALBERT's pre-training task")

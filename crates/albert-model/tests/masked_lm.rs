@@ -94,6 +94,19 @@ fn plain<'a>(ids: &'a Tensor, mask: &'a Tensor, labels: &'a Tensor) -> MlmBatch<
     }
 }
 
+/// A copy of the saved directory `dir` (weights and config) without the tensors `drop` names.
+fn copy_without(dir: &Path, drop: impl Fn(&str) -> bool) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    let kept: Vec<(String, Tensor)> = Tensor::read_safetensors(dir.join("model.safetensors"))
+        .unwrap()
+        .into_iter()
+        .filter(|(n, _)| !drop(n))
+        .collect();
+    Tensor::write_safetensors(&kept, copy.path().join("model.safetensors")).unwrap();
+    std::fs::copy(dir.join("config.json"), copy.path().join("config.json")).unwrap();
+    copy
+}
+
 fn vocab_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("vocab-src.txt");
     let mut lines = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -290,20 +303,7 @@ fn continued_pretraining_starts_from_a_saved_head_and_from_a_new_one_after_a_tag
         assert!(!report.to_string().contains("MLM head"), "{report}");
 
         // Part of a head is no head: all five start new.
-        let partial_dir = tempfile::tempdir().unwrap();
-        let without_bias: Vec<(String, Tensor)> =
-            Tensor::read_safetensors(dir.path().join("model.safetensors"))
-                .unwrap()
-                .into_iter()
-                .filter(|(n, _)| !n.ends_with("predictions.bias"))
-                .collect();
-        Tensor::write_safetensors(&without_bias, partial_dir.path().join("model.safetensors"))
-            .unwrap();
-        std::fs::copy(
-            dir.path().join("config.json"),
-            partial_dir.path().join("config.json"),
-        )
-        .unwrap();
+        let partial_dir = copy_without(dir.path(), |n| n.ends_with("predictions.bias"));
         let partial = PretrainedWeights::open(partial_dir.path()).unwrap();
         let mut partial_vs = nn::VarStore::new(Device::Cpu);
         let _ = MaskedLm::new(&partial_vs.root(), partial.config());
@@ -499,23 +499,7 @@ fn a_sentence_order_head_continues_from_a_directory_that_has_one_and_starts_new_
 
     // Part of the head is no head: the classifier alone missing, the pooler is skipped and all four
     // start new.
-    let partial = tempfile::tempdir().unwrap();
-    let without_classifier: Vec<(String, Tensor)> =
-        Tensor::read_safetensors(with_head.path().join("model.safetensors"))
-            .unwrap()
-            .into_iter()
-            .filter(|(n, _)| !n.starts_with("sop_classifier."))
-            .collect();
-    Tensor::write_safetensors(
-        &without_classifier,
-        partial.path().join("model.safetensors"),
-    )
-    .unwrap();
-    std::fs::copy(
-        with_head.path().join("config.json"),
-        partial.path().join("config.json"),
-    )
-    .unwrap();
+    let partial = copy_without(with_head.path(), |n| n.starts_with("sop_classifier."));
     let weights = PretrainedWeights::open(partial.path()).unwrap();
     let mut partial_vs = nn::VarStore::new(Device::Cpu);
     let _ = MaskedLm::with_sentence_order(&partial_vs.root(), weights.config()).unwrap();
