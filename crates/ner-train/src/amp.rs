@@ -3,6 +3,8 @@
 
 pub use ner_infer::{MixedPrecision, Precision};
 
+use crate::adamw::AdamW;
+
 /// fp16 dynamic loss scaling (as `torch.amp.GradScaler`): large scale, halved on overflow, doubled after
 /// `growth_interval` clean steps.
 #[derive(Debug, Clone)]
@@ -10,15 +12,38 @@ pub struct LossScaler {
     pub scale: f64,
     good_steps: usize,
     growth_interval: usize,
+    /// Only fp16 scales; bf16 and fp32 have the range they need.
+    active: bool,
 }
 
 impl LossScaler {
-    pub fn new(scale: f64) -> Self {
+    /// A scaler at `scale` (a checkpoint's, or the first one) that scales only under fp16.
+    pub fn for_precision(precision: Precision, scale: f64) -> Self {
         Self {
             scale,
             good_steps: 0,
             growth_interval: 2000,
+            active: precision == Precision::Fp16,
         }
+    }
+
+    /// What a loss is multiplied by before its backward pass: the scale under fp16, else 1.
+    pub fn factor(&self) -> f64 {
+        if self.active {
+            self.scale
+        } else {
+            1.0
+        }
+    }
+
+    /// Before an update: under fp16, `opt`'s gradients unscaled and the scale moved by whether they
+    /// are finite. Whether to apply the update (always, without fp16).
+    pub(crate) fn unscale(&mut self, opt: &mut AdamW) -> bool {
+        if !self.active {
+            return true;
+        }
+        opt.unscale_grads(self.scale);
+        self.update(opt.grads_finite())
     }
 
     /// Records whether this step's gradients were finite; returns true when the update should be applied.
@@ -47,6 +72,7 @@ mod tests {
             scale: 1024.0,
             good_steps: 0,
             growth_interval: 2,
+            active: true,
         };
         assert!(!s.update(false));
         assert_eq!(s.scale, 512.0);

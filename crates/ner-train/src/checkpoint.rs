@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
+use tracing::{info, warn};
 
 use ner_infer::ModelDir;
 
@@ -55,6 +56,14 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Where a run without a checkpoint starts (fp16's loss scale at its usual first value).
+    pub fn fresh() -> Self {
+        Progress {
+            loss_scale: 65536.0,
+            ..Progress::default()
+        }
+    }
+
     /// 0-based epoch in which the last optimiser step fell: at an epoch's end `epoch` already
     /// counts the next one.
     pub fn epoch_of_last_step(&self) -> usize {
@@ -117,6 +126,20 @@ fn prune(dir: &Path, keep: usize) -> Result<(), TrainError> {
         fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
     }
     Ok(())
+}
+
+/// What a starting run resumes from: what a crashed run left half-written in `dir` removed, then the
+/// newest checkpoint that loads cleanly (each that does not logged and left in place), if any.
+pub fn resume_newest(
+    dir: &Path,
+    vs: &mut VarStore,
+    opt: &mut AdamW,
+) -> Result<Option<(Progress, PathBuf)>, TrainError> {
+    for partial in remove_partial(dir)? {
+        info!("removed a half-written checkpoint: {}", partial.display());
+    }
+    let skip = |p: &Path, e: &TrainError| warn!("skipping checkpoint {}: {e}", p.display());
+    Ok(resume_latest(dir, vs, opt, skip))
 }
 
 /// Loads the newest checkpoint that loads cleanly into `vs` and `opt`; returns its progress and path.

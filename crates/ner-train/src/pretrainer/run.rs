@@ -14,7 +14,7 @@ use ner_data::pretraining::{collate_masked, MaskedSequence, PackedSequence, Shuf
 use ner_infer::Precision;
 use serde_json::json;
 use tch::nn::VarStore;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::held_out::{BatchTensors, MlmScores};
 use super::plan::PretrainPlan;
@@ -80,19 +80,10 @@ impl<'a> Pretraining<'a> {
             head: 1.0,
         };
         let mut opt = AdamW::for_tagger(vs, rates, cfg.train.weight_decay);
-        let mut progress = Progress {
-            loss_scale: 65536.0,
-            ..Progress::default()
-        };
+        let mut progress = Progress::fresh();
         let mut resumed_from = None;
         if let Some(dir) = &out.checkpoint_dir {
-            for partial in checkpoint::remove_partial(dir)? {
-                info!("removed a half-written checkpoint: {}", partial.display());
-            }
-            let skip = |p: &std::path::Path, e: &TrainError| {
-                warn!("skipping checkpoint {}: {e}", p.display())
-            };
-            if let Some((p, path)) = checkpoint::resume_latest(dir, vs, &mut opt, skip) {
+            if let Some((p, path)) = checkpoint::resume_newest(dir, vs, &mut opt)? {
                 info!(
                     "resuming from checkpoint {} (step {}, pass {}, {} of its {} sequences done)",
                     path.display(),
@@ -131,7 +122,7 @@ impl<'a> Pretraining<'a> {
             stop,
             replicas,
             opt,
-            scaler: LossScaler::new(progress.loss_scale),
+            scaler: LossScaler::for_precision(cfg.precision, progress.loss_scale),
             tb,
             clock: Clock::start(&progress, cfg.train.max_train_seconds),
             progress,
@@ -276,17 +267,9 @@ impl<'a> Pretraining<'a> {
                 step: self.progress.global_step,
             });
         }
-        (loss * (self.loss_scale() / self.plan.accumulation as f64)).backward();
+        (loss * (self.scaler.factor() / self.plan.accumulation as f64)).backward();
         self.window.record_loss(loss_value);
         Ok(())
-    }
-
-    fn loss_scale(&self) -> f64 {
-        if self.cfg.precision == Precision::Fp16 {
-            self.scaler.scale
-        } else {
-            1.0
-        }
     }
 
     /// One optimiser update from the gradients summed over the replicas; the learning rate it used.
@@ -295,14 +278,8 @@ impl<'a> Pretraining<'a> {
         self.replicas.reduce_grads(&mut self.opt)?;
         self.window
             .record_allreduce(reducing.elapsed().as_secs_f64());
-        let apply = if self.cfg.precision == Precision::Fp16 {
-            self.opt.unscale_grads(self.scaler.scale);
-            let ok = self.scaler.update(self.opt.grads_finite());
-            self.progress.loss_scale = self.scaler.scale;
-            ok
-        } else {
-            true
-        };
+        let apply = self.scaler.unscale(&mut self.opt);
+        self.progress.loss_scale = self.scaler.scale;
         let lr =
             self.cfg.train.learning_rate * self.plan.schedule.factor(self.progress.global_step);
         if apply {

@@ -19,21 +19,11 @@ pub(super) fn from_checkpoints(
     opt: &mut AdamW,
     plan: &Plan,
 ) -> Result<(Progress, Option<PathBuf>), TrainError> {
-    let fresh = Progress {
-        loss_scale: 65536.0,
-        ..Progress::default()
-    };
     let Some(dir) = &out.checkpoint_dir else {
-        return Ok((fresh, None));
+        return Ok((Progress::fresh(), None));
     };
-    for partial in checkpoint::remove_partial(dir)? {
-        info!("removed a half-written checkpoint: {}", partial.display());
-    }
-    let skip = |p: &Path, e: &TrainError| {
-        warn!("skipping checkpoint {}: {e}", p.display());
-    };
-    let Some((mut progress, path)) = checkpoint::resume_latest(dir, vs, opt, skip) else {
-        return Ok((fresh, None));
+    let Some((mut progress, path)) = checkpoint::resume_newest(dir, vs, opt)? else {
+        return Ok((Progress::fresh(), None));
     };
     info!(
         "resuming from checkpoint {} (step {}, epoch {}, batch {} of {})",

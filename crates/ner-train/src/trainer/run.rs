@@ -68,12 +68,13 @@ impl<'a> Run<'a> {
             None => None,
         };
         let clock = Clock::start(&progress, ctx.cfg.train.max_train_seconds);
+        let scaler = LossScaler::for_precision(ctx.cfg.precision, progress.loss_scale);
         Ok(Self {
             ctx,
             train,
             plan,
             opt,
-            scaler: LossScaler::new(progress.loss_scale),
+            scaler,
             tb,
             clock,
             progress,
@@ -190,20 +191,12 @@ impl<'a> Run<'a> {
                 step: self.progress.global_step,
             });
         }
-        (loss * (share * self.loss_scale() / self.plan.accumulation as f64)).backward();
+        (loss * (share * self.scaler.factor() / self.plan.accumulation as f64)).backward();
         self.window.record_loss(loss_value * share);
         Ok(())
     }
 
     /// The fp16 loss scale, 1 otherwise.
-    fn loss_scale(&self) -> f64 {
-        if self.ctx.cfg.precision == Precision::Fp16 {
-            self.scaler.scale
-        } else {
-            1.0
-        }
-    }
-
     /// One optimiser update from the accumulated gradients, summed over the replicas (skipped on an
     /// fp16 overflow); returns the learning rate it used.
     fn update(&mut self) -> Result<f64, TrainError> {
@@ -211,14 +204,8 @@ impl<'a> Run<'a> {
         self.ctx.replicas.reduce_grads(&mut self.opt)?;
         self.window
             .record_allreduce(reducing.elapsed().as_secs_f64());
-        let apply = if self.ctx.cfg.precision == Precision::Fp16 {
-            self.opt.unscale_grads(self.scaler.scale);
-            let ok = self.scaler.update(self.opt.grads_finite());
-            self.progress.loss_scale = self.scaler.scale;
-            ok
-        } else {
-            true
-        };
+        let apply = self.scaler.unscale(&mut self.opt);
+        self.progress.loss_scale = self.scaler.scale;
         let lr =
             self.ctx.cfg.train.learning_rate * self.plan.schedule.factor(self.progress.global_step);
         if apply {
