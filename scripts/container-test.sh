@@ -46,7 +46,13 @@ pass() { echo "  ok   $*"; passes=$((passes + 1)); }
 fail() { echo "  FAIL $*"; failures+=("$*"); }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 lacks() { ! grep -q -- "$1" <<<"$2"; }  # lacks PATTERN TEXT
-fatal() { echo "container-test: $*" >&2; summary; exit 1; }
+# A message naming "see LOG" also shows that log's tail: CI keeps only what the script prints.
+fatal() {
+  echo "container-test: $*" >&2
+  local log; log=$(grep -o 'see [^ ,)]*' <<<"$*" | head -1 | cut -c5-)
+  if [ -n "$log" ] && [ -f "$log" ]; then echo "--- last lines of $log" >&2; tail -n 25 "$log" >&2; fi
+  summary; exit 1
+}
 want() { [[ " $steps " == *" $1 "* ]]; }
 metrics_parse() {  # $1 log, $2... metric name prefixes: each of sagemaker/common.py's metrics of them has values
   python3 - "$@" <<'PY'
@@ -105,6 +111,12 @@ if want setup || [ ! -f "$CONTAINERS_CONF" ]; then
     echo 'runtime = "runc"'
   } >"$CONTAINERS_CONF"
   echo "podman $(podman --version | awk '{print $3}'), settings in $CONTAINERS_CONF"
+  # The image (about 5 GB) and its build layers go to podman's storage; a full disk fails the build midway.
+  storage=$(podman info --format '{{.Store.GraphRoot}}' 2>/dev/null || echo /var/lib/containers)
+  mkdir -p "$storage"
+  free_gb=$(( $(df -Pk "$storage" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+  echo "free disk under $storage: ${free_gb} GB"
+  [ "$free_gb" -ge 12 ] || fatal "only ${free_gb} GB free under $storage; the image build needs about 12 GB"
   step_end
 fi
 
