@@ -48,8 +48,12 @@ fn assert_final_weights(job: &Job, steps: u64) {
 /// Starts `job` with stdout piped and reads it until a line contains `marker` (a thread drains the
 /// rest, so the job never writes into a closed pipe); returns the lines read.
 fn start_until(job: &Job, marker: &str) -> (Child, String) {
-    let mut child = job
-        .command()
+    start_until_with(job.command(), marker)
+}
+
+/// [`start_until`] for a command already set up.
+fn start_until_with(mut command: std::process::Command, marker: &str) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -389,4 +393,166 @@ fn sigterm_to_one_worker_stops_every_rank_at_one_step() {
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+/// A job (`job`'s command with `env`) that SIGTERM finds blocked on other processes, once its output
+/// shows `marker`: it exits 143 within `within`, its failure file's first line saying what it waited for.
+fn stopped_while_waiting(
+    job: &Job,
+    env: &[(&str, &str)],
+    marker: &str,
+    within: Duration,
+) -> String {
+    let mut command = job.command();
+    command.envs(env.iter().copied());
+    let (mut child, _) = start_until_with(command, marker);
+    let signalled = Instant::now();
+    unsafe {
+        libc_kill(child.id() as i32, 15);
+    }
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(143), "stopped, to be resumed");
+    assert!(took < within, "exited {took:?} after SIGTERM");
+    let failure = job.read("output/failure");
+    let first = failure.lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.contains("stopped by SIGTERM while waiting for"),
+        "{first}"
+    );
+    first
+}
+
+/// Two hosts' resource config, this one being `current`.
+fn two_hosts(job: &Job, current: &str, hosts: [&str; 2]) {
+    job.write(
+        "input/config/resourceconfig.json",
+        &format!(
+            r#"{{"current_host": "{current}", "hosts": ["{}", "{}"], "network_interface_name": "lo"}}"#,
+            hosts[0], hosts[1]
+        ),
+    );
+}
+
+#[test]
+fn sigterm_while_the_master_host_does_not_resolve_stops_at_once() {
+    let job = Job::new(10, 0, 0);
+    job.hyperparameters(&deterministic(&[("master_port", free_port())]));
+    two_hosts(&job, "algo-2", ["algo-1.invalid", "algo-2"]);
+    let first = stopped_while_waiting(&job, &[], "does not resolve yet", Duration::from_secs(5));
+    assert!(
+        first.contains("rank 1 on host algo-2")
+            && first.contains("waiting for the master host algo-1.invalid to resolve"),
+        "{first}"
+    );
+}
+
+#[test]
+fn sigterm_while_the_master_never_answers_stops_at_once() {
+    // A rank started by the user's launcher (torchrun's variables): no agent between it and the signal.
+    let job = Job::new(10, 0, 0);
+    job.hyperparameters(&deterministic(&[]));
+    let port = free_port();
+    let env = [
+        ("RUST_LOG", "info"), // rank 1 logs warnings only by default
+        ("RANK", "1"),
+        ("LOCAL_RANK", "0"),
+        ("WORLD_SIZE", "2"),
+        ("MASTER_ADDR", "127.0.0.1"),
+        ("MASTER_PORT", port),
+    ];
+    let first = stopped_while_waiting(
+        &job,
+        &env,
+        "joining the process group",
+        Duration::from_secs(5),
+    );
+    assert!(
+        first.contains(&format!(
+            "waiting for the rendezvous with the master at 127.0.0.1:{port}"
+        )),
+        "{first}"
+    );
+}
+
+#[test]
+fn sigterm_while_the_other_hosts_never_join_stops_at_once() {
+    let job = Job::new(10, 0, 0);
+    let port = free_port();
+    job.hyperparameters(&deterministic(&[("master_port", port)]));
+    two_hosts(&job, "algo-1", ["algo-1", "algo-2"]);
+    let first = stopped_while_waiting(
+        &job,
+        &[(
+            "ALBERT_NER_HOST_ADDRESSES",
+            "algo-1=127.0.0.1,algo-2=127.0.0.1",
+        )],
+        "joining the process group",
+        Duration::from_secs(5),
+    );
+    assert!(
+        first.contains("rank 0 on host algo-1")
+            && first.contains(&format!(
+                "waiting for the other 1 ranks to join at 127.0.0.1:{port}"
+            )),
+        "{first}"
+    );
+}
+
+#[test]
+fn sigterm_while_a_peer_hangs_in_a_collective_stops_after_its_grace() {
+    let port = free_port();
+    let hosts: Vec<Job> = (1..=2)
+        .map(|i| {
+            let job = Job::new(40, 0, 0);
+            job.hyperparameters(&deterministic(&[
+                ("master_port", port),
+                ("max_steps", "100000"),
+            ]));
+            two_hosts(&job, &format!("algo-{i}"), ["algo-1", "algo-2"]);
+            job
+        })
+        .collect();
+    let addresses = [(
+        "ALBERT_NER_HOST_ADDRESSES",
+        "algo-1=127.0.0.1,algo-2=127.0.0.1",
+    )];
+    let mut second = hosts[1].command();
+    second
+        .envs(addresses)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut second = second.spawn().unwrap();
+    let mut first = hosts[0].command();
+    first.envs(addresses);
+    let (mut agent, _) = start_until_with(first, " step=2/");
+    // The second host's worker hangs (as a process paused or stuck in a driver call would).
+    let hung = worker_pid(second.id(), 1).expect("rank 1's process");
+    unsafe {
+        libc_kill(hung as i32, 19);
+    }
+    let signalled = Instant::now();
+    unsafe {
+        libc_kill(agent.id() as i32, 15);
+    }
+    let status = wait_with_timeout(&mut agent, Duration::from_secs(60));
+    let took = signalled.elapsed();
+    unsafe {
+        libc_kill(hung as i32, 9);
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(status.code(), Some(143), "stopped, to be resumed");
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(30),
+        "the collective's 15 s grace, then the exit: {took:?}"
+    );
+    let failure = hosts[0].read("output/failure");
+    let first = failure.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(
+            "rank 0 on host algo-1: stopped by SIGTERM while waiting for the other ranks in"
+        ),
+        "{first}"
+    );
 }

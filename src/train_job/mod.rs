@@ -47,6 +47,10 @@ pub fn main(args: &[String]) -> ExitCode {
             tracing::warn!("cannot watch signal {signal}: {e}");
         }
     }
+    let waiting_paths = paths.clone();
+    ner_dist::watch_stop(Arc::clone(&stop), move |what| {
+        stopped_while_waiting(&waiting_paths, what)
+    });
     std::panic::set_hook(Box::new(|info| {
         eprintln!("internal error (a bug in albert-ner): {info}");
         eprintln!("{}", std::backtrace::Backtrace::force_capture());
@@ -57,6 +61,11 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(Ok(Finished::Stopped)) => return ExitCode::from(EXIT_STOPPED),
         Ok(Err(err)) => {
             let report = FailureReport::from_chain(err.chain());
+            if is_stop(&err) {
+                tracing::info!("{}", report.cause());
+                leave_failure(&paths, &report.to_string());
+                return ExitCode::from(EXIT_STOPPED);
+            }
             tracing::error!("training failed: {}", report.cause());
             for (i, cause) in err.chain().enumerate().skip(1) {
                 tracing::error!("  caused by ({i}): {cause}");
@@ -67,21 +76,44 @@ pub fn main(args: &[String]) -> ExitCode {
                    settings); the stack trace is in the job's log"
             .to_string(),
     };
-    // Logs first, so CloudWatch has the details before SageMaker reads the reason.
+    leave_failure(&paths, &failure);
+    ExitCode::FAILURE
+}
+
+/// A stop request rather than a fault: a worker stopped while waiting on the others.
+fn is_stop(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<ner_dist::DistError>()
+            .is_some_and(|d| d.is_stop())
+    })
+}
+
+/// Writes `failure` where SageMaker reads the reason, after the logs are flushed (CloudWatch has the
+/// details first). A worker tells its agent instead, which writes the job's failure file naming the rank.
+fn leave_failure(paths: &SageMakerPaths, failure: &str) {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    // A worker tells its agent, which writes the job's failure file naming the rank.
     let written = match std::env::var_os(WORKER_FAILURE_FILE_ENV) {
-        Some(report) => std::fs::write(&report, &failure).map_err(|e| e.to_string()),
-        None => write_failure(&paths, &failure)
+        Some(report) => std::fs::write(&report, failure).map_err(|e| e.to_string()),
+        None => write_failure(paths, failure)
             .map(|_| ())
             .map_err(|e| e.to_string()),
     };
     if let Err(e) = written {
         eprintln!("error: could not write the failure file: {e}");
     }
-    ExitCode::FAILURE
+}
+
+/// Ends a process that SIGTERM found blocked on other processes (resolving the master, the rendezvous,
+/// peers, a collective: see `ner_dist::watch_stop`), where the training loop cannot see the stop. Exits
+/// at once with 143: libtorch's threads are mid-wait, so no destructor may run.
+fn stopped_while_waiting(paths: &SageMakerPaths, what: &str) {
+    let stopped = ner_dist::DistError::StoppedWaiting { what: what.into() };
+    tracing::info!("{stopped}");
+    leave_failure(paths, &stopped.to_string());
+    // SAFETY: _exit(2) ends the process without running destructors or atexit handlers.
+    unsafe { libc::_exit(i32::from(EXIT_STOPPED)) }
 }
 
 const HELP: &str = "\

@@ -49,4 +49,24 @@ pub enum DistError {
         host: String,
         reason: String,
     },
+    /// SIGTERM while this process waited on the others (`what` completes "waiting for").
+    #[error("stopped by SIGTERM while waiting for {what}")]
+    StoppedWaiting { what: String },
+    /// A worker stopped by SIGTERM while blocked on the others; `reason` says on what.
+    #[error("rank {rank} on host {host}: {reason}")]
+    WorkerStopped {
+        rank: usize,
+        host: String,
+        reason: String,
+    },
+}
+
+impl DistError {
+    /// A stop request ended the work (exit 143: a restart resumes), not a fault.
+    pub fn is_stop(&self) -> bool {
+        matches!(
+            self,
+            DistError::WorkerStopped { .. } | DistError::StoppedWaiting { .. }
+        )
+    }
 }

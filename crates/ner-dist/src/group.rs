@@ -11,6 +11,10 @@ use tracing::warn;
 
 use crate::error::DistError;
 use crate::ffi;
+use crate::waits::{
+    blocked_on, blocked_on_fallible, COLLECTIVE_STOP_GRACE, FINAL_BARRIER_STOP_GRACE,
+    JOIN_STOP_GRACE,
+};
 
 /// Which c10d backend carries the collectives: what DDP picks for the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,42 +63,60 @@ impl ProcessGroup {
     /// timeout). Waits first, with retries, for the master's name to resolve: on a multi-host job the
     /// other hosts' DNS entries can appear late.
     pub fn join(rdv: &Rendezvous, backend: Backend) -> Result<Self, DistError> {
-        wait_until_resolvable(&rdv.master_addr, rdv.master_port, rdv.timeout)?;
+        blocked_on(
+            || format!("the master host {} to resolve", rdv.master_addr),
+            JOIN_STOP_GRACE,
+            || wait_until_resolvable(&rdv.master_addr, rdv.master_port, rdv.timeout),
+        )?;
         let master = CString::new(rdv.master_addr.as_str()).map_err(|_| DistError::Env {
             var: "MASTER_ADDR",
             value: rdv.master_addr.clone(),
             message: "contains a NUL byte".into(),
         })?;
         let mut err: *mut c_char = std::ptr::null_mut();
-        let raw = unsafe {
-            ffi::ner_dist_new(
-                master.as_ptr(),
-                rdv.master_port as c_int,
-                rdv.rank as c_int,
-                rdv.world_size as c_int,
-                rdv.timeout.as_millis() as i64,
-                match backend {
-                    Backend::Gloo => 0,
-                    Backend::Nccl => 1,
-                },
-                &mut err,
-            )
+        let waiting_for = || match rdv.rank {
+            0 => format!(
+                "the other {} ranks to join at {}:{}",
+                rdv.world_size - 1,
+                rdv.master_addr,
+                rdv.master_port
+            ),
+            _ => format!(
+                "the rendezvous with the master at {}:{} and the other ranks",
+                rdv.master_addr, rdv.master_port
+            ),
         };
-        match NonNull::new(raw) {
-            Some(raw) => Ok(Self {
-                raw,
-                rank: rdv.rank,
-                world_size: rdv.world_size,
-                backend,
-            }),
-            None => Err(DistError::Connect {
-                master: rdv.master_addr.clone(),
-                port: rdv.master_port,
-                rank: rdv.rank,
-                timeout: rdv.timeout,
-                message: unsafe { ffi::take_message(err) },
-            }),
-        }
+        blocked_on_fallible(waiting_for, JOIN_STOP_GRACE, || {
+            let raw = unsafe {
+                ffi::ner_dist_new(
+                    master.as_ptr(),
+                    rdv.master_port as c_int,
+                    rdv.rank as c_int,
+                    rdv.world_size as c_int,
+                    rdv.timeout.as_millis() as i64,
+                    match backend {
+                        Backend::Gloo => 0,
+                        Backend::Nccl => 1,
+                    },
+                    &mut err,
+                )
+            };
+            match NonNull::new(raw) {
+                Some(raw) => Ok(Self {
+                    raw,
+                    rank: rdv.rank,
+                    world_size: rdv.world_size,
+                    backend,
+                }),
+                None => Err(DistError::Connect {
+                    master: rdv.master_addr.clone(),
+                    port: rdv.master_port,
+                    rank: rdv.rank,
+                    timeout: rdv.timeout,
+                    message: unsafe { ffi::take_message(err) },
+                }),
+            }
+        })
     }
 
     pub fn rank(&self) -> usize {
@@ -151,9 +173,12 @@ impl ProcessGroup {
         Ok(())
     }
 
-    /// Returns once every rank has called it.
+    /// Returns once every rank has called it. A stop request waits longer here than in other
+    /// collectives: this is where ranks wait while rank 0 writes the model or the stop's checkpoint.
     pub fn barrier(&self) -> Result<(), DistError> {
-        self.call("barrier", |g, err| unsafe { ffi::ner_dist_barrier(g, err) })
+        self.call_with_grace("barrier", FINAL_BARRIER_STOP_GRACE, |g, err| unsafe {
+            ffi::ner_dist_barrier(g, err)
+        })
     }
 
     /// Sums a set of tensors (of any shapes and kinds) over every rank, a few large messages rather
@@ -219,15 +244,33 @@ impl ProcessGroup {
         op: &'static str,
         f: impl FnOnce(*mut c_void, *mut *mut c_char) -> c_int,
     ) -> Result<(), DistError> {
+        self.call_with_grace(op, COLLECTIVE_STOP_GRACE, f)
+    }
+
+    /// Runs the group operation `f`, marked as a wait on the other ranks (see [`crate::waits`]).
+    fn call_with_grace(
+        &self,
+        op: &'static str,
+        stop_grace: Duration,
+        f: impl FnOnce(*mut c_void, *mut *mut c_char) -> c_int,
+    ) -> Result<(), DistError> {
         let mut err: *mut c_char = std::ptr::null_mut();
-        if f(self.raw.as_ptr(), &mut err) == 0 {
-            return Ok(());
-        }
-        Err(DistError::Collective {
-            op,
-            rank: self.rank,
-            world_size: self.world_size,
-            message: unsafe { ffi::take_message(err) },
+        let waiting_for = || {
+            format!(
+                "the other ranks in {op} (rank {} of {})",
+                self.rank, self.world_size
+            )
+        };
+        blocked_on_fallible(waiting_for, stop_grace, || {
+            if f(self.raw.as_ptr(), &mut err) == 0 {
+                return Ok(());
+            }
+            Err(DistError::Collective {
+                op,
+                rank: self.rank,
+                world_size: self.world_size,
+                message: unsafe { ffi::take_message(err) },
+            })
         })
     }
 }

@@ -10,6 +10,7 @@ mod ffi;
 mod group;
 mod launch;
 mod nccl;
+mod waits;
 
 pub use error::DistError;
 pub use group::{Backend, ProcessGroup, Rendezvous};
@@ -18,6 +19,7 @@ pub use launch::{
     Hosts, Launch, LaunchSettings, WorkerEnv, WorkersExit, EXIT_STOPPED, WORKER_FAILURE_FILE_ENV,
 };
 pub use nccl::load_nccl;
+pub use waits::watch_stop;
 
 /// DDP's default gradient bucket size (25 MiB).
 pub const DEFAULT_BUCKET_BYTES: usize = 25 << 20;

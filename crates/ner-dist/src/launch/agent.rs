@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::info;
 
 use super::host::WORKER_HOST_ENV;
-use super::local_workers::{run_local_workers, WorkersExit};
+use super::local_workers::{run_local_workers, WorkersExit, STOP_DEADLINE};
 use super::outcome::{Finished, EXIT_STOPPED};
 use super::worker_env::WorkerEnv;
 use crate::error::DistError;
@@ -79,12 +79,36 @@ impl Agent<'_> {
         report_of: &dyn Fn(usize) -> PathBuf,
     ) -> Result<Finished, DistError> {
         let stopped = |s: &ExitStatus| s.code() == Some(i32::from(EXIT_STOPPED));
+        let report = |i: usize| {
+            std::fs::read_to_string(report_of(self.workers[i].rank))
+                .ok()
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+        };
         if exit.statuses.iter().all(ExitStatus::success) {
             info!("all {} workers finished", self.workers.len());
             return Ok(Finished::Completed);
         }
+        if let Some(&hung) = exit.not_stopping.first() {
+            return Err(self.worker_failed(
+                hung,
+                format!(
+                    "did not stop within {STOP_DEADLINE:?} of SIGTERM (hung, or paused with SIGSTOP); \
+                     killed"
+                ),
+            ));
+        }
         if exit.statuses.iter().all(|s| s.success() || stopped(s)) {
-            return Ok(Finished::Stopped);
+            // A worker stopped while blocked on the others says what it was waiting for.
+            let waiting = (0..exit.statuses.len()).find_map(|i| Some((i, report(i)?)));
+            return match waiting {
+                None => Ok(Finished::Stopped),
+                Some((i, reason)) => Err(DistError::WorkerStopped {
+                    rank: self.workers[i].rank,
+                    host: self.host.to_string(),
+                    reason,
+                }),
+            };
         }
         // A worker killed by a signal is the cause; the others' errors are what its death did to them.
         let killed = exit.statuses.iter().position(|s| s.signal().is_some());
@@ -96,17 +120,17 @@ impl Agent<'_> {
                     .position(|s| !s.success() && !stopped(s))
             })
             .unwrap_or(0);
-        let w = &self.workers[first];
-        let reason = std::fs::read_to_string(report_of(w.rank))
-            .ok()
-            .filter(|r| !r.trim().is_empty())
-            .unwrap_or_else(|| describe(exit.statuses[first]));
-        Err(DistError::WorkerFailed {
-            rank: w.rank,
-            local_rank: w.local_rank,
+        let reason = report(first).unwrap_or_else(|| describe(exit.statuses[first]));
+        Err(self.worker_failed(first, reason))
+    }
+
+    fn worker_failed(&self, local_rank: usize, reason: String) -> DistError {
+        DistError::WorkerFailed {
+            rank: self.workers[local_rank].rank,
+            local_rank,
             host: self.host.to_string(),
-            reason: reason.trim().to_string(),
-        })
+            reason,
+        }
     }
 }
 
@@ -164,6 +188,7 @@ mod tests {
         let exit = WorkersExit {
             statuses,
             first_failure,
+            not_stopping: Vec::new(),
         };
         agent.outcome(&exit, &|rank| reports.join(format!("rank-{rank}.failure")))
     }
@@ -176,6 +201,48 @@ mod tests {
         let stopped = i32::from(EXIT_STOPPED);
         let stop = outcome(vec![exited(stopped), exited(0)], None, dir.path()).unwrap();
         assert_eq!(stop, Finished::Stopped);
+        // A worker stopped while waiting on the others left its reason: the stop is reported with it.
+        std::fs::write(
+            dir.path().join("rank-5.failure"),
+            "stopped by SIGTERM while waiting for the master host algo-1 to resolve\n",
+        )
+        .unwrap();
+        let err = outcome(vec![exited(stopped), exited(stopped)], None, dir.path()).unwrap_err();
+        assert!(err.is_stop());
+        assert_eq!(
+            err.to_string(),
+            "rank 5 on host algo-2: stopped by SIGTERM while waiting for the master host algo-1 to resolve"
+        );
+    }
+
+    #[test]
+    fn a_worker_that_does_not_stop_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = workers(2);
+        let agent = Agent {
+            workers: &w,
+            host: "algo-2",
+            network_interface: None,
+            grace: Duration::from_secs(1),
+        };
+        let exit = WorkersExit {
+            statuses: vec![exited(i32::from(EXIT_STOPPED)), killed(9)],
+            first_failure: None,
+            not_stopping: vec![1],
+        };
+        let err = agent
+            .outcome(&exit, &|rank| {
+                dir.path().join(format!("rank-{rank}.failure"))
+            })
+            .unwrap_err();
+        assert!(!err.is_stop());
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "rank 5 (local rank 1) on host algo-2 failed: did not stop within 100s"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

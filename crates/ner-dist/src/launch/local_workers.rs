@@ -15,7 +15,13 @@ pub struct WorkersExit {
     pub statuses: Vec<ExitStatus>,
     /// The first worker to fail (local rank), when one did.
     pub first_failure: Option<usize>,
+    /// Workers killed because they had not stopped [`STOP_DEADLINE`] after SIGTERM (local ranks).
+    pub not_stopping: Vec<usize>,
 }
+
+/// How long workers get to stop after SIGTERM before they are killed: under the 120 s SageMaker
+/// leaves before its own kill, so that the agent still reports which worker hung.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(100);
 
 /// Starts one process per entry of `workers` (`command(worker)` with the worker's variables added) and
 /// waits for all of them. A SIGTERM seen on `stop` is passed on to every worker. When one worker fails, the
@@ -51,22 +57,36 @@ pub fn run_local_workers(
     let mut statuses: Vec<Option<ExitStatus>> = vec![None; children.len()];
     let mut first_failure = None;
     let mut failed_at: Option<Instant> = None;
-    let mut forwarded = false;
+    let mut forwarded: Option<Instant> = None;
+    let mut not_stopping = Vec::new();
     while statuses.iter().any(Option::is_none) {
-        if stop.load(Ordering::SeqCst) && !forwarded {
+        if stop.load(Ordering::SeqCst) && forwarded.is_none() {
             for (c, s) in children.iter().zip(&statuses) {
                 if s.is_none() {
                     send_sigterm(c);
                 }
             }
-            forwarded = true;
+            forwarded = Some(Instant::now());
+        }
+        if forwarded.is_some_and(|t| t.elapsed() > STOP_DEADLINE) && not_stopping.is_empty() {
+            for (i, (c, s)) in children.iter_mut().zip(&statuses).enumerate() {
+                if s.is_none() {
+                    warn!(
+                        "worker pid {} (rank {}) has not stopped {STOP_DEADLINE:?} after SIGTERM; killing it",
+                        c.id(),
+                        workers[i].rank
+                    );
+                    let _ = c.kill();
+                    not_stopping.push(i);
+                }
+            }
         }
         for (i, c) in children.iter_mut().enumerate() {
             if statuses[i].is_some() {
                 continue;
             }
             if let Some(status) = c.try_wait()? {
-                if !status.success() && first_failure.is_none() && !forwarded {
+                if !status.success() && first_failure.is_none() && forwarded.is_none() {
                     error!("worker {i} (rank {}) exited with {status}", workers[i].rank);
                     first_failure = Some(i);
                     failed_at = Some(Instant::now());
@@ -90,6 +110,7 @@ pub fn run_local_workers(
     Ok(WorkersExit {
         statuses: statuses.into_iter().map(|s| s.expect("all set")).collect(),
         first_failure,
+        not_stopping,
     })
 }
 
