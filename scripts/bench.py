@@ -5,7 +5,7 @@ alternating the two so machine load hits both alike. Prints medians and ratios.
 
 Usage: scripts/bench.py [--shared ../shared] [--reps 3] [--configs tiny,base] [--batches 16,64] [--quick]
                         [--encoder albert|bert] [--only train|real|viterbi] [--device cpu|cuda] [--ours BIN]
-                        [--python PY]
+                        [--python PY] [--time-budget SECONDS]
 Needs `make build` (target/release/bench) and the project venv (torch, transformers, pytorch-crf); on a GPU
 machine scripts/gpu-check.sh passes its own binary, interpreter and --device cuda.
 """
@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(ROOT, ".venv", "bin", "python")
@@ -35,12 +36,20 @@ def median(rows, key):
     return statistics.median(vals) if vals else float("nan")
 
 
-def compare(title, ours_cmd, peer_cmd, reps, keys):
+def compare(title, ours_cmd, peer_cmd, reps, keys, deadline=None):
+    """`reps` alternating runs of each, or fewer where `deadline` (time.monotonic()) would fall before another
+    pair of runs as long as the longest so far ended; one pair always runs."""
     ours, peer = [], []
-    for _ in range(reps):
+    longest = 0.0
+    for i in range(reps):
+        if i and deadline is not None and time.monotonic() + longest > deadline:
+            break
+        start = time.monotonic()
         ours.append(run_json(ours_cmd))
         peer.append(run_json(peer_cmd))
-    print(f"\n{title}  (median of {reps})")
+        longest = max(longest, time.monotonic() - start)
+    cut = f"; {reps - len(ours)} of {reps} cut by --time-budget" if len(ours) < reps else ""
+    print(f"\n{title}  (median of {len(ours)}{cut})")
     print(f"  {'figure':28s} {'albert-ner':>12s} {'peer':>12s} {'ratio':>8s}")
     result = {}
     for key, better in keys:
@@ -161,7 +170,10 @@ def main():
                     help="the transformer both tools train, from albert_config/{encoder}_config_{cfg}.json")
     ap.add_argument("--ours", default=OURS, help="our bench binary")
     ap.add_argument("--python", default=PY, help="the interpreter that runs the peer")
+    ap.add_argument("--time-budget", type=float,
+                    help="seconds: start no repetition that would end past this, judged by the longest so far")
     a = ap.parse_args()
+    deadline = time.monotonic() + a.time_budget if a.time_budget else None
     albert_peer = os.path.join(a.shared, "bench", "peers", "hf_albert_crf.py")
     if not os.path.exists(albert_peer):
         sys.exit(f"bench: the peer {albert_peer} is missing (pass --shared DIR)")
@@ -188,7 +200,7 @@ def main():
                     f"train+decode {a.encoder} {cfg} batch {batch} seq 128 (fixed length, {a.device})",
                     [*ours, "--lengths", "fixed"],
                     [*peer, "--mode", "bench", *peer_args(common, peer_cfg), "--test", fixed_test],
-                    a.reps, train_keys)
+                    a.reps, train_keys, deadline)
                 if a.device == "cpu":
                     fixed = results[f"{a.encoder}/{cfg}/b{batch}/fixed128"]
                     print_ceiling(cfg, a.encoder, batch, a.threads, fixed, a.python)
@@ -201,7 +213,8 @@ def main():
                     f"train+decode {a.encoder} {cfg} batch {batch} on MSRA's real lengths "
                     "(ours bucketed, peer padded to 128)",
                     [*ours, "--lengths", "real", "--data", msra],
-                    [*peer, "--mode", "bench", *peer_args(common, peer_cfg), "--train", msra], a.reps, train_keys)
+                    [*peer, "--mode", "bench", *peer_args(common, peer_cfg), "--train", msra],
+                    a.reps, train_keys, deadline)
     if a.only in (None, "viterbi"):
         crf_ours = os.path.join(ROOT, "target", "release", "examples", "crf_bench")
         crf_peer = os.path.join(ROOT, "crates", "albert-model", "fixtures", "crf", "bench_pytorch_crf.py")
