@@ -363,3 +363,101 @@ fn a_checkpoint_that_does_not_fit_its_config_lists_every_mismatch_first() {
         "{cause}"
     );
 }
+
+/// A small tmpfs mounted over `dir` (root only; unmounted on drop), or `None` where mounting is not
+/// allowed.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_disk_too_small_for_the_checkpoints_is_refused_before_reading_data() {
+    let job = Job::new(12, 4, 0);
+    job.hyperparameters(&fast(&[]));
+    let Some(_disk) = SmallDisk::mount(&job.base().join("checkpoints"), "1m") else {
+        eprintln!("notice: cannot mount a tmpfs here (not root): skipped");
+        return;
+    };
+    fs::write(job.base().join("checkpoints/earlier.txt"), "kept").unwrap();
+    let o = job.train();
+    let cause = failed(&job, &o);
+    let dir = job.base().join("checkpoints");
+    assert!(
+        cause.starts_with(&format!("not enough free disk space for {}", dir.display()))
+            && cause.contains("checkpoints of"),
+        "{cause}"
+    );
+    assert!(
+        !stdout(&o).contains("sentences"),
+        "refused before reading the data: {}",
+        stdout(&o)
+    );
+    assert_eq!(job.read("checkpoints/earlier.txt"), "kept");
+}
+
+#[test]
+fn a_write_that_fails_says_the_os_message_and_path_and_leaves_no_temporary_file() {
+    // A file-size limit (EFBIG, as a full disk gives ENOSPC) that the model and checkpoints exceed but
+    // the logs and configs do not; SIGXFSZ ignored so that the write fails instead of killing.
+    let job = Job::new(12, 4, 0);
+    job.hyperparameters(&fast(&[]));
+    let mut command = job.command();
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 200_000,
+                rlim_max: 200_000,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let o = command.output().unwrap();
+    let cause = failed(&job, &o);
+    assert!(
+        cause.contains(&job.base().display().to_string()) && cause.contains("File too large"),
+        "the OS message and the path: {cause}"
+    );
+    assert!(!cause.contains("Os {"), "not debug output: {cause}");
+    let mut leftovers = Vec::new();
+    for dir in ["model", "checkpoints", "output"] {
+        for entry in walk(&job.base().join(dir)) {
+            let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") || name.starts_with(".tmp-") {
+                leftovers.push(entry);
+            }
+        }
+    }
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// Every path under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}

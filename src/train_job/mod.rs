@@ -2,6 +2,7 @@
 //! pre-train), write the model and results, and on failure write the cause to `output/failure`.
 
 mod data;
+mod disk_plan;
 mod model_setup;
 mod pretrain;
 mod results;

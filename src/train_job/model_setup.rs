@@ -65,6 +65,9 @@ impl JobStart {
         let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.model.do_lower_case)
             .with_context(|| format!("vocab_file {}", source.vocab.display()))?;
         let encoder = encoder_spec(hp, &source, &tokenizer)?;
+        if writes {
+            super::disk_plan::check(paths, hp, &encoder, &channels)?;
+        }
         Ok(JobStart {
             channels,
             scratch,

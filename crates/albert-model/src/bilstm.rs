@@ -25,6 +25,24 @@ pub struct BiLstmConfig {
     pub dropout: f64,
 }
 
+impl BiLstmConfig {
+    /// Parameters of the LSTM over `input_size` features: per layer and direction `w_ih`, `w_hh` and
+    /// two biases, as [`BiLstm::new`] allocates them.
+    pub fn parameter_count(&self, input_size: i64) -> f64 {
+        let h = self.hidden_size as f64;
+        (0..self.num_layers)
+            .map(|layer| {
+                let input = if layer == 0 {
+                    input_size as f64
+                } else {
+                    2.0 * h
+                };
+                2.0 * (4.0 * h * (input + h) + 8.0 * h)
+            })
+            .sum()
+    }
+}
+
 /// `nn.LSTM(input_size, hidden_size, num_layers, bidirectional=True, batch_first=True)`.
 #[derive(Debug)]
 pub struct BiLstm {

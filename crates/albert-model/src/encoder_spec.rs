@@ -49,6 +49,25 @@ impl From<TransformerConfig> for EncoderSpec {
 }
 
 impl EncoderSpec {
+    /// Parameters the encoder allocates (the head's few are not counted): for what a job will hold
+    /// and write, known before anything is allocated.
+    pub fn parameter_count(&self) -> f64 {
+        match self {
+            EncoderSpec::Albert(a) => a.parameter_count(),
+            EncoderSpec::Bert(b) => b.parameter_count(),
+            EncoderSpec::Bilstm { embedding, lstm } => {
+                (embedding.vocab_size * embedding.char_embedding_size) as f64
+                    + lstm.parameter_count(embedding.char_embedding_size)
+            }
+            EncoderSpec::AlbertBilstm { albert, lstm } => {
+                albert.parameter_count() + lstm.parameter_count(albert.hidden_size)
+            }
+            EncoderSpec::BertBilstm { bert, lstm } => {
+                bert.parameter_count() + lstm.parameter_count(bert.hidden_size)
+            }
+        }
+    }
+
     /// The spec of encoder `kind` from the parts a job configures; each encoder takes the parts it
     /// has. A transformer of the other family than `kind` names (BERT weights for `encoder=albert`, or
     /// the reverse) is refused naming the encoder to use.

@@ -27,6 +27,7 @@
 //! ```
 
 mod activation;
+mod atomic_write;
 mod attention;
 mod bert;
 mod bert_config;
@@ -51,6 +52,7 @@ mod tagger_encoder;
 mod transformer;
 
 pub use activation::Activation;
+pub use atomic_write::{write_atomically, write_bytes_atomically, write_safetensors};
 pub use bert::BertModel;
 pub use bert_config::BertConfig;
 pub use bilstm::{BiLstm, BiLstmConfig};

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::atomic_write::{write_bytes_atomically, write_safetensors};
 use crate::encoder_spec::EncoderSpec;
 use crate::error::{ModelError, Result};
 use crate::loading::Assigner;
@@ -70,12 +71,7 @@ fn write_model_dir(dir: &Path, vs: &nn::VarStore, config: &Value, vocab_src: &Pa
             .collect()
     });
     let weights = dir.join(WEIGHTS_FILE);
-    let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp"));
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| ModelError::Torch {
-        file: tmp.clone(),
-        source: e,
-    })?;
-    rename(&tmp, &weights)?;
+    write_safetensors(&named, &weights).map_err(|e| ModelError::io(&weights, e))?;
 
     let config_path = dir.join(CONFIG_FILE);
     let text = serde_json::to_string_pretty(config).expect("config serialises");
@@ -241,14 +237,5 @@ fn labels_from_config(value: &Value, path: &Path) -> Result<Vec<String>> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
-    rename(&tmp, path)
-}
-
-fn rename(from: &Path, to: &Path) -> Result<()> {
-    std::fs::rename(from, to).map_err(|e| ModelError::io(to, e))
+    write_bytes_atomically(path, bytes).map_err(|e| ModelError::io(path, e))
 }

@@ -133,6 +133,23 @@ fn every_variable_is_in_the_group_its_module_declares() {
 }
 
 #[test]
+fn every_encoders_parameter_count_is_what_it_allocates() {
+    for encoder in encoders() {
+        let kind = encoder.kind();
+        let counted = encoder.parameter_count();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _t = NerTagger::new(&vs.root(), &tagger_spec(encoder, Head::Crf));
+        let encoder_vars: i64 = vs
+            .variables()
+            .iter()
+            .filter(|(name, _)| !name.starts_with("classifier.") && !name.starts_with("crf."))
+            .map(|(_, t)| t.numel() as i64)
+            .sum();
+        assert_eq!(counted, encoder_vars as f64, "{kind:?}");
+    }
+}
+
+#[test]
 fn a_sentences_emissions_are_the_same_alone_and_in_a_padded_batch() {
     for encoder in encoders() {
         let kind = encoder.kind();

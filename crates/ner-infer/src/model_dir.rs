@@ -151,11 +151,8 @@ fn write_json(path: &Path, value: &Value) -> Result<(), InferError> {
     };
     let dir = path.parent().expect("a file in the model directory");
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp"));
     let bytes = serde_json::to_vec_pretty(value).expect("JSON values serialise");
-    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+    albert_model::write_bytes_atomically(path, &bytes).map_err(|e| io(path, e))
 }
 
 #[cfg(test)]

@@ -239,7 +239,7 @@ impl AdamW {
             ));
         }
         named.push(("step".into(), Tensor::from_slice(&[self.step])));
-        Tensor::write_safetensors(&named, path).map_err(|e| TrainError::io_tch(path, e))
+        albert_model::write_safetensors(&named, path).map_err(|e| TrainError::io(path, e))
     }
 
     /// Restores what [`AdamW::save`] wrote; every parameter's moments must be there with the same shape.

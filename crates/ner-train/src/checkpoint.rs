@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
+use tch::Tensor;
 use tracing::{info, warn};
 
 use ner_infer::ModelDir;
@@ -84,24 +85,49 @@ pub fn save(
 ) -> Result<PathBuf, TrainError> {
     fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     let name = format!("{PREFIX}{:09}", progress.global_step);
-    let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    let model = tmp.join("model.safetensors");
-    vs.save(&model).map_err(|e| TrainError::io_tch(&model, e))?;
-    opt.save(&tmp.join("optimizer.safetensors"))?;
-    let state = tmp.join("state.json");
-    let json = serde_json::to_vec_pretty(progress).expect("Progress serialises");
-    fs::write(&state, json).map_err(|e| TrainError::io(&state, e))?;
-    sync_files(
-        &tmp,
-        &["model.safetensors", "optimizer.safetensors", "state.json"],
-    )?;
     let dest = dir.join(&name);
-    let _ = fs::remove_dir_all(&dest);
-    fs::rename(&tmp, &dest).map_err(|e| TrainError::io(&dest, e))?;
+    fill_and_rename(
+        &dir.join(format!("{TMP_PREFIX}{name}-{}", std::process::id())),
+        &dest,
+        |tmp| {
+            let model = tmp.join("model.safetensors");
+            let variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+            albert_model::write_safetensors(&variables, &model)
+                .map_err(|e| TrainError::io(&model, e))?;
+            opt.save(&tmp.join("optimizer.safetensors"))?;
+            let state = tmp.join("state.json");
+            let json = serde_json::to_vec_pretty(progress).expect("Progress serialises");
+            fs::write(&state, json).map_err(|e| TrainError::io(&state, e))?;
+            sync_files(
+                tmp,
+                &["model.safetensors", "optimizer.safetensors", "state.json"],
+            )
+        },
+    )?;
     prune(dir, keep.max(1))?;
     Ok(dest)
+}
+
+/// Writes a directory whole or not at all: `fill` writes into `tmp`, which then replaces `dest`; when
+/// anything fails, `tmp` is removed (a full disk must not stay full of a half-written checkpoint).
+fn fill_and_rename(
+    tmp: &Path,
+    dest: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let _ = fs::remove_dir_all(tmp);
+    let written = fs::create_dir_all(tmp)
+        .map_err(|e| TrainError::io(tmp, e))
+        .and_then(|()| fill(tmp))
+        .and_then(|()| match dest.exists() {
+            true => fs::remove_dir_all(dest).map_err(|e| TrainError::io(dest, e)),
+            false => Ok(()),
+        })
+        .and_then(|()| fs::rename(tmp, dest).map_err(|e| TrainError::io(dest, e)));
+    if written.is_err() {
+        let _ = fs::remove_dir_all(tmp);
+    }
+    written
 }
 
 /// Complete checkpoints in `dir`, newest first.
@@ -220,22 +246,19 @@ pub fn save_best(
     entity_f1: f64,
 ) -> Result<PathBuf, TrainError> {
     let tmp = dir.join(format!("{TMP_PREFIX}{BEST_DIR}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    for f in ModelDir::TAGGER_FILES {
-        let (from, to) = (model_dir.path().join(f), tmp.join(f));
-        fs::copy(&from, &to).map_err(|e| TrainError::io(&from, e))?;
-    }
-    let meta = tmp.join(BEST_META);
-    let json = serde_json::to_vec_pretty(&BestMeta { step, entity_f1 }).expect("meta serialises");
-    fs::write(&meta, json).map_err(|e| TrainError::io(&meta, e))?;
-    sync_files(&tmp, &ModelDir::TAGGER_FILES)?;
-    sync_files(&tmp, &[BEST_META])?;
     let dest = dir.join(BEST_DIR);
-    if dest.exists() {
-        fs::remove_dir_all(&dest).map_err(|e| TrainError::io(&dest, e))?;
-    }
-    fs::rename(&tmp, &dest).map_err(|e| TrainError::io(&dest, e))?;
+    fill_and_rename(&tmp, &dest, |tmp| {
+        for f in ModelDir::TAGGER_FILES {
+            let (from, to) = (model_dir.path().join(f), tmp.join(f));
+            fs::copy(&from, &to).map_err(|e| TrainError::io(&to, e))?;
+        }
+        let meta = tmp.join(BEST_META);
+        let json =
+            serde_json::to_vec_pretty(&BestMeta { step, entity_f1 }).expect("meta serialises");
+        fs::write(&meta, json).map_err(|e| TrainError::io(&meta, e))?;
+        sync_files(tmp, &ModelDir::TAGGER_FILES)?;
+        sync_files(tmp, &[BEST_META])
+    })?;
     Ok(dest)
 }
 
@@ -288,9 +311,8 @@ pub fn recover_best(
         let best = dir.join(BEST_DIR);
         for f in ModelDir::TAGGER_FILES {
             let (from, to) = (best.join(f), model_path.join(f));
-            let tmp = model_path.join(format!(".{f}.tmp"));
-            fs::copy(&from, &tmp).map_err(|e| TrainError::io(&tmp, e))?;
-            fs::rename(&tmp, &to).map_err(|e| TrainError::io(&to, e))?;
+            albert_model::write_atomically(&to, |tmp| fs::copy(&from, tmp).map(drop))
+                .map_err(|e| TrainError::io(&to, e))?;
         }
         return Ok(BestRecovery::Restored { step });
     }

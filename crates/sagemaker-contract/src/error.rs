@@ -15,6 +15,19 @@ pub enum ContractError {
         source: std::io::Error,
     },
 
+    /// The disk holding `dirs` cannot take what the job will write.
+    #[error(
+        "not enough free disk space for {dirs}: {free} free, the job writes up to {needed} ({detail}); \
+         give the job a larger volume (volume_size in the estimator) or keep fewer checkpoints \
+         (keep_checkpoints)"
+    )]
+    DiskSpace {
+        dirs: String,
+        free: String,
+        needed: String,
+        detail: String,
+    },
+
     /// A config file is not the JSON SageMaker writes.
     #[error("{path} is not valid: {message}")]
     BadConfig { path: PathBuf, message: String },

@@ -19,6 +19,7 @@
 
 mod channels;
 mod configs;
+mod disk_space;
 mod error;
 mod failure;
 mod hosts;
@@ -33,6 +34,7 @@ pub use channels::{
     PRETRAINED_CHANNEL, TEST_CHANNEL, TRAINING_CHANNEL, VALIDATION_CHANNEL,
 };
 pub use configs::{ChannelConfig, CheckpointConfig, InputDataConfig, ResourceConfig};
+pub use disk_space::{check_free_space, PlannedWrite};
 pub use error::ContractError;
 pub use failure::{write_failure, FailureReport, MAX_FAILURE_BYTES};
 pub use hosts::HostRole;
