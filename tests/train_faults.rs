@@ -461,3 +461,44 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_batch_too_large_for_the_memory_limit_is_refused_naming_the_batch_that_fits() {
+    // An address-space limit (as `ulimit -v` or a container runtime sets) far below the machine's
+    // memory: the check must use it, not MemAvailable.
+    let job = Job::new(12, 4, 0);
+    job.hyperparameters(&fast(&[("train_batch_size", "20000")]));
+    let mut command = job.command();
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 6 << 30,
+                rlim_max: 6 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
+            Ok(())
+        });
+    }
+    let o = command.output().unwrap();
+    let cause = failed(&job, &o);
+    assert!(
+        cause.starts_with("train_batch_size=20000 with max_seq_length=64 needs about")
+            && cause.contains("(RLIMIT_AS)")
+            && cause.contains("the largest batch that fits is about"),
+        "{cause}"
+    );
+    let fits: usize = cause
+        .split("the largest batch that fits is about ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a number: {cause}"));
+    // A few GB left for activations of about 1 MB per sequence of the micro model.
+    assert!((500..6000).contains(&fits), "{cause}");
+    assert!(
+        !stdout(&o).contains("sentences"),
+        "refused before reading the data: {}",
+        stdout(&o)
+    );
+}

@@ -15,7 +15,7 @@ use sagemaker_contract::{DataChannels, Hyperparameters, PretrainedSource, SageMa
 use tch::nn::VarStore;
 use tracing::{info, warn};
 
-use crate::memory_check::{check_fits_in_memory, Use};
+use crate::memory_check::{check_fits_in_memory, check_training_batch_fits, Use};
 
 /// Default architecture of the ALBERT encoders when neither weights nor `bert_config_file` say otherwise.
 pub const DEFAULT_CONFIG: &str = "albert_config/albert_config_tiny.json";
@@ -65,6 +65,12 @@ impl JobStart {
         let tokenizer = Tokenizer::from_vocab_file(&source.vocab, hp.model.do_lower_case)
             .with_context(|| format!("vocab_file {}", source.vocab.display()))?;
         let encoder = encoder_spec(hp, &source, &tokenizer)?;
+        check_training_batch_fits(
+            &encoder,
+            hp.train.train_batch_size,
+            hp.model.max_seq_length,
+            device,
+        )?;
         if writes {
             super::disk_plan::check(paths, hp, &encoder, &channels)?;
         }

@@ -49,6 +49,49 @@ impl From<TransformerConfig> for EncoderSpec {
 }
 
 impl EncoderSpec {
+    /// fp32 values a training step keeps for the backward pass per sequence of `seq` positions (an
+    /// estimate, for refusing a batch that cannot fit before it is tried): per transformer layer the
+    /// query/key/value, attention output, LayerNorm and feed-forward inputs (≈ 10 × hidden + 3 ×
+    /// intermediate per position) and the attention scores, softmax and dropout mask (3 × heads ×
+    /// seq²); per BiLSTM layer both directions' gates, cells and outputs (≈ 20 × hidden per position).
+    pub fn training_activations_per_sequence(&self, seq: usize) -> f64 {
+        let s = seq as f64;
+        let transformer =
+            |layers: i64, hidden: i64, intermediate: i64, heads: i64, embedding: i64| {
+                let (h, i, a) = (hidden as f64, intermediate as f64, heads as f64);
+                layers as f64 * (s * (10.0 * h + 3.0 * i) + 3.0 * a * s * s)
+                    + 3.0 * s * (embedding as f64 + h)
+            };
+        let lstm = |c: &BiLstmConfig, input: i64| {
+            c.num_layers as f64 * 20.0 * c.hidden_size as f64 * s + 2.0 * input as f64 * s
+        };
+        let albert = |a: &AlbertConfig| {
+            transformer(
+                a.num_hidden_layers,
+                a.hidden_size,
+                a.intermediate_size,
+                a.num_attention_heads,
+                a.embedding_size,
+            )
+        };
+        let bert = |b: &BertConfig| {
+            transformer(
+                b.num_hidden_layers,
+                b.hidden_size,
+                b.intermediate_size,
+                b.num_attention_heads,
+                b.hidden_size,
+            )
+        };
+        match self {
+            EncoderSpec::Albert(a) => albert(a),
+            EncoderSpec::Bert(b) => bert(b),
+            EncoderSpec::Bilstm { embedding, lstm: l } => lstm(l, embedding.char_embedding_size),
+            EncoderSpec::AlbertBilstm { albert: a, lstm: l } => albert(a) + lstm(l, a.hidden_size),
+            EncoderSpec::BertBilstm { bert: b, lstm: l } => bert(b) + lstm(l, b.hidden_size),
+        }
+    }
+
     /// Parameters the encoder allocates (the head's few are not counted): for what a job will hold
     /// and write, known before anything is allocated.
     pub fn parameter_count(&self) -> f64 {
