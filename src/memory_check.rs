@@ -94,13 +94,14 @@ pub fn check_training_batch_fits(
     if device.is_cuda() {
         return Ok(());
     }
-    let fixed = encoder.parameter_count() * Use::Training(device).bytes_per_parameter();
+    let fixed = LIBTORCH_RUNTIME_BYTES
+        + encoder.parameter_count() * Use::Training(device).bytes_per_parameter();
     let per_sequence = encoder.training_activations_per_sequence(max_seq_length) * 4.0;
     let needed = fixed + per_sequence * batch as f64;
     let limit = available.bytes as f64;
     let gb = |b: f64| b / 1e9;
     info!(
-        "memory: training needs about {:.1} GB (weights and optimiser {:.1} GB, activations {:.1} GB for \
+        "memory: training needs about {:.1} GB (libtorch, weights and optimiser {:.1} GB, activations {:.1} GB for \
          train_batch_size {batch} × max_seq_length {max_seq_length}); {:.1} GB available ({})",
         gb(needed),
         gb(fixed),
@@ -131,6 +132,10 @@ pub fn check_training_batch_fits(
     }
     Ok(())
 }
+
+/// What the process holds before any model: libtorch's code and allocator pools (about 200 MB of RSS
+/// measured at the start of a CPU job).
+const LIBTORCH_RUNTIME_BYTES: f64 = 256e6;
 
 /// Memory this process may still use, and which limit that is.
 #[derive(Debug, Clone, PartialEq)]
