@@ -205,10 +205,13 @@ fn a_config_too_large_for_memory_is_refused_before_allocating() {
 fn sigterm_while_reading_data_exits_143_before_training() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    // Enough files that reading them takes seconds, so the signal lands mid-way.
+    // One log line per file read. The test stops reading the job's output at the first one, so the job
+    // blocks on its full stdout pipe (64 KiB, a few hundred lines) well before the last file: the
+    // signal lands mid-way whatever the machine's speed.
+    let files = 5_000;
     let job = Job::new(0, 0, 0);
     let sentence = "张 B-PER\n三 I-PER\n在 O\n北 B-LOC\n京 I-LOC\n";
-    for i in 0..20_000 {
+    for i in 0..files {
         job.write(&format!("input/data/training/part-{i:05}.txt"), sentence);
     }
     job.hyperparameters(&fast(&[]));
@@ -218,18 +221,10 @@ fn sigterm_while_reading_data_exits_143_before_training() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Drain stdout on a thread: a full pipe would block the job's logging.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut log = Vec::new();
-    for line in rx.iter() {
+    for line in lines.by_ref() {
+        let line = line.unwrap();
         let first_file = line.contains(" read ") && line.contains("part-");
         log.push(line);
         if first_file {
@@ -237,14 +232,16 @@ fn sigterm_while_reading_data_exits_143_before_training() {
         }
     }
     unsafe { kill(child.id() as i32, 15) };
+    log.extend(lines.map(Result::unwrap));
     let status = child.wait().unwrap();
-    log.extend(rx.iter());
+    let read = log.iter().filter(|l| l.contains(" read ")).count();
     let log = log.join("\n");
     assert_eq!(status.code(), Some(143), "{log}");
     assert!(
         log.contains("stopped by SIGTERM while reading the data"),
         "{log}"
     );
+    assert!(read < files, "stopped before the last file: read {read}");
     assert!(!log.contains("training:"), "no training started: {log}");
     assert!(!job.exists("output/failure"), "a stop is not a failure");
 }
