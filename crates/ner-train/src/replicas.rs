@@ -42,6 +42,12 @@ impl Replicas<'_> {
         &global[shard_range(global.len(), self.world_size(), self.rank())]
     }
 
+    /// The weight of a shard's mean loss in its global batch's mean loss: its share of the batch, so
+    /// that the replicas' summed gradients are the global batch's (not each shard weighted 1).
+    pub fn share(shard_len: usize, global_len: usize) -> f64 {
+        shard_len as f64 / global_len as f64
+    }
+
     /// Rank 0's weights, optimiser state and progress, on every rank.
     pub fn sync_start(
         &self,

@@ -243,8 +243,8 @@ impl<'a> Pretraining<'a> {
             return Ok(());
         }
         let sequences = &masked[mine[0]..mine[0] + mine.len()];
-        let share = predicted(sequences) as f64 / predicted(&masked).max(1) as f64;
-        let pair_share = pairs(sequences) as f64 / pairs(&masked).max(1) as f64;
+        let share = Replicas::share(predicted(sequences), predicted(&masked).max(1));
+        let pair_share = Replicas::share(pairs(sequences), pairs(&masked).max(1));
         let b = BatchTensors::new(
             &collate_masked(sequences, self.data.words.tokenizer().pad_id()),
             self.cfg.device,

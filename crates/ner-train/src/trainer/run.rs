@@ -20,6 +20,7 @@ use crate::amp::LossScaler;
 use crate::checkpoint::{self, Progress};
 use crate::clock::Clock;
 use crate::error::TrainError;
+use crate::replicas::Replicas;
 use crate::tensorboard::EventWriter;
 use ner_infer::BatchTensors;
 use ner_infer::Precision;
@@ -167,7 +168,7 @@ impl<'a> Run<'a> {
         if indices.is_empty() {
             return Ok(());
         }
-        let share = indices.len() as f64 / global.len() as f64;
+        let share = Replicas::share(indices.len(), global.len());
         let batch = &collate(&self.train.features, indices);
         // Dropout noise is a function of (seed, epoch, batch, rank): a resumed run sees the same masks.
         let rank = replicas.rank() as i64;
