@@ -133,6 +133,18 @@ pub fn check_training_batch_fits(
     Ok(())
 }
 
+/// The memory available now and which limit that is ("24.1 GB available at the start
+/// (MemAvailable)"), for a failure that memory may explain.
+pub fn available_memory_note() -> Option<String> {
+    available_memory().map(|a| {
+        format!(
+            "{:.1} GB available at the start ({})",
+            a.bytes as f64 / 1e9,
+            a.source
+        )
+    })
+}
+
 /// What the process holds before any model: libtorch's code and allocator pools (about 200 MB of RSS
 /// measured at the start of a CPU job).
 const LIBTORCH_RUNTIME_BYTES: f64 = 256e6;

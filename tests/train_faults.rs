@@ -499,3 +499,59 @@ fn a_batch_too_large_for_the_memory_limit_is_refused_naming_the_batch_that_fits(
         stdout(&o)
     );
 }
+
+/// The first child process of `parent` (from /proc).
+fn child_of(parent: u32) -> Option<u32> {
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let ppid = stat
+            .rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse::<u32>()
+            .ok()?;
+        (ppid == parent).then_some(pid)
+    })
+}
+
+#[test]
+fn a_training_process_killed_by_the_oom_killer_leaves_a_failure_file_saying_so() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // What the kernel's OOM killer does: SIGKILL to the process that holds the memory, which can
+    // report nothing itself.
+    let job = Job::new(40, 0, 0);
+    job.hyperparameters(&fast(&[
+        ("max_steps", "100000"),
+        ("num_train_epochs", "1000"),
+    ]));
+    let mut job_process = job
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(job_process.stdout.take().unwrap()).lines();
+    assert!(
+        lines.by_ref().any(|l| l.unwrap().contains(" train: ")),
+        "training started"
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+    let trainer = child_of(job_process.id()).expect("the training process");
+    unsafe { kill(trainer as i32, 9) };
+    let status = job_process.wait().unwrap();
+    let o = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    let cause = failed(&job, &o);
+    assert!(
+        cause.starts_with("the training process was killed by SIGKILL, most likely by the kernel's out-of-memory killer")
+            && cause.contains("train_batch_size=8 × max_seq_length=64")
+            && cause.contains("GB available at the start"),
+        "{cause}"
+    );
+}

@@ -7,6 +7,7 @@ mod model_setup;
 mod pretrain;
 mod results;
 mod run;
+mod supervise;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;

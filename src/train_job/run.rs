@@ -23,7 +23,9 @@ use super::results;
 /// whether this process trains alone, starts its host's workers, or is one of them.
 pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
     let hp = Hyperparameters::load(paths)?;
-    for w in &hp.warnings {
+    // The supervisor or agent that started this process has said these already.
+    let supervised = super::supervise::is_supervised();
+    for w in hp.warnings.iter().filter(|_| !supervised) {
         warn!("{w}");
     }
     let resource = paths.resource_config()?;
@@ -32,7 +34,7 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
         paths.input_data_config()?.as_ref(),
         hp.distributed == Distributed::Auto,
     )?;
-    if let Some(m) = role.message() {
+    if let Some(m) = role.message().filter(|_| !supervised) {
         info!("{m}");
     }
     if !role.trains() {
@@ -57,7 +59,8 @@ pub fn run(paths: &SageMakerPaths, stop: &AtomicBool) -> Result<Finished> {
         _ => None,
     };
     match ner_dist::decide(&launch, hosts.as_ref(), gpus)? {
-        Launch::Single => train(paths, &hp, device, stop, Replicas::Single),
+        Launch::Single if supervised => train(paths, &hp, device, stop, Replicas::Single),
+        Launch::Single => super::supervise::train_in_child(&hp, stop),
         Launch::Agent { workers, host } => {
             run_agent(&launch, resource.as_ref(), &workers, &host, stop)
         }
