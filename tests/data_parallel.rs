@@ -556,3 +556,58 @@ fn sigterm_while_a_peer_hangs_in_a_collective_stops_after_its_grace() {
         "{first}"
     );
 }
+
+/// A new job holding a copy of `job`'s `/opt/ml` (its checkpoints, channels and settings).
+fn copy_of(job: &Job) -> Job {
+    let copy = Job::new(0, 0, 0);
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", job.base().display()))
+        .arg(copy.base())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    copy
+}
+
+#[test]
+fn a_job_stopped_on_two_processes_resumes_on_one_and_on_three_to_the_end() {
+    let port = free_port();
+    let job = Job::new(40, 0, 0);
+    job.hyperparameters(&deterministic(&[
+        ("processes_per_host", "2"),
+        ("master_port", port),
+        ("max_steps", "12"),
+    ]));
+    let (mut agent, _) = start_until(&job, " step=5/12 ");
+    unsafe {
+        libc_kill(agent.id() as i32, 15);
+    }
+    let status = wait_with_timeout(&mut agent, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(143), "stopped, to be resumed");
+    for processes in ["1", "3"] {
+        let resumed = copy_of(&job);
+        resumed.hyperparameters(&deterministic(&[
+            ("processes_per_host", processes),
+            ("master_port", free_port()),
+            ("max_steps", "12"),
+        ]));
+        let o = resumed.train();
+        check(&o, o.status.success(), &format!("resumed on {processes}"));
+        let log = stdout(&o);
+        let resumed_at = log
+            .lines()
+            .find(|l| l.contains("resuming from checkpoint"))
+            .unwrap_or_else(|| panic!("{processes} processes: no resume in\n{log}"));
+        assert!(resumed_at.contains("step-"), "{resumed_at}");
+        // Nothing lost: the steps before the stop are not trained again, and the run ends at the last.
+        let steps: Vec<&str> = log.lines().filter(|l| l.contains(" train: ")).collect();
+        assert!(
+            steps.first().is_some_and(|l| !l.contains(" step=1/12 ")),
+            "{processes} processes started over:\n{log}"
+        );
+        assert!(steps.len() <= 12 - 5, "{processes} processes: {} steps", steps.len());
+        assert_final_weights(&resumed, 12);
+        assert_model(&resumed);
+    }
+}
