@@ -606,8 +606,51 @@ fn a_job_stopped_on_two_processes_resumes_on_one_and_on_three_to_the_end() {
             steps.first().is_some_and(|l| !l.contains(" step=1/12 ")),
             "{processes} processes started over:\n{log}"
         );
-        assert!(steps.len() <= 12 - 5, "{processes} processes: {} steps", steps.len());
+        assert!(
+            steps.len() <= 12 - 5,
+            "{processes} processes: {} steps",
+            steps.len()
+        );
         assert_final_weights(&resumed, 12);
         assert_model(&resumed);
     }
+}
+
+#[test]
+fn a_hung_rank_fails_the_job_within_the_timeout_naming_it() {
+    let job = Job::new(40, 0, 0);
+    let port = free_port();
+    job.hyperparameters(&deterministic(&[
+        ("processes_per_host", "2"),
+        ("master_port", port),
+        ("max_steps", "100000"),
+        ("distributed_timeout_seconds", "5"),
+    ]));
+    let (mut agent, _) = start_until(&job, " step=2/");
+    let hung = worker_pid(agent.id(), 1).expect("rank 1's process");
+    let paused = Instant::now();
+    unsafe {
+        libc_kill(hung as i32, 19);
+    }
+    let status = wait_with_timeout(&mut agent, Duration::from_secs(120));
+    let took = paused.elapsed();
+    unsafe {
+        libc_kill(hung as i32, 9);
+    }
+    assert!(!status.success());
+    let o = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    let cause = failed(&job, &o);
+    assert!(
+        cause.starts_with(
+            "rank 1 (local rank 1) on host localhost failed: stopped answering (hung or paused)"
+        ) && cause.contains("after rank 0 failed"),
+        "{cause}"
+    );
+    // Rank 0's collective gives up after the 5 s timeout; the agent waits the timeout + 30 s for the
+    // others to leave on their own before it kills the one that did not.
+    assert!(took < Duration::from_secs(60), "{took:?}");
 }

@@ -110,6 +110,19 @@ impl Agent<'_> {
                 }),
             };
         }
+        // A worker still running long after another failed was hung: the cause, with what the first
+        // failure said about losing it.
+        if let (Some(&hung), Some(first)) = (exit.not_exiting.first(), exit.first_failure) {
+            let first_said = report(first).unwrap_or_else(|| describe(exit.statuses[first]));
+            return Err(self.worker_failed(
+                hung,
+                format!(
+                    "stopped answering (hung or paused): still running {:?} after rank {} failed, \
+                     killed; rank {} reported: {first_said}",
+                    self.grace, self.workers[first].rank, self.workers[first].rank
+                ),
+            ));
+        }
         // A worker killed by a signal is the cause; the others' errors are what its death did to them.
         let killed = exit.statuses.iter().position(|s| s.signal().is_some());
         let first = killed
@@ -189,6 +202,7 @@ mod tests {
             statuses,
             first_failure,
             not_stopping: Vec::new(),
+            not_exiting: Vec::new(),
         };
         agent.outcome(&exit, &|rank| reports.join(format!("rank-{rank}.failure")))
     }
@@ -229,6 +243,7 @@ mod tests {
             statuses: vec![exited(i32::from(EXIT_STOPPED)), killed(9)],
             first_failure: None,
             not_stopping: vec![1],
+            not_exiting: Vec::new(),
         };
         let err = agent
             .outcome(&exit, &|rank| {

@@ -17,6 +17,9 @@ pub struct WorkersExit {
     pub first_failure: Option<usize>,
     /// Workers killed because they had not stopped [`STOP_DEADLINE`] after SIGTERM (local ranks).
     pub not_stopping: Vec<usize>,
+    /// Workers killed because they were still running `grace` after the first failure (local ranks):
+    /// hung, since their own collectives would have failed within the timeout.
+    pub not_exiting: Vec<usize>,
 }
 
 /// How long workers get to stop after SIGTERM before they are killed: under the 120 s SageMaker
@@ -59,6 +62,7 @@ pub fn run_local_workers(
     let mut failed_at: Option<Instant> = None;
     let mut forwarded: Option<Instant> = None;
     let mut not_stopping = Vec::new();
+    let mut not_exiting = Vec::new();
     while statuses.iter().any(Option::is_none) {
         if stop.load(Ordering::SeqCst) && forwarded.is_none() {
             for (c, s) in children.iter().zip(&statuses) {
@@ -96,10 +100,11 @@ pub fn run_local_workers(
         }
         if let Some(t) = failed_at {
             if t.elapsed() > grace {
-                for (c, s) in children.iter_mut().zip(&statuses) {
+                for (i, (c, s)) in children.iter_mut().zip(&statuses).enumerate() {
                     if s.is_none() {
                         warn!("killing worker pid {} after a failed worker", c.id());
                         let _ = c.kill();
+                        not_exiting.push(i);
                     }
                 }
                 failed_at = None;
@@ -111,6 +116,7 @@ pub fn run_local_workers(
         statuses: statuses.into_iter().map(|s| s.expect("all set")).collect(),
         first_failure,
         not_stopping,
+        not_exiting,
     })
 }
 
