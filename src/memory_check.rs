@@ -245,7 +245,7 @@ fn address_space_left_bytes() -> Option<u64> {
     }
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let mapped = kib_field(&status, "VmSize:")?;
-    Some((limit.rlim_cur as u64).saturating_sub(mapped))
+    Some(limit.rlim_cur.saturating_sub(mapped))
 }
 
 #[cfg(test)]
