@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_model, check, failed, fast, stdout, Job};
+use common::{assert_model, check, failed, failed_with_status, fast, stdout, Job};
 
 /// A port nobody listens on now, as a hyperparameter value (leaked: the helpers take `'static`).
 fn free_port() -> &'static str {
@@ -278,17 +278,22 @@ fn a_host_that_cannot_reach_the_master_fails_naming_it_and_the_port() {
     );
 }
 
-#[test]
-fn a_killed_rank_fails_the_job_within_the_timeout_naming_it() {
+/// Two workers of a long job, past their second step, whose collectives give up after 5 s.
+fn two_workers_training_with_a_5s_timeout() -> (Job, Child) {
     let job = Job::new(40, 0, 0);
-    let port = free_port();
     job.hyperparameters(&deterministic(&[
         ("processes_per_host", "2"),
-        ("master_port", port),
+        ("master_port", free_port()),
         ("max_steps", "100000"),
         ("distributed_timeout_seconds", "5"),
     ]));
-    let (mut agent, _) = start_until(&job, " step=2/");
+    let (agent, _) = start_until(&job, " step=2/");
+    (job, agent)
+}
+
+#[test]
+fn a_killed_rank_fails_the_job_within_the_timeout_naming_it() {
+    let (job, mut agent) = two_workers_training_with_a_5s_timeout();
     let victim = worker_pid(agent.id(), 1).expect("rank 1's process");
     let killed = Instant::now();
     unsafe {
@@ -301,12 +306,7 @@ fn a_killed_rank_fails_the_job_within_the_timeout_naming_it() {
         "{:?}",
         killed.elapsed()
     );
-    let o = std::process::Output {
-        status,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    let cause = failed(&job, &o);
+    let cause = failed_with_status(&job, status);
     assert!(
         cause.contains("rank 1") && cause.contains("SIGKILL"),
         "{cause}"
@@ -465,7 +465,7 @@ fn sigterm_while_the_master_never_answers_stops_at_once() {
         &job,
         &env,
         "joining the process group",
-        Duration::from_secs(5),
+        Duration::from_secs(2),
     );
     assert!(
         first.contains(&format!(
@@ -488,7 +488,7 @@ fn sigterm_while_the_other_hosts_never_join_stops_at_once() {
             "algo-1=127.0.0.1,algo-2=127.0.0.1",
         )],
         "joining the process group",
-        Duration::from_secs(5),
+        Duration::from_secs(2),
     );
     assert!(
         first.contains("rank 0 on host algo-1")
@@ -595,22 +595,36 @@ fn a_job_stopped_on_two_processes_resumes_on_one_and_on_three_to_the_end() {
         let o = resumed.train();
         check(&o, o.status.success(), &format!("resumed on {processes}"));
         let log = stdout(&o);
-        let resumed_at = log
-            .lines()
-            .find(|l| l.contains("resuming from checkpoint"))
-            .unwrap_or_else(|| panic!("{processes} processes: no resume in\n{log}"));
-        assert!(resumed_at.contains("step-"), "{resumed_at}");
-        // Nothing lost: the steps before the stop are not trained again, and the run ends at the last.
+        let stopped_at: usize = std::fs::read_dir(job.base().join("checkpoints"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix("step-")?
+                    .parse()
+                    .ok()
+            })
+            .max()
+            .expect("the stop's checkpoint");
+        assert!(
+            log.contains("resuming from checkpoint"),
+            "{processes}: {log}"
+        );
+        if processes == "3" {
+            assert!(log.contains("world size 3"), "{log}");
+        } else {
+            assert!(!log.contains("world size"), "one process: {log}");
+        }
+        // Nothing lost or repeated: the run trains exactly the steps after the checkpoint.
         let steps: Vec<&str> = log.lines().filter(|l| l.contains(" train: ")).collect();
         assert!(
-            steps.first().is_some_and(|l| !l.contains(" step=1/12 ")),
-            "{processes} processes started over:\n{log}"
+            steps
+                .first()
+                .is_some_and(|l| l.contains(&format!(" step={}/12 ", stopped_at + 1))),
+            "{processes} processes after step {stopped_at}:\n{log}"
         );
-        assert!(
-            steps.len() <= 12 - 5,
-            "{processes} processes: {} steps",
-            steps.len()
-        );
+        assert_eq!(steps.len(), 12 - stopped_at, "{processes} processes");
         assert_final_weights(&resumed, 12);
         assert_model(&resumed);
     }
@@ -618,32 +632,17 @@ fn a_job_stopped_on_two_processes_resumes_on_one_and_on_three_to_the_end() {
 
 #[test]
 fn a_hung_rank_fails_the_job_within_the_timeout_naming_it() {
-    let job = Job::new(40, 0, 0);
-    let port = free_port();
-    job.hyperparameters(&deterministic(&[
-        ("processes_per_host", "2"),
-        ("master_port", port),
-        ("max_steps", "100000"),
-        ("distributed_timeout_seconds", "5"),
-    ]));
-    let (mut agent, _) = start_until(&job, " step=2/");
+    let (job, mut agent) = two_workers_training_with_a_5s_timeout();
     let hung = worker_pid(agent.id(), 1).expect("rank 1's process");
     let paused = Instant::now();
     unsafe {
         libc_kill(hung as i32, 19);
     }
+    // The agent kills and reaps the hung worker itself.
     let status = wait_with_timeout(&mut agent, Duration::from_secs(120));
     let took = paused.elapsed();
-    unsafe {
-        libc_kill(hung as i32, 9);
-    }
     assert!(!status.success());
-    let o = std::process::Output {
-        status,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    let cause = failed(&job, &o);
+    let cause = failed_with_status(&job, status);
     assert!(
         cause.starts_with(
             "rank 1 (local rank 1) on host localhost failed: stopped answering (hung or paused)"

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{assert_model, check, failed, fast, stdout, Job};
+use common::{assert_model, check, failed, failed_with_status, fast, stdout, Job};
 
 /// Checkpoints every 2 steps (all kept), evaluation every 2 steps.
 fn checkpointed(n_test: usize) -> Job {
@@ -205,9 +205,9 @@ fn a_config_too_large_for_memory_is_refused_before_allocating() {
 fn sigterm_while_reading_data_exits_143_before_training() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    // One log line per file read. The test stops reading the job's output at the first one, so the job
-    // blocks on its full stdout pipe (64 KiB, a few hundred lines) well before the last file: the
-    // signal lands mid-way whatever the machine's speed.
+    // One log line per file read. The test stops reading the job's output at the first one, so the
+    // training process blocks on its full stdout pipe (64 KiB, a few hundred lines) well before the last
+    // file: the signal lands mid-way whatever the machine's speed.
     let files = 5_000;
     let job = Job::new(0, 0, 0);
     let sentence = "张 B-PER\n三 I-PER\n在 O\n北 B-LOC\n京 I-LOC\n";
@@ -231,7 +231,14 @@ fn sigterm_while_reading_data_exits_143_before_training() {
             break;
         }
     }
-    unsafe { kill(child.id() as i32, 15) };
+    // SageMaker signals the job's first process, which passes it on to the training process; that one
+    // is signalled too, so that it sees the stop while still blocked on the pipe, not after the
+    // parent's next look at its flag.
+    let trainer = child_of(child.id()).expect("the training process");
+    unsafe {
+        kill(trainer as i32, 15);
+        kill(child.id() as i32, 15);
+    }
     log.extend(lines.map(Result::unwrap));
     let status = child.wait().unwrap();
     let read = log.iter().filter(|l| l.contains(" read ")).count();
@@ -242,7 +249,7 @@ fn sigterm_while_reading_data_exits_143_before_training() {
         "{log}"
     );
     assert!(read < files, "stopped before the last file: read {read}");
-    assert!(!log.contains("training:"), "no training started: {log}");
+    assert!(!log.contains(" train: "), "no training started: {log}");
     assert!(!job.exists("output/failure"), "a stop is not a failure");
 }
 
@@ -388,6 +395,11 @@ fn a_disk_too_small_for_the_checkpoints_is_refused_before_reading_data() {
     let job = Job::new(12, 4, 0);
     job.hyperparameters(&fast(&[]));
     let Some(_disk) = SmallDisk::mount(&job.base().join("checkpoints"), "1m") else {
+        // CI runs as root (.ci/run sets this); a user's unprivileged clone skips.
+        assert!(
+            std::env::var_os("ALBERT_NER_REQUIRE_MOUNT").is_none(),
+            "cannot mount a tmpfs, and ALBERT_NER_REQUIRE_MOUNT is set"
+        );
         eprintln!("notice: cannot mount a tmpfs here (not root): skipped");
         return;
     };
@@ -464,14 +476,14 @@ fn a_batch_too_large_for_the_memory_limit_is_refused_naming_the_batch_that_fits(
     // An address-space limit (as `ulimit -v` or a container runtime sets) far below the machine's
     // memory: the check must use it, not MemAvailable.
     let job = Job::new(12, 4, 0);
-    job.hyperparameters(&fast(&[("train_batch_size", "20000")]));
+    job.hyperparameters(&fast(&[("train_batch_size", "20000"), ("device", "cpu")]));
     let mut command = job.command();
     unsafe {
         use std::os::unix::process::CommandExt;
         command.pre_exec(|| {
             let limit = libc::rlimit {
-                rlim_cur: 6 << 30,
-                rlim_max: 6 << 30,
+                rlim_cur: 3 << 30,
+                rlim_max: 3 << 30,
             };
             libc::setrlimit(libc::RLIMIT_AS, &limit);
             Ok(())
@@ -491,8 +503,9 @@ fn a_batch_too_large_for_the_memory_limit_is_refused_naming_the_batch_that_fits(
         .and_then(|rest| rest.split(';').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a number: {cause}"));
-    // A few GB left for activations of about 0.7 MB per sequence of the micro model.
-    assert!((1000..20000).contains(&fits), "{cause}");
+    // About 2 GB of the 3 GiB left once libtorch is mapped (0.5-0.9 GB), for activations of about
+    // 0.7 MB per sequence of the micro model.
+    assert!((1000..6000).contains(&fits), "{cause}");
     assert!(
         !stdout(&o).contains("sentences"),
         "refused before reading the data: {}",
@@ -542,12 +555,7 @@ fn a_training_process_killed_by_the_oom_killer_leaves_a_failure_file_saying_so()
     let trainer = child_of(job_process.id()).expect("the training process");
     unsafe { kill(trainer as i32, 9) };
     let status = job_process.wait().unwrap();
-    let o = std::process::Output {
-        status,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    let cause = failed(&job, &o);
+    let cause = failed_with_status(&job, status);
     assert!(
         cause.starts_with("the training process was killed by SIGKILL, most likely by the kernel's out-of-memory killer")
             && cause.contains("train_batch_size=8 × max_seq_length=64")

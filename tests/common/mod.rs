@@ -221,6 +221,16 @@ pub fn failed(job: &Job, o: &Output) -> String {
     failure.lines().next().unwrap().to_string()
 }
 
+/// [`failed`] for a job whose output went elsewhere (read while it ran): only its exit status.
+pub fn failed_with_status(job: &Job, status: std::process::ExitStatus) -> String {
+    let o = Output {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    failed(job, &o)
+}
+
 /// Panics with the job's output when `cond` is false.
 pub fn check(o: &Output, cond: bool, what: &str) {
     assert!(

@@ -117,17 +117,55 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    /// Runs `blocked_on(what, grace)` on a thread until `release` is sent.
+    fn waiting(
+        what: &'static str,
+        grace: Duration,
+    ) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (release, hold) = mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            blocked_on(
+                || what.into(),
+                grace,
+                || hold.recv_timeout(Duration::from_secs(20)),
+            )
+            .unwrap();
+        });
+        (release, handle)
+    }
+
     // One test: the current wait is process-wide, and tests run on threads of one process.
     #[test]
-    fn a_stop_ends_only_a_wait_past_its_grace() {
+    fn a_stop_ends_only_a_wait_past_its_grace_counted_from_the_later_of_wait_and_stop() {
+        // A wait under way when the stop comes: without a stop nothing happens, however long it
+        // lasts; after the stop, its grace runs from the stop.
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         watch_stop(Arc::clone(&stop), move |what| {
             tx.send(what.to_string()).unwrap()
         });
-
-        // Stopped while not waiting: nothing happens, and a wait that ends within its grace is not cut.
+        let grace = Duration::from_millis(500);
+        let (release, handle) = waiting("a collective already under way", grace);
+        std::thread::sleep(grace + POLL * 2);
+        assert!(rx.try_recv().is_err(), "no stop, no report");
+        let stopped = Instant::now();
         stop.store(true, Ordering::SeqCst);
+        let what = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let after = stopped.elapsed();
+        assert_eq!(what, "a collective already under way");
+        assert!(
+            after >= grace && after < grace * 4,
+            "{after:?} after the stop"
+        );
+        release.send(()).unwrap();
+        handle.join().unwrap();
+        assert!(CURRENT.lock().unwrap().is_none(), "the wait is cleared");
+
+        // Stopped before any wait: a wait that ends within its grace is not cut; one past it is,
+        // its grace counted from its start.
+        let stop = Arc::new(AtomicBool::new(true));
+        let (tx, rx) = mpsc::channel();
+        watch_stop(stop, move |what| tx.send(what.to_string()).unwrap());
         std::thread::sleep(POLL * 3);
         blocked_on(
             || "a quick collective".into(),
@@ -135,17 +173,11 @@ mod tests {
             || std::thread::sleep(POLL * 5),
         );
         assert!(rx.try_recv().is_err(), "no wait was overdue");
-
-        // A wait past its grace is reported with its description, within a poll or two.
         let started = Instant::now();
-        let (release, hold) = mpsc::channel::<()>();
-        let waiting = std::thread::spawn(move || {
-            blocked_on(
-                || "the master host algo-1 to resolve".into(),
-                Duration::from_millis(300),
-                || hold.recv_timeout(Duration::from_secs(20)),
-            )
-        });
+        let (release, handle) = waiting(
+            "the master host algo-1 to resolve",
+            Duration::from_millis(300),
+        );
         let what = rx.recv_timeout(Duration::from_secs(5)).unwrap();
         assert_eq!(what, "the master host algo-1 to resolve");
         let after = started.elapsed();
@@ -154,7 +186,6 @@ mod tests {
             "{after:?}"
         );
         release.send(()).unwrap();
-        waiting.join().unwrap().unwrap();
-        assert!(CURRENT.lock().unwrap().is_none(), "the wait is cleared");
+        handle.join().unwrap();
     }
 }
