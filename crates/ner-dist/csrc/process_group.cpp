@@ -4,13 +4,12 @@
 //
 // The Gloo-facing code is kept to what c10d's headers declare and the library implements out of line:
 // ProcessGroupGloo's constructor, Options::create_default, and the Backend virtuals. gloo's own headers
-// (Debian's libgloo-dev, not the exact gloo torch was built with) are only parsed, never relied on
-// for a layout, except the object's size, which is padded below.
+// are those of the gloo commit torch 2.11.0 was built with (vendor/gloo, see its PROVENANCE.md), so
+// what this file compiles describes the objects libtorch_cpu.so makes; the sizes are checked below.
 #include <dlfcn.h>
 
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <string>
 
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -47,23 +46,20 @@ int guarded(char** err, F&& f) {
   return -1;
 }
 
-// ProcessGroupGloo built in this translation unit with headroom: should the gloo headers parsed here
-// declare a smaller object than the library's, the library's constructor still writes inside the
-// allocation. Freed by the library's virtual deleting destructor, which calls the global operator delete.
+// The sizes libtorch_cpu.so (torch 2.11.0) allocates for these objects itself, read from its code:
+// ProcessGroupGloo::split calls operator new(0x1e8) for a ProcessGroupGloo and Options::create_default
+// operator new(0xb0) for Options. This file allocates the group itself (make_intrusive below), and the
+// header's inline Options::create allocates Options by its declared size, so headers that declared
+// another layout than the library's fail to compile here instead of corrupting the heap at run time.
+static_assert(sizeof(c10d::ProcessGroupGloo) == 0x1e8,
+              "ProcessGroupGloo's size differs from libtorch 2.11.0's: headers of another torch or gloo?");
+static_assert(sizeof(c10d::ProcessGroupGloo::Options) == 0xb0,
+              "ProcessGroupGloo::Options' size differs from libtorch 2.11.0's: headers of another torch?");
+
 c10::intrusive_ptr<c10d::Backend> make_gloo(const c10::intrusive_ptr<c10d::Store>& store, int rank,
                                             int size, std::chrono::milliseconds timeout) {
   auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
-  constexpr size_t kHeadroom = 4096;
-  void* memory = ::operator new(sizeof(c10d::ProcessGroupGloo) + kHeadroom);
-  std::memset(memory, 0, sizeof(c10d::ProcessGroupGloo) + kHeadroom);
-  c10d::ProcessGroupGloo* group = nullptr;
-  try {
-    group = new (memory) c10d::ProcessGroupGloo(store, rank, size, options);
-  } catch (...) {
-    ::operator delete(memory);
-    throw;
-  }
-  return c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(group);
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
 }
 
 // ProcessGroupNCCL from libner_dist_nccl.so, which the caller has loaded (dlopen, RTLD_GLOBAL).
