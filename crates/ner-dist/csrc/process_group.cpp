@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -22,6 +23,7 @@ namespace {
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
+  bool gloo = false;
 };
 
 char* copy_message(const char* what) {
@@ -84,6 +86,35 @@ void wait(const c10::intrusive_ptr<c10d::Work>& work) {
   if (!work->wait()) throw std::runtime_error("collective did not complete");
 }
 
+// libtorch 2.11's FlightRecorder is one per process, shared by every group, and its
+// recordWithResetEnabled (FlightRecorderDetail.hpp) looks up and inserts the group's entry in a
+// std::map (all_pg_status_) before it takes its own mutex. ProcessGroupGloo::enqueue calls it for every
+// collective, on the calling thread: two Gloo groups of one process starting collectives at once
+// corrupt that map, and a later insert crashes in std::_Rb_tree_insert_and_rebalance (the SIGSEGV the
+// collectives tests hit with several groups in one process; repro/flight_recorder_race.cpp shows it
+// with libtorch alone). Starting a Gloo collective therefore takes this lock; waiting for it does not,
+// so the groups' collectives still run concurrently.
+std::mutex& gloo_start_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Starts a collective with `start(backend)` and waits for it. Only Gloo's start is serialised:
+// ProcessGroupNCCL's first collective blocks inside the call until its peers join (communicator
+// set-up), so ranks of one process sharing a lock there could deadlock; NCCL runs one group a process.
+template <typename Start>
+void run(void* raw, Start&& start) {
+  Group& group = *static_cast<Group*>(raw);
+  c10::intrusive_ptr<c10d::Work> work;
+  if (group.gloo) {
+    std::lock_guard<std::mutex> lock(gloo_start_mutex());
+    work = start(*group.backend);
+  } else {
+    work = start(*group.backend);
+  }
+  wait(work);
+}
+
 }  // namespace
 
 extern "C" {
@@ -105,15 +136,15 @@ void* ner_dist_new(const char* master, int port, int rank, int world, int64_t ti
     auto store = c10::make_intrusive<c10d::PrefixStore>("albert-ner", tcp);
     auto group = std::make_unique<Group>();
     group->store = store;
-    group->backend = backend == 1 ? make_nccl(store, rank, world, timeout)
-                                  : make_gloo(store, rank, world, timeout);
+    group->gloo = backend != 1;
+    group->backend = group->gloo ? make_gloo(store, rank, world, timeout)
+                                 : make_nccl(store, rank, world, timeout);
     out = group.release();
   });
   return out;
 }
 
 void ner_dist_free(void* group) { delete static_cast<Group*>(group); }
-
 
 void ner_dist_free_error(char* err) { std::free(err); }
 
@@ -123,7 +154,7 @@ int ner_dist_all_reduce_sum(void* group, at::Tensor* tensor, char** err) {
     std::vector<at::Tensor> tensors{*tensor};
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::SUM;
-    wait(static_cast<Group*>(group)->backend->allreduce(tensors, opts));
+    run(group, [&](c10d::Backend& b) { return b.allreduce(tensors, opts); });
   });
 }
 
@@ -133,7 +164,7 @@ int ner_dist_all_reduce_max(void* group, at::Tensor* tensor, char** err) {
     std::vector<at::Tensor> tensors{*tensor};
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::MAX;
-    wait(static_cast<Group*>(group)->backend->allreduce(tensors, opts));
+    run(group, [&](c10d::Backend& b) { return b.allreduce(tensors, opts); });
   });
 }
 
@@ -143,12 +174,12 @@ int ner_dist_broadcast(void* group, at::Tensor* tensor, int root, char** err) {
     std::vector<at::Tensor> tensors{*tensor};
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
-    wait(static_cast<Group*>(group)->backend->broadcast(tensors, opts));
+    run(group, [&](c10d::Backend& b) { return b.broadcast(tensors, opts); });
   });
 }
 
 int ner_dist_barrier(void* group, char** err) {
-  return guarded(err, [&] { wait(static_cast<Group*>(group)->backend->barrier()); });
+  return guarded(err, [&] { run(group, [](c10d::Backend& b) { return b.barrier(); }); });
 }
 
 // Stores `value` under `key` in the rendezvous store (what a failing rank leaves for the others).
