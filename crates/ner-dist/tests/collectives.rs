@@ -204,7 +204,9 @@ fn a_rank_that_leaves_makes_the_others_collective_fail_not_hang() {
         let handles: Vec<_> = (0..2)
             .map(|rank| {
                 thread::spawn(move || {
-                    let rdv = rendezvous(port, rank, 2, Duration::from_secs(3));
+                    // Long enough to join beside the other tests' groups on a loaded machine (3 s
+                    // timed out there once); the lost peer is noticed at once, not at the timeout.
+                    let rdv = rendezvous(port, rank, 2, Duration::from_secs(10));
                     let pg = ProcessGroup::join(&rdv, Backend::Gloo).expect("join");
                     pg.barrier().unwrap();
                     if rank == 1 {
