@@ -23,7 +23,6 @@ help:
 
 venv:
 	@scripts/setup-venv.sh
-	@scripts/setup-gloo-headers.sh
 
 build: venv
 	$(CARGO) build --release --bins

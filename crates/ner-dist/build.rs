@@ -1,32 +1,58 @@
 //! Compiles the c10d shim against the libtorch that torch-sys links, with gloo's headers from
-//! `GLOO_INCLUDE_DIR`, the workspace's `.deps/gloo` (`scripts/setup-gloo-headers.sh`) or `/usr/include`;
+//! `vendor/gloo`: the gloo commit that torch 2.11.0 was built with (`vendor/gloo/PROVENANCE.md`);
 //! and, where libtorch has CUDA and the CUDA and NCCL headers are in the venv (requirements/torch.txt),
 //! `libner_dist_nccl.so`: ProcessGroupNCCL in a library of its own, loaded only where a GPU is used.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The torch release whose gloo is vendored; another torch needs its own gloo's headers.
+const VENDORED_GLOO_TORCH: &str = "2.11.0";
+
+/// gloo's headers as torch 2.11.0 was built with them: the wheel ships none, and any other gloo's
+/// (a distribution's libgloo-dev) need not agree with the gloo code inside libtorch_cpu.so.
 fn gloo_include() -> PathBuf {
-    println!("cargo:rerun-if-env-changed=GLOO_INCLUDE_DIR");
-    if let Ok(dir) = std::env::var("GLOO_INCLUDE_DIR") {
-        return PathBuf::from(dir);
-    }
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let local = manifest.join("../../.deps/gloo/usr/include");
-    for dir in [local.as_path(), Path::new("/usr/include")] {
-        if dir.join("gloo/config.h").exists() {
-            return dir.to_path_buf();
-        }
-    }
-    panic!(
-        "gloo's headers were not found: run `make venv` (scripts/setup-gloo-headers.sh), install \
-         libgloo-dev, or set GLOO_INCLUDE_DIR"
+    println!("cargo:rerun-if-changed=vendor/gloo");
+    manifest.join("vendor/gloo/include")
+}
+
+/// Refuses a libtorch other than the one the vendored gloo belongs to, naming what to do, rather
+/// than compiling against headers that may not describe its gloo.
+fn check_torch_version() {
+    let lib = torch_link::libtorch_lib_dir();
+    let version_py = lib
+        .parent()
+        .expect("torch/lib sits in the torch package")
+        .join("version.py");
+    println!("cargo:rerun-if-changed={}", version_py.display());
+    let Ok(text) = std::fs::read_to_string(&version_py) else {
+        println!(
+            "cargo:warning=no {}: cannot check that libtorch is torch {VENDORED_GLOO_TORCH}, whose gloo \
+             headers vendor/gloo holds",
+            version_py.display()
+        );
+        return;
+    };
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("__version__ = "))
+        .map(|v| v.trim_matches(['\'', '"']))
+        .unwrap_or("unknown");
+    let release = version.split('+').next().unwrap_or(version);
+    assert!(
+        release == VENDORED_GLOO_TORCH,
+        "libtorch is torch {version}, but vendor/gloo holds the gloo headers of torch \
+         {VENDORED_GLOO_TORCH}: vendor the gloo commit that torch {release} pins (third_party/gloo; \
+         see vendor/gloo/PROVENANCE.md) and update VENDORED_GLOO_TORCH and the sizes in \
+         csrc/process_group.cpp"
     );
 }
 
 fn main() {
     torch_link::emit();
     torch_link::link_cuda_into_tests();
+    check_torch_version();
     println!("cargo:rerun-if-changed=csrc/process_group.cpp");
     torch_link::cxx_shim()
         .include(gloo_include())

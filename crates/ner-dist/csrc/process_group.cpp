@@ -4,13 +4,13 @@
 //
 // The Gloo-facing code is kept to what c10d's headers declare and the library implements out of line:
 // ProcessGroupGloo's constructor, Options::create_default, and the Backend virtuals. gloo's own headers
-// (Debian's libgloo-dev, not the exact gloo torch was built with) are only parsed, never relied on
-// for a layout, except the object's size, which is padded below.
+// are those of the gloo commit torch 2.11.0 was built with (vendor/gloo, see its PROVENANCE.md), so
+// what this file compiles describes the objects libtorch_cpu.so makes; the sizes are checked below.
 #include <dlfcn.h>
 
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <mutex>
 #include <string>
 
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -23,6 +23,7 @@ namespace {
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
+  bool gloo = false;
 };
 
 char* copy_message(const char* what) {
@@ -47,23 +48,20 @@ int guarded(char** err, F&& f) {
   return -1;
 }
 
-// ProcessGroupGloo built in this translation unit with headroom: should the gloo headers parsed here
-// declare a smaller object than the library's, the library's constructor still writes inside the
-// allocation. Freed by the library's virtual deleting destructor, which calls the global operator delete.
+// The sizes libtorch_cpu.so (torch 2.11.0) allocates for these objects itself, read from its code:
+// ProcessGroupGloo::split calls operator new(0x1e8) for a ProcessGroupGloo and Options::create_default
+// operator new(0xb0) for Options. This file allocates the group itself (make_intrusive below), and the
+// header's inline Options::create allocates Options by its declared size, so headers that declared
+// another layout than the library's fail to compile here instead of corrupting the heap at run time.
+static_assert(sizeof(c10d::ProcessGroupGloo) == 0x1e8,
+              "ProcessGroupGloo's size differs from libtorch 2.11.0's: headers of another torch or gloo?");
+static_assert(sizeof(c10d::ProcessGroupGloo::Options) == 0xb0,
+              "ProcessGroupGloo::Options' size differs from libtorch 2.11.0's: headers of another torch?");
+
 c10::intrusive_ptr<c10d::Backend> make_gloo(const c10::intrusive_ptr<c10d::Store>& store, int rank,
                                             int size, std::chrono::milliseconds timeout) {
   auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
-  constexpr size_t kHeadroom = 4096;
-  void* memory = ::operator new(sizeof(c10d::ProcessGroupGloo) + kHeadroom);
-  std::memset(memory, 0, sizeof(c10d::ProcessGroupGloo) + kHeadroom);
-  c10d::ProcessGroupGloo* group = nullptr;
-  try {
-    group = new (memory) c10d::ProcessGroupGloo(store, rank, size, options);
-  } catch (...) {
-    ::operator delete(memory);
-    throw;
-  }
-  return c10::intrusive_ptr<c10d::Backend>::unsafe_steal_from_new(group);
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, options);
 }
 
 // ProcessGroupNCCL from libner_dist_nccl.so, which the caller has loaded (dlopen, RTLD_GLOBAL).
@@ -88,6 +86,35 @@ void wait(const c10::intrusive_ptr<c10d::Work>& work) {
   if (!work->wait()) throw std::runtime_error("collective did not complete");
 }
 
+// libtorch 2.11's FlightRecorder is one per process, shared by every group, and its
+// recordWithResetEnabled (FlightRecorderDetail.hpp) looks up and inserts the group's entry in a
+// std::map (all_pg_status_) before it takes its own mutex. ProcessGroupGloo::enqueue calls it for every
+// collective, on the calling thread: two Gloo groups of one process starting collectives at once
+// corrupt that map, and a later insert crashes in std::_Rb_tree_insert_and_rebalance (the SIGSEGV the
+// collectives tests hit with several groups in one process; repro/flight_recorder_race.cpp shows it
+// with libtorch alone). Starting a Gloo collective therefore takes this lock; waiting for it does not,
+// so the groups' collectives still run concurrently.
+std::mutex& gloo_start_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Starts a collective with `start(backend)` and waits for it. Only Gloo's start is serialised:
+// ProcessGroupNCCL's first collective blocks inside the call until its peers join (communicator
+// set-up), so ranks of one process sharing a lock there could deadlock; NCCL runs one group a process.
+template <typename Start>
+void run(void* raw, Start&& start) {
+  Group& group = *static_cast<Group*>(raw);
+  c10::intrusive_ptr<c10d::Work> work;
+  if (group.gloo) {
+    std::lock_guard<std::mutex> lock(gloo_start_mutex());
+    work = start(*group.backend);
+  } else {
+    work = start(*group.backend);
+  }
+  wait(work);
+}
+
 }  // namespace
 
 extern "C" {
@@ -109,15 +136,15 @@ void* ner_dist_new(const char* master, int port, int rank, int world, int64_t ti
     auto store = c10::make_intrusive<c10d::PrefixStore>("albert-ner", tcp);
     auto group = std::make_unique<Group>();
     group->store = store;
-    group->backend = backend == 1 ? make_nccl(store, rank, world, timeout)
-                                  : make_gloo(store, rank, world, timeout);
+    group->gloo = backend != 1;
+    group->backend = group->gloo ? make_gloo(store, rank, world, timeout)
+                                 : make_nccl(store, rank, world, timeout);
     out = group.release();
   });
   return out;
 }
 
 void ner_dist_free(void* group) { delete static_cast<Group*>(group); }
-
 
 void ner_dist_free_error(char* err) { std::free(err); }
 
@@ -127,7 +154,7 @@ int ner_dist_all_reduce_sum(void* group, at::Tensor* tensor, char** err) {
     std::vector<at::Tensor> tensors{*tensor};
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::SUM;
-    wait(static_cast<Group*>(group)->backend->allreduce(tensors, opts));
+    run(group, [&](c10d::Backend& b) { return b.allreduce(tensors, opts); });
   });
 }
 
@@ -137,7 +164,7 @@ int ner_dist_all_reduce_max(void* group, at::Tensor* tensor, char** err) {
     std::vector<at::Tensor> tensors{*tensor};
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::MAX;
-    wait(static_cast<Group*>(group)->backend->allreduce(tensors, opts));
+    run(group, [&](c10d::Backend& b) { return b.allreduce(tensors, opts); });
   });
 }
 
@@ -147,12 +174,12 @@ int ner_dist_broadcast(void* group, at::Tensor* tensor, int root, char** err) {
     std::vector<at::Tensor> tensors{*tensor};
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
-    wait(static_cast<Group*>(group)->backend->broadcast(tensors, opts));
+    run(group, [&](c10d::Backend& b) { return b.broadcast(tensors, opts); });
   });
 }
 
 int ner_dist_barrier(void* group, char** err) {
-  return guarded(err, [&] { wait(static_cast<Group*>(group)->backend->barrier()); });
+  return guarded(err, [&] { run(group, [](c10d::Backend& b) { return b.barrier(); }); });
 }
 
 // Stores `value` under `key` in the rendezvous store (what a failing rank leaves for the others).
