@@ -653,3 +653,106 @@ fn a_hung_rank_fails_the_job_within_the_timeout_naming_it() {
     // others to leave on their own before it kills the one that did not.
     assert!(took < Duration::from_secs(60), "{took:?}");
 }
+
+/// A moto S3 server on loopback (the repository's .venv has it), killed when dropped.
+struct Moto {
+    server: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Self {
+        let path = std::path::Path::new(common::REPO).join(".venv/bin/moto_server");
+        assert!(path.exists(), "no {} (make venv)", path.display());
+        let port = common::free_port();
+        let server = std::process::Command::new(&path)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { server, port }
+    }
+
+    /// Fake credentials and this server as the endpoint, for a job's process.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            (
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+        ]
+    }
+
+    /// Uploads the files of `dir` under `s3://bucket/prefix/` (boto3, from moto's venv).
+    fn upload(&self, dir: &std::path::Path, bucket: &str, prefix: &str) {
+        let python = std::path::Path::new(common::REPO).join(".venv/bin/python3");
+        let status = std::process::Command::new(python)
+            .envs(self.env())
+            .args([
+                "-c",
+                "import boto3, os, sys\n\
+                 s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])\n\
+                 s3.create_bucket(Bucket=sys.argv[2])\n\
+                 for name in os.listdir(sys.argv[1]):\n    \
+                     s3.upload_file(os.path.join(sys.argv[1], name), sys.argv[2], sys.argv[3] + name)\n",
+            ])
+            .arg(dir)
+            .arg(bucket)
+            .arg(prefix)
+            .status()
+            .unwrap();
+        assert!(status.success(), "upload to moto");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+fn workers_on_one_host_download_pretrained_weights_once() {
+    // Weights to start from: a short run's model, uploaded to S3.
+    let first = Job::new(20, 0, 0);
+    first.hyperparameters(&deterministic(&[("max_steps", "2")]));
+    let o = first.train();
+    check(&o, o.status.success(), "the run that makes the weights");
+    let moto = Moto::start();
+    moto.upload(&first.base().join("model"), "weights", "tiny/");
+
+    let job = Job::new(40, 0, 0);
+    job.hyperparameters(&deterministic(&[
+        ("processes_per_host", "3"),
+        ("master_port", free_port()),
+        ("max_steps", "2"),
+        ("pretrained_model_uri", "s3://weights/tiny/"),
+    ]));
+    let o = job
+        .command()
+        .envs(moto.env())
+        .env("RUST_LOG", "info") // ranks other than 0 log warnings only by default
+        .output()
+        .unwrap();
+    check(&o, o.status.success(), "three workers from S3 weights");
+    let log = stdout(&o);
+    let downloads = log
+        .matches("downloading pretrained weights from s3://weights/tiny/")
+        .count();
+    let reused = log
+        .matches("already downloaded on this host by another worker")
+        .count();
+    assert_eq!((downloads, reused), (1, 2), "{log}");
+    assert_model(&job);
+}

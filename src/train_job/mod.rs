@@ -3,6 +3,7 @@
 
 mod data;
 mod disk_plan;
+mod host_download;
 mod model_setup;
 mod pretrain;
 mod results;

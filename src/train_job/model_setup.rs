@@ -121,9 +121,10 @@ impl ModelSource {
             Some(PretrainedSource::Local(p)) => {
                 (Some(resolve_relative(&p)), "the pretrained source")
             }
-            Some(PretrainedSource::S3(uri)) => {
-                (Some(fetch_s3(&uri, scratch)?), "pretrained_model_uri")
-            }
+            Some(PretrainedSource::S3(uri)) => (
+                Some(super::host_download::fetch_s3(&uri, scratch)?),
+                "pretrained_model_uri",
+            ),
             None => (
                 config_path.as_deref().and_then(weights_beside),
                 "the directory of bert_config_file",
@@ -334,10 +335,4 @@ fn weights_beside(config: &Path) -> Option<PathBuf> {
         name.ends_with(".index") || name == "model.safetensors" || name == "pytorch_model.bin"
     });
     has_weights.then(|| dir.to_path_buf())
-}
-
-fn fetch_s3(uri: &str, scratch: &Path) -> Result<PathBuf> {
-    let dest = scratch.join("pretrained");
-    info!("downloading pretrained weights from {uri}");
-    s3_fetch::download(uri, &dest).with_context(|| format!("pretrained_model_uri {uri}"))
 }

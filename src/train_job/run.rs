@@ -93,12 +93,19 @@ fn run_agent(
         network_interface: resource.and_then(|r| r.network_interface_name.as_deref()),
         grace: launch.timeout + Duration::from_secs(30),
     };
+    // What the workers download once for the host (`host_download`), removed when they are done.
+    let host_scratch = std::env::temp_dir().join(format!("albert-ner-host-{}", std::process::id()));
+    std::fs::create_dir_all(&host_scratch)
+        .with_context(|| format!("creating {}", host_scratch.display()))?;
     let train_command = || {
         let mut c = Command::new(&exe);
-        c.arg("train");
+        c.arg("train")
+            .env(super::host_download::HOST_SCRATCH_ENV, &host_scratch);
         c
     };
-    Ok(agent.run(train_command, stop)?)
+    let finished = agent.run(train_command, stop);
+    let _ = std::fs::remove_dir_all(&host_scratch);
+    Ok(finished?)
 }
 
 /// Trains as one rank of the group `env` names; a failure is left where the other ranks find it, and
