@@ -178,6 +178,15 @@ mod tests {
             .collect()
     }
 
+    fn agent_of(workers: &[WorkerEnv]) -> Agent<'_> {
+        Agent {
+            workers,
+            host: "algo-2",
+            network_interface: None,
+            grace: Duration::from_secs(1),
+        }
+    }
+
     /// `wait(2)` statuses: an exit code, or death by a signal.
     fn exited(code: i32) -> ExitStatus {
         ExitStatus::from_raw(code << 8)
@@ -192,12 +201,7 @@ mod tests {
         reports: &Path,
     ) -> Result<Finished, DistError> {
         let w = workers(statuses.len());
-        let agent = Agent {
-            workers: &w,
-            host: "algo-2",
-            network_interface: None,
-            grace: Duration::from_secs(1),
-        };
+        let agent = agent_of(&w);
         let exit = WorkersExit {
             statuses,
             first_failure,
@@ -233,12 +237,7 @@ mod tests {
     fn a_worker_that_does_not_stop_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let w = workers(2);
-        let agent = Agent {
-            workers: &w,
-            host: "algo-2",
-            network_interface: None,
-            grace: Duration::from_secs(1),
-        };
+        let agent = agent_of(&w);
         let exit = WorkersExit {
             statuses: vec![exited(i32::from(EXIT_STOPPED)), killed(9)],
             first_failure: None,
