@@ -88,12 +88,12 @@ pub fn check_training_batch_fits(
     max_seq_length: usize,
     device: tch::Device,
 ) -> Result<()> {
-    let Some(available) = available_memory() else {
-        return Ok(());
-    };
     if device.is_cuda() {
         return Ok(());
     }
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
     let fixed = LIBTORCH_RUNTIME_BYTES
         + encoder.parameter_count() * Use::Training(device).bytes_per_parameter();
     let per_sequence = encoder.training_activations_per_sequence(max_seq_length) * 4.0;

@@ -14,15 +14,15 @@ use crate::error::DistError;
 
 /// Grace for a wait that only other processes can end and that saves nothing (resolving the master,
 /// the rendezvous, peers joining): none.
-pub const JOIN_STOP_GRACE: Duration = Duration::ZERO;
+pub(crate) const JOIN_STOP_GRACE: Duration = Duration::ZERO;
 
 /// Grace for a collective after a stop request: the peers normally answer within a step and the
 /// loop then stops at the step boundary, writing its checkpoint; past this, a peer is hung or gone.
-pub const COLLECTIVE_STOP_GRACE: Duration = Duration::from_secs(15);
+pub(crate) const COLLECTIVE_STOP_GRACE: Duration = Duration::from_secs(15);
 
 /// Grace for the closing barrier, where the other ranks wait while rank 0 writes the model or the stop's
 /// checkpoint: under SageMaker's 120 s between SIGTERM and the kill.
-pub const FINAL_BARRIER_STOP_GRACE: Duration = Duration::from_secs(90);
+pub(crate) const FINAL_BARRIER_STOP_GRACE: Duration = Duration::from_secs(90);
 
 /// How often the watcher looks at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -50,7 +50,11 @@ impl Drop for Marked {
 
 /// Runs `f`, a call that blocks until other processes answer, marked as waiting for `what` (a phrase
 /// completing "stopped by SIGTERM while waiting for …") with a stop `grace`.
-pub fn blocked_on<T>(what: impl FnOnce() -> String, grace: Duration, f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocked_on<T>(
+    what: impl FnOnce() -> String,
+    grace: Duration,
+    f: impl FnOnce() -> T,
+) -> T {
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Wait {
         what: what(),
         since: Instant::now(),
