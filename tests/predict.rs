@@ -205,6 +205,8 @@ fn chunked_input_gives_the_output_of_one_chunk_in_order() {
 }
 
 /// Runs `predict` on `input` (a file), output discarded, and returns its peak RSS in bytes and stderr.
+// The child is reaped by wait4(2), which also gives its rusage; `Child::wait` would not.
+#[allow(clippy::zombie_processes)]
 fn peak_rss_of_predict(job: &Job, input: &std::path::Path, extra: &[&str]) -> (u64, String) {
     use std::os::unix::process::ExitStatusExt;
     let stderr_path = input.with_extension("stderr");
