@@ -711,9 +711,7 @@ fn a_rank_hung_on_another_host_is_named_by_rank_0_within_the_timeout() {
     reaper.children.push(agent);
     let hung = worker_pid(reaper.children[0].id(), 1).expect("rank 1's process");
     reaper.pids.push(hung);
-    reaper
-        .pids
-        .extend(worker_pid(reaper.children[1].id(), 0));
+    reaper.pids.extend(worker_pid(reaper.children[1].id(), 0));
     let paused = Instant::now();
     unsafe {
         libc_kill(hung as i32, 19);
@@ -754,9 +752,7 @@ fn a_worker_that_does_not_stop_after_sigterm_is_killed_at_the_deadline_and_named
     };
     let paused = worker_pid(reaper.children[0].id(), 1).expect("rank 1's process");
     reaper.pids.push(paused);
-    reaper
-        .pids
-        .extend(worker_pid(reaper.children[0].id(), 0));
+    reaper.pids.extend(worker_pid(reaper.children[0].id(), 0));
     unsafe {
         libc_kill(paused as i32, 19);
     }

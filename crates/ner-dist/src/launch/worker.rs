@@ -66,16 +66,13 @@ pub fn report_failure(
     let rank = group.rank();
     let host = worker_host();
     let chain = || std::iter::successors(Some(error), |e| e.source());
-    let text: Vec<String> = chain().map(ToString::to_string).collect();
+    let text = chain_text(chain());
     let dist = || chain().filter_map(|e| e.downcast_ref::<DistError>());
     let lost_peer = dist().next().is_some() && !dist().any(DistError::is_stop);
     let cause = lost_peer.then(|| peer_cause(group)).flatten();
     if cause.is_none() {
         // Perhaps this rank's own fault, or the first of several: the others may name it.
-        let _ = group.store_set(
-            &format!("failed/{rank}"),
-            &format!("{host}: {}", text.join(": ")),
-        );
+        let _ = group.store_set(&format!("failed/{rank}"), &format!("{host}: {text}"));
     }
     lost_peer.then(|| DistError::LostPeer {
         rank,
@@ -86,8 +83,20 @@ pub fn report_failure(
                  every heartbeat still advanced)"
             )
         }),
-        seen: text.join(": "),
+        seen: text,
     })
+}
+
+/// An error's messages, outermost first, joined by ": "; a message its outer one already ends with
+/// (a wrapper that displays its source) is said once.
+fn chain_text<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut said: Vec<String> = Vec::new();
+    for message in chain.map(ToString::to_string) {
+        if !said.last().is_some_and(|outer| outer.ends_with(&message)) {
+            said.push(message);
+        }
+    }
+    said.join(": ")
 }
 
 /// What another rank did to this one's collective, if the store says: a failure it reported, or
@@ -149,4 +158,30 @@ fn host_key(rank: usize) -> String {
 /// The host name a worker reports in failures.
 pub fn worker_host() -> String {
     std::env::var(WORKER_HOST_ENV).unwrap_or_else(|_| current_host())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Shows(#[source] DistError);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("training step 5")]
+    struct During(#[source] Shows);
+
+    #[test]
+    fn a_chain_says_each_message_once() {
+        let inner = DistError::Heartbeat("gone".into());
+        let err = During(Shows(inner));
+        assert_eq!(
+            chain_text(std::iter::successors(
+                Some(&err as &(dyn std::error::Error + 'static)),
+                |e| e.source()
+            )),
+            "training step 5: the heartbeat through the rendezvous store: gone"
+        );
+    }
 }
