@@ -66,6 +66,7 @@ pub enum OutputFormat {
 /// Runs `predict` with parsed arguments, writing to `out` chunk by chunk.
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
     check_args(args)?;
+    fix_mmap_threshold();
     let device = crate::device::select(args.device)?;
     let model = load(args, device)?;
     let limits = input::ChunkLimits {
@@ -92,6 +93,20 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
         progress.tick(lines_done, chunks.bytes_read(), chunks.total_bytes());
     }
     Ok(())
+}
+
+/// Large blocks (a batch's activations, ≥ 4 MiB) are mapped and unmapped by themselves, so that memory
+/// stays flat over a long input. glibc otherwise raises its mmap threshold each time such a block is
+/// freed and serves the next ones from the heap, whose holes grow with every batch of a new shape: with a
+/// tiny ALBERT, 1.5 MB of text peaked 130 MB above 0.5 MB's (455 vs 322 MB), 17 MB with this, at the
+/// same speed. `MALLOC_MMAP_THRESHOLD_` in the environment still decides where it is set.
+fn fix_mmap_threshold() {
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt(3) only changes glibc's allocation policy for later allocations.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        }
+    }
 }
 
 fn write_tagged(tagged: &[Tagged], format: OutputFormat, out: &mut dyn Write) -> Result<()> {
