@@ -255,11 +255,11 @@ sys.exit(not (len(rows) == 5 and all("text" in r and "entities" in r for r in ro
   for format in torchscript onnx; do
     podman run --rm -v "$run_dir:/opt/ml" "$image" export --model-dir /opt/ml/model --format "$format" \
       --out "/opt/ml/export-$format" >"$logs/export-$format.log" 2>&1
-    check "export --format $format: exit 0, the network and export.json" python3 -c '
-import json, os, sys
+    check "export --format $format: exit 0, the network and its manifest" python3 -c '
+import glob, json, os, sys
 d = sys.argv[1]
-m = json.load(open(os.path.join(d, "export.json")))
-sys.exit(not (m["format"] == sys.argv[2] and os.path.getsize(os.path.join(d, m["file"])) > 0))' \
+m = [json.load(open(p)) for p in glob.glob(os.path.join(d, "emissions.*.json"))]
+sys.exit(not (len(m) == 1 and m[0]["format"] == sys.argv[2] and os.path.getsize(os.path.join(d, m[0]["file"])) > 0))' \
       "$run_dir/export-$format" "$format"
   done
 

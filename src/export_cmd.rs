@@ -1,5 +1,6 @@
-//! `export`: writes a trained model's emissions network as TorchScript or ONNX, with the manifest
-//! (`export.json`) that says how to feed it and decode its output as `predict` does, and the vocabulary.
+//! `export`: writes a trained model's emissions network as TorchScript or ONNX, with its manifest
+//! (`emissions.pt.json`, `emissions.onnx.json`) that says how to feed it and decode its output as
+//! `predict` does, and the vocabulary.
 //! ONNX goes through torch's Python exporter (libtorch's C++ API has none): the binary carries the
 //! converter (`export_onnx.py`) and runs it with `ALBERT_NER_PYTHON` (default `python3`).
 
@@ -8,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ner_infer::{network_file, ModelDir, TrainedModel, MANIFEST_FILE};
+use ner_infer::{manifest_file, network_file, ModelDir, TrainedModel};
 use ner_settings::ExportFormat;
 
 /// The ONNX opset the export writes: 17 has LayerNormalization as one operator (and SDPA's ops, ≥ 14).
@@ -27,7 +28,7 @@ pub struct Args {
     /// `torchscript` (emissions.pt) or `onnx` (emissions.onnx, opset 17).
     #[arg(long)]
     pub format: ExportFormat,
-    /// Where to write the network, export.json and vocab.txt. Default: the model directory.
+    /// Where to write the network, its manifest and vocab.txt. Default: the model directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -50,7 +51,7 @@ pub fn run(args: &Args) -> Result<PathBuf> {
     };
     copy_vocab(&ModelDir::new(&args.model_dir), out)?;
     let manifest = serde_json::to_string_pretty(&model.export_manifest(args.format, opset))?;
-    let path = out.join(MANIFEST_FILE);
+    let path = out.join(manifest_file(args.format));
     albert_model::write_bytes_atomically(&path, manifest.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(network)

@@ -1,6 +1,6 @@
 //! `export` writes networks that decode, outside this program, exactly the tags `predict` decodes: the
 //! ONNX file run by onnxruntime and the TorchScript file by `torch.jit.load`, each followed by a Viterbi
-//! in numpy over the tables of `export.json` (`tests/py/export_decode.py`), on 200 MSRA test sentences in
+//! in numpy over the tables of its manifest (`tests/py/export_decode.py`), on 200 MSRA test sentences in
 //! padded batches of several sizes; for ALBERT with a CRF and with a softmax head, and a BiLSTM; and the
 //! README's snippets on one sentence.
 
@@ -48,13 +48,23 @@ fn exports_decode_what_predict_decodes(hyperparameters: &[(&'static str, &'stati
         std::fs::read(onnx_dir.join("vocab.txt")).unwrap(),
         std::fs::read(model.join("vocab.txt")).unwrap()
     );
-    let manifest = |dir: &Path| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join("export.json")).unwrap()).unwrap()
+    // Both formats into one directory: each network keeps its own manifest.
+    export(&model, "onnx", None);
+    let manifest = |path: PathBuf| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     };
-    assert_eq!(manifest(&onnx_dir)["opset"], 17);
-    assert_eq!(manifest(&onnx_dir)["format"], "onnx");
-    assert_eq!(manifest(&model)["format"], "torchscript");
-    assert!(manifest(&model).get("opset").is_none());
+    let (torchscript, onnx) = (
+        manifest(model.join("emissions.pt.json")),
+        manifest(onnx_dir.join("emissions.onnx.json")),
+    );
+    assert_eq!(onnx["opset"], 17);
+    assert_eq!(
+        (&onnx["format"], &onnx["file"]),
+        (&"onnx".into(), &"emissions.onnx".into())
+    );
+    assert_eq!(torchscript["format"], "torchscript");
+    assert!(torchscript.get("opset").is_none());
+    assert_eq!(manifest(model.join("emissions.onnx.json")), onnx);
 
     let readme_expected = &expected[texts.iter().position(|t| *t == readme_text).unwrap()];
     for (dir, format) in [(&model, "torchscript"), (&onnx_dir, "onnx")] {
@@ -65,15 +75,18 @@ fn exports_decode_what_predict_decodes(hyperparameters: &[(&'static str, &'stati
         );
     }
 
-    for dir in [model.as_path(), onnx_dir.as_path()] {
-        let unit_tags = python_unit_tags(dir, &windows);
+    for manifest in [
+        model.join("emissions.pt.json"),
+        onnx_dir.join("emissions.onnx.json"),
+    ] {
+        let unit_tags = python_unit_tags(&manifest, &windows);
         assert_eq!(unit_tags.len(), texts.len(), "one decoding per sentence");
         for (i, (tags, units)) in unit_tags.iter().zip(&units).enumerate() {
             assert_eq!(
                 units_to_char_tags(tags, units),
                 expected[i],
                 "{}: sentence {} ({}) decodes otherwise than predict",
-                dir.display(),
+                manifest.display(),
                 i + 1,
                 texts[i]
             );
@@ -295,7 +308,7 @@ fn write_windows(
 }
 
 /// The tags README's snippet for `format` prints for `text` with the export in `dir`: the ONNX block,
-/// whose network line the TorchScript block replaces.
+/// whose lines the TorchScript block replaces (its assignments) or precedes (its imports).
 fn readme_tags(format: &str, dir: &Path, text: &str) -> Vec<String> {
     let readme = std::fs::read_to_string(PathBuf::from(REPO).join("README.md")).unwrap();
     let section = readme
@@ -308,20 +321,20 @@ fn readme_tags(format: &str, dir: &Path, text: &str) -> Vec<String> {
         .take(2)
         .map(|b| b.split("```").next().unwrap())
         .collect();
-    let network_line = |block: &str| {
-        block
-            .lines()
-            .find(|l| l.starts_with("emissions ="))
-            .expect("a line that runs the network")
-            .to_string()
-    };
     let mut snippet = blocks[0].to_string();
     if format == "torchscript" {
-        let torchscript = blocks[1].replace(&network_line(blocks[1]), "");
-        snippet = snippet.replace(
-            &network_line(blocks[0]),
-            &format!("{}\n{}", torchscript.trim(), network_line(blocks[1])),
-        );
+        for line in blocks[1].lines() {
+            match line.split_once(" = ") {
+                Some((name, _)) => {
+                    let onnx = blocks[0]
+                        .lines()
+                        .find(|l| l.starts_with(&format!("{name} = ")))
+                        .expect("the ONNX block assigns the same name");
+                    snippet = snippet.replace(onnx, line);
+                }
+                None => snippet = format!("{line}\n{snippet}"),
+            }
+        }
     }
     for (from, to) in [
         (
@@ -352,11 +365,12 @@ fn readme_tags(format: &str, dir: &Path, text: &str) -> Vec<String> {
     tags
 }
 
-/// Each window's unit tags as `tests/py/export_decode.py` decodes them with the export in `dir`.
-fn python_unit_tags(dir: &Path, windows: &Path) -> Vec<Vec<String>> {
+/// Each window's unit tags as `tests/py/export_decode.py` decodes them with the export `manifest`
+/// describes.
+fn python_unit_tags(manifest: &Path, windows: &Path) -> Vec<Vec<String>> {
     let py = Command::new(venv_python())
         .arg(PathBuf::from(REPO).join("tests/py/export_decode.py"))
-        .arg(dir)
+        .arg(manifest)
         .arg(windows)
         .output()
         .unwrap();

@@ -1,7 +1,7 @@
 """Tags windows with a network `export` wrote, as a user would: the network run by onnxruntime (ONNX) or
-torch.jit.load (TorchScript), then a Viterbi in numpy over the tables of its export.json.
+torch.jit.load (TorchScript), then a Viterbi in numpy over the tables of its manifest.
 
-Usage: python export_decode.py EXPORT_DIR WINDOWS_JSON
+Usage: python export_decode.py MANIFEST_JSON WINDOWS_JSON
 WINDOWS_JSON: a list of {"input_ids": [...], "tag_positions": [...]}, one window per sentence ([CLS] …
 [SEP], unpadded). Prints one JSON list of tag names per window, in order. The windows are run in padded
 batches of several sizes (so the dynamic batch and sequence axes are exercised), and the script fails
@@ -70,8 +70,9 @@ def unit_scores(emissions, decode):
 
 
 def main():
-    export_dir, windows_json = sys.argv[1], sys.argv[2]
-    with open(os.path.join(export_dir, "export.json"), encoding="utf-8") as f:
+    manifest_json, windows_json = sys.argv[1], sys.argv[2]
+    export_dir = os.path.dirname(manifest_json)
+    with open(manifest_json, encoding="utf-8") as f:
         manifest = json.load(f)
     with open(windows_json, encoding="utf-8") as f:
         windows = json.load(f)

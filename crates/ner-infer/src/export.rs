@@ -1,5 +1,5 @@
 //! A trained tagger as files that other runtimes run: the emissions network traced into TorchScript
-//! (which `export --format onnx` converts with torch's ONNX exporter), and the manifest that says how to
+//! (which `export --format onnx` converts with torch's ONNX exporter), and its manifest that says how to
 //! feed the network and decode what it returns exactly as `predict` does (labels, CRF tables and the BIO
 //! constraints, the tokenizer's special ids, the windows).
 
@@ -13,8 +13,6 @@ use tch::{CModule, Device, Tensor};
 use crate::error::InferError;
 use crate::trained_model::TrainedModel;
 
-/// The manifest written beside an exported network.
-pub const MANIFEST_FILE: &str = "export.json";
 /// The network's inputs, each `[batch, sequence]` int64.
 pub const INPUT_NAMES: [&str; 2] = ["input_ids", "attention_mask"];
 /// The network's output, `[batch, sequence, labels]` float32: every token's tag scores.
@@ -26,6 +24,12 @@ pub fn network_file(format: ExportFormat) -> &'static str {
         ExportFormat::TorchScript => "emissions.pt",
         ExportFormat::Onnx => "emissions.onnx",
     }
+}
+
+/// The manifest written beside the network of `format` (one per network, so that exports of both
+/// formats into one directory each keep their own).
+pub fn manifest_file(format: ExportFormat) -> String {
+    format!("{}.json", network_file(format))
 }
 
 impl TrainedModel {

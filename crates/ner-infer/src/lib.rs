@@ -15,7 +15,7 @@ mod trained_model;
 
 pub use entities::Entity;
 pub use error::InferError;
-pub use export::{network_file, INPUT_NAMES, MANIFEST_FILE, OUTPUT_NAME};
+pub use export::{manifest_file, network_file, INPUT_NAMES, OUTPUT_NAME};
 pub use model_dir::ModelDir;
 pub use ner_settings::ModelSettings;
 pub use precision::{autocast_state, MixedPrecision, Precision};
