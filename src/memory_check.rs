@@ -322,9 +322,11 @@ mod tests {
             fixed: 1e9,
             per_sequence: 0.1e9,
             batch,
-            limit: 3e9,
+            limit: 3.05e9,
         };
         assert_eq!(plan(10).verdict(), Verdict::Fits);
+        // Tight above 80 % of the limit (2.44 GB).
+        assert_eq!(plan(14).verdict(), Verdict::Fits);
         assert_eq!(plan(15).verdict(), Verdict::Tight);
         assert_eq!(plan(20).verdict(), Verdict::Tight);
         assert_eq!(plan(21).verdict(), Verdict::TooLarge { fits: 20 });

@@ -742,9 +742,9 @@ fn a_worker_that_does_not_stop_after_sigterm_is_killed_at_the_deadline_and_named
         ("distributed_timeout_seconds", "60"),
     ]));
     // Past the 15 s in which rank 0, blocked on the paused rank 1, stops by itself.
-    let deadline = Duration::from_secs(20);
+    let deadline = Duration::from_secs(35);
     let mut command = job.command();
-    command.env("ALBERT_NER_TEST_STOP_DEADLINE_SECONDS", "20");
+    command.env("ALBERT_NER_TEST_STOP_DEADLINE_SECONDS", "35");
     let (agent, _) = start_until_with(command, " step=2/");
     let mut reaper = Reaper {
         children: vec![agent],
@@ -770,7 +770,7 @@ fn a_worker_that_does_not_stop_after_sigterm_is_killed_at_the_deadline_and_named
     assert!(
         cause.starts_with("rank 1 (local rank 1) on host ")
             && cause.contains(
-                " failed: did not stop within 20s of SIGTERM (hung, or paused with SIGSTOP); killed"
+                " failed: did not stop within 35s of SIGTERM (hung, or paused with SIGSTOP); killed"
             ),
         "{cause}"
     );

@@ -2,7 +2,9 @@
 //! ONNX file run by onnxruntime and the TorchScript file by `torch.jit.load`, each followed by a Viterbi
 //! in numpy over the tables of its manifest (`tests/py/export_decode.py`), on 200 MSRA test sentences in
 //! padded batches of several sizes; for ALBERT with a CRF and with a softmax head, and a BiLSTM; and the
-//! README's snippets on one sentence.
+//! README's snippets on one sentence. Each sentence is one window here (`predict --max-seq-length 512`):
+//! splitting a long text into overlapping windows and merging their tags stays the user's part (the
+//! manifest's `how_to_use`), and is not what these tests check.
 
 mod common;
 

@@ -13,6 +13,9 @@ pub struct ChunkLimits {
     pub bytes: usize,
 }
 
+/// Bytes read from the input ahead of the lines taken.
+const READ_BUFFER: usize = 1 << 16;
+
 /// Consecutive input lines, the first being line `first_line` (1-based).
 pub struct Chunk {
     pub first_line: usize,
@@ -45,15 +48,24 @@ impl LineChunks {
             let size = meta.is_file().then_some(meta.len());
             (Box::new(file), input.to_string(), size)
         };
-        Ok(Self {
-            reader: Box::new(BufReader::with_capacity(1 << 16, reader)),
+        Ok(Self::from_reader(reader, name, total_bytes, limits))
+    }
+
+    fn from_reader(
+        reader: Box<dyn Read>,
+        name: String,
+        total_bytes: Option<u64>,
+        limits: ChunkLimits,
+    ) -> Self {
+        Self {
+            reader: Box::new(BufReader::with_capacity(READ_BUFFER, reader)),
             name,
             limits,
             lines_read: 0,
             bytes_read: 0,
             total_bytes,
             done: false,
-        })
+        }
     }
 
     /// The input's name in messages (`<stdin>` or the path).
@@ -158,6 +170,49 @@ mod tests {
         // "一二三\n" is 10 bytes: the chunk is full after it.
         assert_eq!(got[0], (1, vec!["一二三".to_string()]));
         assert_eq!(got[1], (2, vec!["四".to_string(), "五".to_string()]));
+    }
+
+    /// A reader of `len` bytes of `一二三\n` lines that counts what was taken from it.
+    struct Counted {
+        taken: std::rc::Rc<std::cell::Cell<usize>>,
+        len: usize,
+    }
+
+    impl Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let line = "一二三\n".as_bytes();
+            let start = self.taken.get();
+            let n = buf.len().min(self.len - start);
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = line[(start + i) % line.len()];
+            }
+            self.taken.set(start + n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_chunk_reads_no_further_than_its_own_lines_and_the_read_buffer() {
+        let taken = std::rc::Rc::new(std::cell::Cell::new(0));
+        let reader = Counted {
+            taken: taken.clone(),
+            len: 10 << 20,
+        };
+        let limits = ChunkLimits {
+            lines: 1000,
+            bytes: 1 << 20,
+        };
+        let mut chunks = LineChunks::from_reader(Box::new(reader), "big".into(), None, limits);
+        let first = chunks.next_chunk().unwrap().unwrap();
+        assert_eq!(first.lines.len(), 1000);
+        assert!(
+            taken.get() <= 1000 * 10 + READ_BUFFER,
+            "{} bytes read for a chunk of 10,000",
+            taken.get()
+        );
+        let second = chunks.next_chunk().unwrap().unwrap();
+        assert_eq!(second.first_line, 1001);
+        assert!(taken.get() <= 2000 * 10 + READ_BUFFER);
     }
 
     #[test]

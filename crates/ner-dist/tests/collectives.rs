@@ -156,22 +156,25 @@ fn the_store_carries_messages_between_ranks() {
 #[test]
 fn a_rank_whose_heartbeat_stopped_is_named_and_a_live_one_is_not() {
     let port = free_port();
-    let left = Arc::new(Barrier::new(2));
+    let (watched, left) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
     let handles: Vec<_> = (0..2)
         .map(|rank| {
-            let left = Arc::clone(&left);
+            let (watched, left) = (Arc::clone(&watched), Arc::clone(&left));
             thread::spawn(move || {
                 let rdv = rendezvous(port, rank, 2, Duration::from_secs(30));
                 let pg = ProcessGroup::join(&rdv, Backend::Gloo).expect("join");
                 pg.barrier().unwrap();
                 if rank == 1 {
-                    // Alive while rank 0 watches, then gone (its heartbeat thread ends with the group).
-                    thread::sleep(Duration::from_secs(5));
+                    // Alive until rank 0 has watched, then gone (its heartbeat thread ends with the
+                    // group, within a period: a beat under way may still land).
+                    watched.wait();
                     drop(pg);
+                    thread::sleep(Duration::from_millis(1500));
                     left.wait();
                     return (Vec::new(), Vec::new());
                 }
                 let while_alive = pg.stalled_peers().unwrap();
+                watched.wait();
                 left.wait();
                 (while_alive, pg.stalled_peers().unwrap())
             })

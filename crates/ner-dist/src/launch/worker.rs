@@ -183,5 +183,18 @@ mod tests {
             )),
             "training step 5: the heartbeat through the rendezvous store: gone"
         );
+        // A wrapper that adds to its source's message and ends with it.
+        let err = Prefixed(DistError::Heartbeat("gone".into()));
+        assert_eq!(
+            chain_text(std::iter::successors(
+                Some(&err as &(dyn std::error::Error + 'static)),
+                |e| e.source()
+            )),
+            "step 5: the heartbeat through the rendezvous store: gone"
+        );
     }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("step 5: {0}")]
+    struct Prefixed(#[source] DistError);
 }
