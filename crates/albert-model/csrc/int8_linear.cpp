@@ -70,6 +70,18 @@ void* albert_ner_int8_pack(const at::Tensor* weight, const at::Tensor* bias, cha
   return packed;
 }
 
+// 1 where this libtorch has a quantized engine whose dynamic linear runs on this CPU (fbgemm or x86,
+// which need AVX2), else 0.
+int albert_ner_int8_supported(void) {
+  try {
+    for (auto engine : at::globalContext().supportedQEngines()) {
+      if (engine == at::QEngine::FBGEMM || engine == at::QEngine::X86) return 1;
+    }
+  } catch (...) {
+  }
+  return 0;
+}
+
 void albert_ner_int8_free(void* packed) { delete static_cast<Packed*>(packed); }
 
 void albert_ner_int8_free_error(char* err) { std::free(err); }

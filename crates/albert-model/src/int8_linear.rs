@@ -15,6 +15,7 @@ extern "C" {
         bias: *const C_tensor,
         err: *mut *mut c_char,
     ) -> *mut c_void;
+    fn albert_ner_int8_supported() -> c_int;
     fn albert_ner_int8_free(packed: *mut c_void);
     fn albert_ner_int8_free_error(err: *mut c_char);
     fn albert_ner_int8_linear(
@@ -23,6 +24,13 @@ extern "C" {
         out: *mut *mut C_tensor,
         err: *mut *mut c_char,
     ) -> c_int;
+}
+
+/// Whether this CPU and libtorch run int8 linear layers (libtorch has the fbgemm or x86 quantized
+/// engine, which need AVX2).
+pub fn int8_supported() -> bool {
+    // SAFETY: a plain C function reading libtorch's global context.
+    unsafe { albert_ner_int8_supported() == 1 }
 }
 
 /// A weight `[out, in]` quantized once to symmetric int8 with one scale per output row (torch's

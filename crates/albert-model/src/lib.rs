@@ -64,6 +64,7 @@ pub use crf::{Crf, TransitionConstraints, ViterbiBackend};
 pub use encoder_spec::{Encoder, EncoderSpec, ENCODER_KEY};
 pub use error::{ModelError, Result};
 pub use inference_weights::InferenceWeights;
+pub use int8_linear::int8_supported;
 pub use masked_lm::{MaskedLm, MlmBatch, MlmOutput, SentenceOrderOutput, IGNORED_LABEL};
 pub use model::AlbertModel;
 pub use params::{groups, names_by_group, ParamGroup, Part};

@@ -19,6 +19,9 @@ mod model;
 mod training;
 
 pub use choice::{Choice, UnknownChoice};
-pub use choices::{DataFormat, Device, Distributed, Encoder, Head, MixedPrecision, Task, TaskName};
+pub use choices::{
+    DataFormat, Device, Distributed, Encoder, Head, InferencePrecision, MixedPrecision, Task,
+    TaskName,
+};
 pub use model::ModelSettings;
 pub use training::TrainSettings;
