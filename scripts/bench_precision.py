@@ -50,7 +50,8 @@ def speed(a):
                   f"of {os.path.basename(a.data)} (median of {a.reps})")
             for p in PRECISIONS:
                 s = median(rows[p], "infer_sents_per_s")
-                print(f"  {p:6s} {s:10.1f}  {s / fp32:5.2f}x fp32   [{', '.join(f'{r['infer_sents_per_s']:.1f}' for r in rows[p])}]")
+                runs = ", ".join(f"{r['infer_sents_per_s']:.1f}" for r in rows[p])
+                print(f"  {p:6s} {s:10.1f}  {s / fp32:5.2f}x fp32   [{runs}]")
             if peer:
                 s = median(peer, "infer_sents_per_s")
                 print(f"  {'peer':6s} {s:10.1f}  {s / fp32:5.2f}x fp32   (HF + pytorch-crf, fp32)")
