@@ -14,7 +14,7 @@ CARGO ?= cargo
 help:
 	@echo "make demo   - set up, build, train the tiny ALBERT+CRF on the committed sample, print entity P/R/F1"
 	@echo "make test   - set up, run every test, cargo fmt --check and clippy -D warnings"
-	@echo "make build  - release binaries in target/release (train, serve, predict, bench)"
+	@echo "make build  - release binaries in target/release (train, serve, predict, export, bench)"
 	@echo "make bench  - throughput/memory against the Python peer (needs ../shared)"
 	@echo "make bench-serve - serve's throughput, latency and memory against a FastAPI + HF peer (~5 min)"
 	@echo "make bench-msra - MSRA test F1 after 30 minutes' training from scratch, ours then the peer (~70 min)"

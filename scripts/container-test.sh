@@ -9,7 +9,7 @@
 #           device=cuda loads it), no LD_LIBRARY_PATH, CMD train without
 #           ENTRYPOINT, albert_config/ + albert_base_zh/ in the working directory
 #   train   `podman run -v COPY_OF_test_dir:/opt/ml IMAGE train`: exit 0, model files, metric lines the
-#           sagemaker/ regexes parse, predict on the result, SIGTERM stops it, a bad hyperparameter fails
+#           sagemaker/ regexes parse, predict and export (TorchScript, ONNX) on the result, SIGTERM stops it, a bad hyperparameter fails
 #           with exit != 0 and a reason in /opt/ml/output/failure
 #   sdk2    SageMaker Python SDK 2.x local mode (Estimator; venv /tmp/albert-ner-ct-sm2), once with
 #           instance_count=2 (both hosts train in one process group; the log shows world size 2): model.tar.gz holds
@@ -152,6 +152,7 @@ if want image; then
   [ -x target/release/train ] || fatal "no target/release/train (make build)"
   [ -x target/release/predict ] || fatal "no target/release/predict (make build)"
   [ -x target/release/serve ] || fatal "no target/release/serve (make build)"
+  [ -x target/release/export ] || fatal "no target/release/export (make build)"
   secret=()
   [ -f /etc/ssl/certs/ca-certificates.crt ] && secret=(--secret id=extra_ca,src=/etc/ssl/certs/ca-certificates.crt)
   t=$SECONDS
@@ -195,6 +196,7 @@ sys.exit(not (c.get("Cmd") == ["train"] and not c.get("Entrypoint")))' "$cfg"
   check "train on PATH" podman run --rm "$image" sh -c 'command -v train'
   check "predict on PATH" podman run --rm "$image" sh -c 'command -v predict'
   check "serve on PATH" podman run --rm "$image" sh -c 'command -v serve'
+  check "export on PATH" podman run --rm "$image" sh -c 'command -v export'
   step_end
 fi
 
@@ -249,6 +251,17 @@ sys.exit(not (len(rows) == 5 and all("text" in r and "entities" in r for r in ro
   else
     fail "predict binary missing in the image"
   fi
+  # export, with the image's Python (ALBERT_NER_PYTHON: torch and onnx in /opt/torch/.venv) for ONNX.
+  for format in torchscript onnx; do
+    podman run --rm -v "$run_dir:/opt/ml" "$image" export --model-dir /opt/ml/model --format "$format" \
+      --out "/opt/ml/export-$format" >"$logs/export-$format.log" 2>&1
+    check "export --format $format: exit 0, the network and its manifest" python3 -c '
+import glob, json, os, sys
+d = sys.argv[1]
+m = [json.load(open(p)) for p in glob.glob(os.path.join(d, "emissions.*.json"))]
+sys.exit(not (len(m) == 1 and m[0]["format"] == sys.argv[2] and os.path.getsize(os.path.join(d, m[0]["file"])) > 0))' \
+      "$run_dir/export-$format" "$format"
+  done
 
   # SIGTERM (SageMaker's stop and spot interruption) must reach the binary, PID 1, and end it.
   sig_dir=$work/run/sigterm

@@ -30,7 +30,8 @@
 #   serve                30   `serve` on it: s to /ping 200, one JSON request's answer and ms, median and max ms
 #                             of 20 more, the start-up line (device, precision), exit after SIGTERM (Python's
 #                             urllib, not curl, which that machine may lack)
-#   train-bf16           45   as train-fp32 with mixed_precision=bf16 (cuda only)
+#   train-bf16           45   as train-fp32 with mixed_precision=bf16 (cuda only); then train_batch_size=100000 of
+#                             ALBERT-base at seq 512, which must be refused from the GPU's free memory
 #   train-nccl           30   `train` as rank 0 of a world of 1 (torchrun's variables), 20 steps: the backend
 #                             joined (NCCL on a GPU) and the last step's line
 #   train-bilstm         30   as train-fp32 with encoder=bilstm (cuDNN's LSTM)
@@ -349,12 +350,29 @@ PY
   f1=$(grep -o 'test: .*entity_f1=[0-9.]*' "$STEP_LOG" | grep -o 'entity_f1=[0-9.]*' | tail -1 || true)
   rate=$(grep -o 'step=[0-9]*/[0-9]* .*samples_per_s=[0-9.]*' "$STEP_LOG" | tail -1 | sed 's/ loss.*samples_per_s=/, samples_per_s=/' || true)
   say "exit $status; ${f1:-no test line}; last log: ${rate:-none}; $(grep -o 'precision: [^;]*' "$STEP_LOG" | head -1)"
+  say "  $(grep -o 'memory: training needs.*' "$STEP_LOG" | head -1 | cut -c1-240)"
   cp "$base/model/metrics.json" "$LOGS/metrics_$name.json" 2>/dev/null || true
   return "$status"
 }
 
 step_train_fp32() { train_job fp32 mixed_precision=off; }
-step_train_bf16() { train_job bf16 mixed_precision=bf16; }
+# Then a batch far beyond the device's memory: refused up front from cudaMemGetInfo, naming the batch that fits.
+step_train_bf16() {
+  local status=0
+  train_job bf16 mixed_precision=bf16 || status=$?
+  too_large_batch_refused
+  return "$status"
+}
+
+too_large_batch_refused() {
+  local base=$WORK/too_large code=0
+  mkdir -p "$base/input/config"
+  cp -r local_test/test_dir/input/data "$base/input/"
+  printf '{"bert_config_file": "albert_config/albert_config_base.json", "device": "%s", "max_seq_length": "512", "train_batch_size": "100000"}' \
+    "$DEVICE" > "$base/input/config/hyperparameters.json"
+  SAGEMAKER_BASE_DIR="$base" "$STAGE/bin/train" > "$LOGS/too_large.log" 2>&1 || code=$?
+  say "too large a batch: exit $code; failure: $(head -c 300 "$base/output/failure" 2>/dev/null | tr '\n' ' ')"
+}
 # The BiLSTM encoders (cuDNN's LSTM; over ALBERT in bf16, the LSTM is fed its weights' kind).
 step_train_bilstm() { train_job bilstm encoder=bilstm learning_rate=0.01 crf_learning_rate_multiplier=1; }
 step_train_albert_bilstm_bf16() { train_job albert_bilstm_bf16 encoder=albert_bilstm mixed_precision=bf16; }

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv
-reqs=(requirements/torch.txt requirements/test.txt)
+reqs=(requirements/torch.txt requirements/export.txt requirements/test.txt)
 stamp="$venv/.requirements.sha256"
 want=$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then

@@ -75,3 +75,26 @@ fn load_cuda_backend() -> Result<()> {
         Err(e) => bail!("loading libtorch's CUDA backend: {e}"),
     }
 }
+
+/// Free bytes on CUDA device `index` as the driver counts them (`cudaMemGetInfo` of the CUDA runtime
+/// that libtorch's CUDA backend brought into the process; other processes' use included). `None` where
+/// that runtime is not loaded or the call fails. The call makes the device current on this thread and
+/// creates its context if there is none: call it only in the process that will use the device.
+pub fn cuda_free_bytes(index: usize) -> Option<u64> {
+    use std::ffi::c_int;
+    type SetDevice = unsafe extern "C" fn(c_int) -> c_int;
+    type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
+    // dlopen(NULL): the global scope, where `load_cuda_backend`'s RTLD_GLOBAL put the runtime.
+    let this = libloading::os::unix::Library::this();
+    // SAFETY: the symbols have these signatures in every CUDA runtime (cuda_runtime_api.h); both only
+    // write through the pointers given, which point at live locals.
+    unsafe {
+        let set = this.get::<SetDevice>(b"cudaSetDevice\0").ok()?;
+        let info = this.get::<MemGetInfo>(b"cudaMemGetInfo\0").ok()?;
+        if set(c_int::try_from(index).ok()?) != 0 {
+            return None;
+        }
+        let (mut free, mut total) = (0usize, 0usize);
+        (info(&mut free, &mut total) == 0).then_some(free as u64)
+    }
+}

@@ -1,8 +1,10 @@
 //! The binaries' shared start-up and the jobs they run: `train` (a SageMaker training job), `serve`
-//! (the model server of an endpoint or batch transform) and `predict` (tagging raw text). The ML lives in the crates under `crates/`.
+//! (the model server of an endpoint or batch transform), `predict` (tagging raw text) and `export` (the network as
+//! TorchScript or ONNX for other runtimes). The ML lives in the crates under `crates/`.
 
 pub mod bench_cmd;
 pub mod device;
+pub mod export_cmd;
 pub mod logging;
 pub mod memory_check;
 pub mod predict_cmd;

@@ -79,58 +79,118 @@ fn sizes(config: Transformer<'_>) -> String {
 }
 
 /// Refuses a training batch whose weights, optimiser state and activations (estimated per encoder,
-/// `EncoderSpec::training_activations_per_sequence`) exceed the memory available, naming the largest
-/// `train_batch_size` that fits; warns when it takes more than 80 % (the estimate is approximate). On
-/// a GPU the activations live in device memory, which this does not see.
+/// `EncoderSpec::training_activations_per_sequence`) exceed the memory available (host memory on a CPU,
+/// the device's free memory on a GPU), naming the largest `train_batch_size` that fits; warns when it
+/// takes more than 80 % (the estimate is approximate). `half_activations`: the forward pass runs under
+/// fp16/bf16 autocast, whose activations take about half the fp32 estimate.
 pub fn check_training_batch_fits(
     encoder: &EncoderSpec,
     batch: usize,
     max_seq_length: usize,
     device: tch::Device,
+    half_activations: bool,
 ) -> Result<()> {
-    if device.is_cuda() {
-        return Ok(());
-    }
-    let Some(available) = available_memory() else {
-        return Ok(());
+    let parameters = encoder.parameter_count();
+    let (available, fixed) = match device {
+        tch::Device::Cuda(index) => {
+            let Some(bytes) = crate::device::cuda_free_bytes(index) else {
+                warn!("the free memory of cuda:{index} cannot be read: the training batch is not checked against it");
+                return Ok(());
+            };
+            let source = "free memory of the GPU (cudaMemGetInfo)";
+            // Weights, gradients and AdamW's moments all live on the device.
+            (
+                Available { bytes, source },
+                CUDA_WORKSPACE_BYTES + parameters * 16.0,
+            )
+        }
+        _ => {
+            let Some(available) = available_memory() else {
+                return Ok(());
+            };
+            let weights = parameters * Use::Training(device).bytes_per_parameter();
+            (available, LIBTORCH_RUNTIME_BYTES + weights)
+        }
     };
-    let fixed = LIBTORCH_RUNTIME_BYTES
-        + encoder.parameter_count() * Use::Training(device).bytes_per_parameter();
-    let per_sequence = encoder.training_activations_per_sequence(max_seq_length) * 4.0;
-    let needed = fixed + per_sequence * batch as f64;
-    let limit = available.bytes as f64;
+    let precision = if half_activations { 0.5 } else { 1.0 };
+    let per_sequence = encoder.training_activations_per_sequence(max_seq_length) * 4.0 * precision;
+    let plan = BatchPlan {
+        fixed,
+        per_sequence,
+        batch,
+        limit: available.bytes as f64,
+    };
     let gb = |b: f64| b / 1e9;
     info!(
-        "memory: training needs about {:.1} GB (libtorch, weights and optimiser {:.1} GB, activations {:.1} GB for \
+        "memory: training needs about {:.1} GB (runtime, weights and optimiser {:.1} GB, activations {:.1} GB for \
          train_batch_size {batch} × max_seq_length {max_seq_length}); {:.1} GB available ({})",
-        gb(needed),
+        gb(plan.needed()),
         gb(fixed),
-        gb(needed - fixed),
-        gb(limit),
+        gb(plan.needed() - fixed),
+        gb(plan.limit),
         available.source
     );
-    if needed > limit {
-        let fits = ((limit - fixed) / per_sequence).floor().max(0.0) as usize;
-        bail!(
+    match plan.verdict() {
+        Verdict::Fits => {}
+        Verdict::Tight => warn!(
+            "training may run out of memory: about {:.1} GB of {:.1} GB available ({}); the estimate is \
+             approximate",
+            gb(plan.needed()),
+            gb(plan.limit),
+            available.source
+        ),
+        Verdict::TooLarge { fits } => bail!(
             "train_batch_size={batch} with max_seq_length={max_seq_length} needs about {:.1} GB of memory \
              but {:.1} GB is available ({}): the largest batch that fits is about {fits}; lower \
              train_batch_size (raise gradient_accumulation_steps to keep the effective batch) or \
              max_seq_length",
-            gb(needed),
-            gb(limit),
+            gb(plan.needed()),
+            gb(plan.limit),
             available.source
-        );
-    }
-    if needed > 0.8 * limit {
-        warn!(
-            "training may run out of memory: about {:.1} GB of {:.1} GB available ({}); the estimate is \
-             approximate",
-            gb(needed),
-            gb(limit),
-            available.source
-        );
+        ),
     }
     Ok(())
+}
+
+/// One training batch's memory against a limit, in bytes.
+#[derive(Debug, Clone, Copy)]
+struct BatchPlan {
+    /// What does not grow with the batch: runtime, weights, optimiser state.
+    fixed: f64,
+    per_sequence: f64,
+    batch: usize,
+    limit: f64,
+}
+
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Fits,
+    /// Over 80 % of the limit.
+    Tight,
+    /// Over the limit; `fits` is the largest batch under it.
+    TooLarge {
+        fits: usize,
+    },
+}
+
+impl BatchPlan {
+    fn needed(&self) -> f64 {
+        self.fixed + self.per_sequence * self.batch as f64
+    }
+
+    fn verdict(&self) -> Verdict {
+        let needed = self.needed();
+        if needed > self.limit {
+            let fits = ((self.limit - self.fixed) / self.per_sequence)
+                .floor()
+                .max(0.0) as usize;
+            Verdict::TooLarge { fits }
+        } else if needed > 0.8 * self.limit {
+            Verdict::Tight
+        } else {
+            Verdict::Fits
+        }
+    }
 }
 
 /// The memory available now and which limit that is ("24.1 GB available at the start
@@ -148,6 +208,10 @@ pub fn available_memory_note() -> Option<String> {
 /// What the process holds before any model: libtorch's code and allocator pools (about 200 MB of RSS
 /// measured at the start of a CPU job).
 const LIBTORCH_RUNTIME_BYTES: f64 = 256e6;
+
+/// What a GPU job holds on the device besides tensors: cuBLAS/cuDNN workspaces and the caching
+/// allocator's fragmentation (the CUDA context itself is already out of the free memory read).
+const CUDA_WORKSPACE_BYTES: f64 = 512e6;
 
 /// Memory this process may still use, and which limit that is.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +315,25 @@ fn address_space_left_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_over_the_limit_is_refused_with_the_largest_that_fits_and_one_near_it_warned() {
+        let plan = |batch| BatchPlan {
+            fixed: 1e9,
+            per_sequence: 0.1e9,
+            batch,
+            limit: 3e9,
+        };
+        assert_eq!(plan(10).verdict(), Verdict::Fits);
+        assert_eq!(plan(15).verdict(), Verdict::Tight);
+        assert_eq!(plan(20).verdict(), Verdict::Tight);
+        assert_eq!(plan(21).verdict(), Verdict::TooLarge { fits: 20 });
+        let nothing_fits = BatchPlan {
+            fixed: 4e9,
+            ..plan(1)
+        };
+        assert_eq!(nothing_fits.verdict(), Verdict::TooLarge { fits: 0 });
+    }
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! paths, and refuses a bad one by both, listing the spellings.
 
 use clap::Parser;
-use ner_settings::{Choice, Device, Encoder, InferencePrecision};
+use ner_settings::{Choice, Device, Encoder, ExportFormat, InferencePrecision};
 use sagemaker_contract::{Hyperparameters, ServingEnv};
 use serde_json::json;
 
@@ -95,6 +95,20 @@ fn encoder_spellings_are_one_table_for_hyperparameters_and_bench() {
                 |a: &albert_ner::bench_cmd::Args| a.encoder,
             )
         }],
+    );
+}
+
+#[test]
+fn export_format_spellings_are_one_table_for_export() {
+    // A flag only (no hyperparameter names it): the one path is `export --format`.
+    both_paths::<ExportFormat>(
+        |s| {
+            flag(
+                &["export", "--model-dir", "m", "--format", s],
+                |a: &albert_ner::export_cmd::Args| a.format,
+            )
+        },
+        &[],
     );
 }
 

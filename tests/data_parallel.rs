@@ -654,6 +654,132 @@ fn a_hung_rank_fails_the_job_within_the_timeout_naming_it() {
     assert!(took < Duration::from_secs(60), "{took:?}");
 }
 
+/// The processes a test started, killed when it ends however it ends: agents (`children`) and their
+/// workers (`pids`, continued first in case the test paused them), so no worker is left behind.
+struct Reaper {
+    children: Vec<Child>,
+    pids: Vec<u32>,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            unsafe {
+                libc_kill(pid as i32, 18);
+                libc_kill(pid as i32, 9);
+            }
+        }
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn a_rank_hung_on_another_host_is_named_by_rank_0_within_the_timeout() {
+    let port = free_port();
+    let timeout = Duration::from_secs(5);
+    let hosts: Vec<Job> = (1..=2)
+        .map(|i| {
+            let job = Job::new(40, 0, 0);
+            job.hyperparameters(&deterministic(&[
+                ("master_port", port),
+                ("max_steps", "100000"),
+                ("distributed_timeout_seconds", "5"),
+            ]));
+            two_hosts(&job, &format!("algo-{i}"), ["algo-1", "algo-2"]);
+            job
+        })
+        .collect();
+    let addresses = [(
+        "ALBERT_NER_HOST_ADDRESSES",
+        "algo-1=127.0.0.1,algo-2=127.0.0.1",
+    )];
+    let mut second = hosts[1].command();
+    second
+        .envs(addresses)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut reaper = Reaper {
+        children: vec![second.spawn().unwrap()],
+        pids: Vec::new(),
+    };
+    let mut first = hosts[0].command();
+    first.envs(addresses);
+    let (agent, _) = start_until_with(first, " step=2/");
+    reaper.children.push(agent);
+    let hung = worker_pid(reaper.children[0].id(), 1).expect("rank 1's process");
+    reaper.pids.push(hung);
+    reaper.pids.extend(worker_pid(reaper.children[1].id(), 0));
+    let paused = Instant::now();
+    unsafe {
+        libc_kill(hung as i32, 19);
+    }
+    let status = wait_with_timeout(&mut reaper.children[1], Duration::from_secs(60));
+    let took = paused.elapsed();
+    assert!(!status.success());
+    let cause = failed_with_status(&hosts[0], status);
+    assert!(
+        cause.starts_with(
+            "rank 0 (local rank 0) on host algo-1 failed: rank 1 on host algo-2 stopped answering \
+             (hung, paused or killed: its heartbeat stopped); rank 0 on host algo-1 saw: "
+        ),
+        "{cause}"
+    );
+    // Rank 0's collective gives up after the timeout, then it watches the heartbeats for 3 s.
+    assert!(took < timeout + Duration::from_secs(12), "{took:?}");
+}
+
+#[test]
+fn a_worker_that_does_not_stop_after_sigterm_is_killed_at_the_deadline_and_named() {
+    let job = Job::new(40, 0, 0);
+    job.hyperparameters(&deterministic(&[
+        ("processes_per_host", "2"),
+        ("master_port", free_port()),
+        ("max_steps", "100000"),
+        // Longer than the 15 s a worker blocked in a collective takes to stop by itself.
+        ("distributed_timeout_seconds", "60"),
+    ]));
+    // Past the 15 s in which rank 0, blocked on the paused rank 1, stops by itself.
+    let deadline = Duration::from_secs(20);
+    let mut command = job.command();
+    command.env("ALBERT_NER_TEST_STOP_DEADLINE_SECONDS", "20");
+    let (agent, _) = start_until_with(command, " step=2/");
+    let mut reaper = Reaper {
+        children: vec![agent],
+        pids: Vec::new(),
+    };
+    let paused = worker_pid(reaper.children[0].id(), 1).expect("rank 1's process");
+    reaper.pids.push(paused);
+    reaper.pids.extend(worker_pid(reaper.children[0].id(), 0));
+    unsafe {
+        libc_kill(paused as i32, 19);
+    }
+    let signalled = Instant::now();
+    unsafe {
+        libc_kill(reaper.children[0].id() as i32, 15);
+    }
+    let status = wait_with_timeout(&mut reaper.children[0], Duration::from_secs(90));
+    let took = signalled.elapsed();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{paused}")).exists(),
+        "the paused worker was killed and reaped"
+    );
+    let cause = failed_with_status(&job, status);
+    assert!(
+        cause.starts_with("rank 1 (local rank 1) on host ")
+            && cause.contains(
+                " failed: did not stop within 20s of SIGTERM (hung, or paused with SIGSTOP); killed"
+            ),
+        "{cause}"
+    );
+    assert!(
+        took >= deadline && took < deadline + Duration::from_secs(10),
+        "{took:?}"
+    );
+}
+
 /// A moto S3 server on loopback (the repository's .venv has it), killed when dropped.
 struct Moto {
     server: Child,

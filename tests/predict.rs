@@ -152,3 +152,136 @@ fn a_model_too_large_for_memory_is_refused_before_loading() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// The committed sample's test sentences as raw text, one per line.
+fn sample_lines() -> Vec<String> {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(common::REPO).join("local_test/test_dir/input/data/test/test.txt"),
+    )
+    .unwrap();
+    text.split("\n\n")
+        .map(|block| {
+            block
+                .lines()
+                .filter_map(|l| l.split(' ').next())
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[test]
+fn chunked_input_gives_the_output_of_one_chunk_in_order() {
+    let job = trained();
+    let input = sample_lines()[..60].join("\n") + "\n";
+    // Scores differ in the last bits with the batch's padding; everything else is identical.
+    let rounded = |jsonl: String| -> Vec<serde_json::Value> {
+        jsonl
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                for e in v["entities"].as_array_mut().unwrap() {
+                    let s = e["score"].as_f64().unwrap();
+                    e["score"] = ((s * 1e4).round() / 1e4).into();
+                }
+                v
+            })
+            .collect()
+    };
+    // fp32: int8 (what `auto` picks on a CPU) quantizes each forward pass's input with that pass's
+    // own range, so other chunks (other batches) can move its tags slightly.
+    let whole = ["--precision", "fp32"];
+    for chunk in ["7", "1"] {
+        let args = ["--chunk-lines", chunk, "--precision", "fp32"];
+        let bio = predict(&job, "bio", &input, &args);
+        assert_eq!(
+            bio,
+            predict(&job, "bio", &input, &whole),
+            "chunks of {chunk}"
+        );
+        let jsonl = rounded(predict(&job, "jsonl", &input, &args));
+        assert_eq!(jsonl.len(), 60);
+        assert_eq!(jsonl, rounded(predict(&job, "jsonl", &input, &whole)));
+    }
+    // A blank line in a later chunk is named by its line in the whole input.
+    let with_blank = format!("{}\n\n{}\n", sample_lines()[..8].join("\n"), "张三");
+    let o = run_predict(&job, "bio", &with_blank, &["--chunk-lines", "3"]);
+    check(&o, !o.status.success(), "refused");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("<stdin>:9: the line is blank"), "{err}");
+}
+
+/// Runs `predict` on `input` (a file), output discarded, and returns its peak RSS in bytes and stderr.
+// The child is reaped by wait4(2), which also gives its rusage; `Child::wait` would not.
+#[allow(clippy::zombie_processes)]
+fn peak_rss_of_predict(job: &Job, input: &std::path::Path, extra: &[&str]) -> (u64, String) {
+    use std::os::unix::process::ExitStatusExt;
+    let stderr_path = input.with_extension("stderr");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_predict"))
+        .arg("--model-dir")
+        .arg(job.base().join("model"))
+        .arg("--input")
+        .arg(input)
+        .args(["--device", "cpu"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    let status = std::process::ExitStatus::from_raw(status);
+    assert!(status.success(), "predict failed: {status:?}\n{stderr}");
+    (usage.ru_maxrss as u64 * 1024, stderr)
+}
+
+#[test]
+fn peak_memory_does_not_grow_with_the_input_and_long_runs_show_progress() {
+    let job = trained();
+    let text = sample_lines().join("\n") + "\n";
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, mb: usize| {
+        let path = dir.path().join(name);
+        let copies = (mb << 20).div_ceil(text.len());
+        std::fs::write(&path, text.repeat(copies)).unwrap();
+        path
+    };
+    let small = write("small.txt", 1);
+    let large = write("large.txt", 5);
+    let (rss_small, _) = peak_rss_of_predict(&job, &small, &[]);
+    let (rss_large, progress) = peak_rss_of_predict(&job, &large, &["--progress-seconds", "0.2"]);
+    let mb = |b: u64| b as f64 / 1e6;
+    eprintln!(
+        "peak RSS: 1 MB input {:.0} MB, 5 MB input {:.0} MB",
+        mb(rss_small),
+        mb(rss_large)
+    );
+    // Holding the input and its results whole costs ~80 MB per MB of text: +320 MB here.
+    assert!(
+        rss_large < rss_small + 40_000_000,
+        "peak RSS grew from {:.0} MB to {:.0} MB with 4 MB more input",
+        mb(rss_small),
+        mb(rss_large)
+    );
+    let lines: Vec<&str> = progress
+        .lines()
+        .filter(|l| l.starts_with("predict: "))
+        .collect();
+    assert!(lines.len() >= 2, "progress lines on stderr:\n{progress}");
+    let percents: Vec<f64> = lines
+        .iter()
+        .map(|l| {
+            assert!(l.contains(" MB (") && l.contains("ETA "), "{l}");
+            let p = l.split(" MB (").nth(1).unwrap().split('%').next().unwrap();
+            p.parse().unwrap()
+        })
+        .collect();
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]) && percents[0] < 100.0,
+        "progress moves forward: {percents:?}"
+    );
+}

@@ -70,6 +70,7 @@ impl JobStart {
             hp.train.train_batch_size,
             hp.model.max_seq_length,
             device,
+            precision != Precision::Fp32,
         )?;
         if writes {
             super::disk_plan::check(paths, hp, &encoder, &channels)?;

@@ -92,6 +92,7 @@ fn run_agent(
         host,
         network_interface: resource.and_then(|r| r.network_interface_name.as_deref()),
         grace: launch.timeout + Duration::from_secs(30),
+        stop_deadline: stop_deadline()?,
     };
     // What the workers download once for the host (`host_download`), removed when they are done.
     let host_scratch = std::env::temp_dir().join(format!("albert-ner-host-{}", std::process::id()));
@@ -106,6 +107,25 @@ fn run_agent(
     let finished = agent.run(train_command, stop);
     let _ = std::fs::remove_dir_all(&host_scratch);
     Ok(finished?)
+}
+
+/// For tests only: seconds the agent gives its workers to stop after SIGTERM before it kills them,
+/// instead of [`ner_dist::STOP_DEADLINE`] (100 s), so that the kill of a worker that does not stop
+/// can be tested in seconds. Jobs leave it unset.
+pub const TEST_STOP_DEADLINE_ENV: &str = "ALBERT_NER_TEST_STOP_DEADLINE_SECONDS";
+
+/// [`TEST_STOP_DEADLINE_ENV`] when set, else [`ner_dist::STOP_DEADLINE`].
+fn stop_deadline() -> Result<Duration> {
+    let Some(value) = std::env::var_os(TEST_STOP_DEADLINE_ENV) else {
+        return Ok(ner_dist::STOP_DEADLINE);
+    };
+    let seconds = value
+        .to_str()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .with_context(|| {
+            format!("{TEST_STOP_DEADLINE_ENV}={value:?}: expected a whole number of seconds")
+        })?;
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Trains as one rank of the group `env` names; a failure is left where the other ranks find it, and
@@ -123,7 +143,7 @@ fn train_as_worker(
     let group = ner_dist::join(env, device, launch)?;
     let finished = train(paths, hp, device, stop, Replicas::Group(&group, device)).map_err(|e| {
         match ner_dist::report_failure(&group, e.as_ref()) {
-            Some(first_failure) => e.context(first_failure),
+            Some(lost_peer) => lost_peer.into(),
             None => e,
         }
     });

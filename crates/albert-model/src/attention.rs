@@ -75,7 +75,7 @@ impl AlbertAttention {
     /// weight (a boolean mask is applied as -inf before the softmax); padded query rows still produce
     /// values (they attend to the real tokens) but nothing downstream reads them.
     pub fn forward(&self, xs: &Tensor, key_mask: &Tensor, train: bool) -> Tensor {
-        let (b, t, h) = xs.size3().expect("attention input must be [B,T,H]");
+        let h = xs.size3().expect("attention input must be [B,T,H]").2;
         // One [3H, H] projection instead of three [H, H] ones: fewer, larger matrix products forward
         // and backward (the weights stay three HF-named variables; the concatenation is cheap).
         let qkv = match &self.qkv {
@@ -83,13 +83,13 @@ impl AlbertAttention {
             None => xs.linear(&self.fused_weight(), Some(&self.fused_bias())),
         };
         let qkv = qkv
-            .view([b, t, 3, self.num_heads, h / self.num_heads])
+            .unflatten(2, [3, self.num_heads, h / self.num_heads])
             .permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
         let p = if train { self.attention_dropout } else { 0.0 };
         let ctx =
             Tensor::scaled_dot_product_attention(&q, &k, &v, Some(key_mask), p, false, None, false);
-        let ctx = ctx.transpose(1, 2).reshape([b, t, h]);
+        let ctx = ctx.transpose(1, 2).flatten(2, 3);
         let out = dropout(&self.dense.forward(&ctx), self.output_dropout, train);
         self.layer_norm.forward(&(xs + out))
     }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
-use crate::embeddings::dropout;
+use crate::embeddings::{dropout, positions};
 use crate::params::{var, ParamGroup, Part};
 
 /// The shape of a [`BiLstm`] (its input size is whatever feeds it), saved in `config.json` under these
@@ -135,11 +135,12 @@ impl BiLstm {
             "one mask entry per position"
         );
         let device = input.device();
-        let positions = Tensor::arange(seq_len, (Kind::Int64, device)).unsqueeze(0);
-        let lengths = attention_mask
-            .ne(0)
-            .sum_dim_intlist(1, true, Kind::Int64)
-            .to_device(device);
+        let positions = positions(attention_mask).unsqueeze(0);
+        let mut lengths = attention_mask.ne(0).sum_dim_intlist(1, true, Kind::Int64);
+        // A no-op move is still an operation: a traced graph would pin the device it was traced on.
+        if lengths.device() != device {
+            lengths = lengths.to_device(device);
+        }
         let real = positions.lt_tensor(&lengths);
         // Row b's position t ↦ len_b - 1 - t inside the sentence, t in the padding (an involution).
         let reversal = (&lengths - 1 - &positions).where_self(&real, &positions);
@@ -163,10 +164,13 @@ impl BiLstm {
     fn direction(&self, x: &Tensor, layer: i64, direction: Direction, train: bool) -> Tensor {
         let first = (2 * layer as usize + direction as usize) * 4;
         let weights: Vec<&Tensor> = self.weights[first..first + 4].iter().collect();
-        let state = Tensor::zeros(
-            [1, x.size()[0], self.config.hidden_size],
-            (x.kind(), x.device()),
-        );
+        // [1, B, H] zeros, B taken from `x` by operations, not as a number (see `positions`).
+        let state = x
+            .narrow(1, 0, 1)
+            .narrow(2, 0, 1)
+            .zeros_like()
+            .transpose(0, 1)
+            .repeat([1, 1, self.config.hidden_size]);
         let (out, _, _) = x.lstm(
             &[&state, &state],
             &weights,

@@ -24,7 +24,7 @@ use crate::params::{ParamGroup, Part};
 /// and a finite value can never meet `+inf` or another `-inf` in a subtraction, so it cannot produce
 /// NaN. At `-1e30` no sum of real scores comes near it, and even a sequence of a few thousand forbidden
 /// steps stays far inside the f32 range.
-const FORBIDDEN: f64 = -1e30;
+pub const FORBIDDEN: f64 = -1e30;
 
 /// Which implementation of Viterbi ([`Crf::decode_with`]) and of the marginals ([`Crf::marginals_with`])
 /// runs.

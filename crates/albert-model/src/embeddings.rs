@@ -87,7 +87,14 @@ impl AlbertEmbeddings {
             false,
             false,
         );
-        let positions = self.position_embeddings.narrow(0, 0, t).unsqueeze(0);
+        let positions = Tensor::embedding(
+            &self.position_embeddings,
+            &positions(input_ids),
+            -1,
+            false,
+            false,
+        )
+        .unsqueeze(0);
         let types = match token_type_ids {
             Some(tt) => Tensor::embedding(&self.token_type_embeddings, tt, -1, false, false),
             None => self.token_type_embeddings.get(0).view([1, 1, -1]),
@@ -109,11 +116,16 @@ pub(crate) fn dropout(xs: &Tensor, p: f64, train: bool) -> Tensor {
 
 /// Bool [B,1,1,T] key mask for SDPA (`true` = may be attended to) from a 0/1 or bool [B,T] mask.
 pub(crate) fn key_mask(attention_mask: &Tensor) -> Tensor {
-    let size = attention_mask.size();
     let mask = if attention_mask.kind() == Kind::Bool {
         attention_mask.shallow_clone()
     } else {
         attention_mask.ne(0)
     };
-    mask.view([size[0], 1, 1, size[1]])
+    mask.unsqueeze(1).unsqueeze(1)
+}
+
+/// `[0, 1, …, T-1]` (i64) for `[B, T]` ids, computed from the ids rather than from their shape, so that a
+/// traced graph (`ner_infer`'s TorchScript export) keeps T a dimension of its input, not a constant.
+pub(crate) fn positions(input_ids: &Tensor) -> Tensor {
+    input_ids.select(0, 0).ones_like().cumsum(0, Kind::Int64) - 1
 }

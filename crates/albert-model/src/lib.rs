@@ -60,7 +60,7 @@ pub use bert_config::BertConfig;
 pub use bilstm::{BiLstm, BiLstmConfig};
 pub use char_embeddings::{CharEmbeddingConfig, CharEmbeddings};
 pub use config::AlbertConfig;
-pub use crf::{Crf, TransitionConstraints, ViterbiBackend};
+pub use crf::{Crf, TransitionConstraints, ViterbiBackend, FORBIDDEN};
 pub use encoder_spec::{Encoder, EncoderSpec, ENCODER_KEY};
 pub use error::{ModelError, Result};
 pub use inference_weights::InferenceWeights;
@@ -73,7 +73,7 @@ pub use pretrained::{
     WeightsFormat,
 };
 pub use save::{
-    load_model, read_encoder_spec, save_masked_lm, save_model, CONFIG_FILE, MODEL_FILES,
+    load_model, read_encoder_spec, save_masked_lm, save_model, CONFIG_FILE, MODEL_FILES, VOCAB_FILE,
 };
 pub use tagger::{Head, NerTagger, TaggerSpec};
 pub use tagger_encoder::TaggerEncoder;

@@ -156,6 +156,15 @@ impl NerTagger {
         }
     }
 
+    /// Tag scores of every token, `[B, T, K]`, in inference (no dropout): [`Self::emissions`] with
+    /// the choice of units left to the caller, which reads a unit's scores at its first piece. What an
+    /// exported network computes: its only inputs are the ids and the mask, and no shape is taken as a
+    /// number, so a trace of it runs on any batch size and length.
+    pub fn token_emissions(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Tensor {
+        let hidden = self.hidden_states(input_ids, attention_mask, false);
+        self.classifier.forward(&hidden)
+    }
+
     /// Training loss, a float32 scalar: the mean over sentences of each sentence's loss over its
     /// masked units — the CRF's negative log-likelihood, or for softmax the *sum* of per-unit
     /// cross-entropies (so both heads' losses have the same scale, nats per sentence).

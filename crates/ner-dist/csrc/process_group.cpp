@@ -20,10 +20,18 @@
 
 namespace {
 
+// Every key this shim's callers use lives under it, apart from TCPStore's own.
+const char* const kKeyPrefix = "albert-ner";
+
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
   bool gloo = false;
+};
+
+// A store connection used by one thread alone (the heartbeat's).
+struct StoreClient {
+  c10::intrusive_ptr<c10d::Store> store;
 };
 
 char* copy_message(const char* what) {
@@ -133,7 +141,7 @@ void* ner_dist_new(const char* master, int port, int rank, int world, int64_t ti
     opts.waitWorkers = true;
     opts.timeout = timeout;
     auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(master), opts);
-    auto store = c10::make_intrusive<c10d::PrefixStore>("albert-ner", tcp);
+    auto store = c10::make_intrusive<c10d::PrefixStore>(kKeyPrefix, tcp);
     auto group = std::make_unique<Group>();
     group->store = store;
     group->gloo = backend != 1;
@@ -187,6 +195,31 @@ int ner_dist_store_set(void* group, const char* key, const char* value, char** e
   return guarded(err, [&] {
     std::string v(value);
     static_cast<Group*>(group)->store->set(key, std::vector<uint8_t>(v.begin(), v.end()));
+  });
+}
+
+// A store client of its own against the master's TCPStore (the heartbeat's: see src/heartbeat.rs), under
+// the group's key prefix. It does not count itself among the workers the server waits for.
+void* ner_dist_store_client_new(const char* master, int port, int64_t timeout_ms, char** err) {
+  StoreClient* out = nullptr;
+  guarded(err, [&] {
+    c10d::TCPStoreOptions opts;
+    opts.port = static_cast<std::uint16_t>(port);
+    opts.isServer = false;
+    opts.waitWorkers = false;
+    opts.timeout = std::chrono::milliseconds(timeout_ms);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(master), opts);
+    out = new StoreClient{c10::make_intrusive<c10d::PrefixStore>(kKeyPrefix, tcp)};
+  });
+  return out;
+}
+
+void ner_dist_store_client_free(void* client) { delete static_cast<StoreClient*>(client); }
+
+int ner_dist_store_client_set(void* client, const char* key, const char* value, char** err) {
+  return guarded(err, [&] {
+    std::string v(value);
+    static_cast<StoreClient*>(client)->store->set(key, std::vector<uint8_t>(v.begin(), v.end()));
   });
 }
 

@@ -49,6 +49,18 @@ pub enum DistError {
         host: String,
         reason: String,
     },
+    /// This rank's heartbeat (see `heartbeat.rs`) could not start.
+    #[error("the heartbeat through the rendezvous store: {0}")]
+    Heartbeat(String),
+    /// This rank's collective broke because of another rank: `cause` names it (its own report, or
+    /// that it stopped answering) or says that contact was lost; `seen` is this rank's error.
+    #[error("{cause}; rank {rank} on host {host} saw: {seen}")]
+    LostPeer {
+        rank: usize,
+        host: String,
+        cause: String,
+        seen: String,
+    },
     /// SIGTERM while this process waited on the others (`what` completes "waiting for").
     #[error("stopped by SIGTERM while waiting for {what}")]
     StoppedWaiting { what: String },

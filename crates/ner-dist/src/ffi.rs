@@ -39,6 +39,19 @@ extern "C" {
         value: *const c_char,
         err: *mut *mut c_char,
     ) -> c_int;
+    pub fn ner_dist_store_client_new(
+        master: *const c_char,
+        port: c_int,
+        timeout_ms: i64,
+        err: *mut *mut c_char,
+    ) -> *mut c_void;
+    pub fn ner_dist_store_client_free(client: *mut c_void);
+    pub fn ner_dist_store_client_set(
+        client: *mut c_void,
+        key: *const c_char,
+        value: *const c_char,
+        err: *mut *mut c_char,
+    ) -> c_int;
     pub fn ner_dist_store_get(
         group: *mut c_void,
         key: *const c_char,

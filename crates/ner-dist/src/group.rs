@@ -11,6 +11,7 @@ use tracing::warn;
 
 use crate::error::DistError;
 use crate::ffi;
+use crate::heartbeat::{self, Heartbeat};
 use crate::waits::{
     blocked_on, blocked_on_fallible, COLLECTIVE_STOP_GRACE, FINAL_BARRIER_STOP_GRACE,
     JOIN_STOP_GRACE,
@@ -53,6 +54,9 @@ pub struct ProcessGroup {
     rank: usize,
     world_size: usize,
     backend: Backend,
+    master_addr: String,
+    /// This rank's heartbeat: a thread with a store client of its own, ended by the group's drop.
+    _heartbeat: Heartbeat,
 }
 
 // The group is used by one thread at a time; c10d's backends are safe to move between threads.
@@ -61,7 +65,8 @@ unsafe impl Send for ProcessGroup {}
 impl ProcessGroup {
     /// Joins the group: rank 0 serves the store, the others connect (libtorch retries until the
     /// timeout). Waits first, with retries, for the master's name to resolve: on a multi-host job the
-    /// other hosts' DNS entries can appear late.
+    /// other hosts' DNS entries can appear late. Once joined, the rank's heartbeat runs (see
+    /// [`ProcessGroup::stalled_peers`]) until the group is dropped.
     pub fn join(rdv: &Rendezvous, backend: Backend) -> Result<Self, DistError> {
         blocked_on(
             || format!("the master host {} to resolve", rdv.master_addr),
@@ -101,21 +106,27 @@ impl ProcessGroup {
                     &mut err,
                 )
             };
-            match NonNull::new(raw) {
-                Some(raw) => Ok(Self {
-                    raw,
-                    rank: rdv.rank,
-                    world_size: rdv.world_size,
-                    backend,
-                }),
-                None => Err(DistError::Connect {
+            let Some(raw) = NonNull::new(raw) else {
+                return Err(DistError::Connect {
                     master: rdv.master_addr.clone(),
                     port: rdv.master_port,
                     rank: rdv.rank,
                     timeout: rdv.timeout,
                     message: unsafe { ffi::take_message(err) },
-                }),
-            }
+                });
+            };
+            let heartbeat =
+                Heartbeat::start(&rdv.master_addr, rdv.master_port, rdv.rank, rdv.timeout);
+            let heartbeat =
+                heartbeat.inspect_err(|_| unsafe { ffi::ner_dist_free(raw.as_ptr()) })?;
+            Ok(Self {
+                raw,
+                rank: rdv.rank,
+                world_size: rdv.world_size,
+                backend,
+                master_addr: rdv.master_addr.clone(),
+                _heartbeat: heartbeat,
+            })
         })
     }
 
@@ -129,6 +140,27 @@ impl ProcessGroup {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The host serving the group's store (rank 0's).
+    pub fn master_addr(&self) -> &str {
+        &self.master_addr
+    }
+
+    /// The other ranks whose heartbeat did not advance while this rank watched for a few seconds
+    /// (`heartbeat::WATCH`): paused, frozen or dead processes. Fails when the store does not answer.
+    pub fn stalled_peers(&self) -> Result<Vec<usize>, DistError> {
+        let read = || -> Result<Vec<Option<String>>, DistError> {
+            (0..self.world_size)
+                .map(|r| match r == self.rank {
+                    true => Ok(None),
+                    false => self.store_get(&heartbeat::key(r)),
+                })
+                .collect()
+        };
+        let before = read()?;
+        std::thread::sleep(heartbeat::WATCH);
+        Ok(heartbeat::unchanged(&before, &read()?))
     }
 
     /// In-place sum over every rank.

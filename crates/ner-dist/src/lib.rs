@@ -8,6 +8,7 @@
 mod error;
 mod ffi;
 mod group;
+mod heartbeat;
 mod launch;
 mod nccl;
 mod waits;
@@ -16,7 +17,8 @@ pub use error::DistError;
 pub use group::{Backend, ProcessGroup, Rendezvous};
 pub use launch::{
     decide, join, report_failure, run_local_workers, worker_device, worker_host, Agent, Finished,
-    Hosts, Launch, LaunchSettings, WorkerEnv, WorkersExit, EXIT_STOPPED, WORKER_FAILURE_FILE_ENV,
+    Hosts, Launch, LaunchSettings, WorkerEnv, WorkersExit, EXIT_STOPPED, STOP_DEADLINE,
+    WORKER_FAILURE_FILE_ENV,
 };
 pub use nccl::load_nccl;
 pub use waits::watch_stop;

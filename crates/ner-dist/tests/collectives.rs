@@ -154,6 +154,40 @@ fn the_store_carries_messages_between_ranks() {
 }
 
 #[test]
+fn a_rank_whose_heartbeat_stopped_is_named_and_a_live_one_is_not() {
+    let port = free_port();
+    let left = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|rank| {
+            let left = Arc::clone(&left);
+            thread::spawn(move || {
+                let rdv = rendezvous(port, rank, 2, Duration::from_secs(30));
+                let pg = ProcessGroup::join(&rdv, Backend::Gloo).expect("join");
+                pg.barrier().unwrap();
+                if rank == 1 {
+                    // Alive while rank 0 watches, then gone (its heartbeat thread ends with the group).
+                    thread::sleep(Duration::from_secs(5));
+                    drop(pg);
+                    left.wait();
+                    return (Vec::new(), Vec::new());
+                }
+                let while_alive = pg.stalled_peers().unwrap();
+                left.wait();
+                (while_alive, pg.stalled_peers().unwrap())
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let (while_alive, after_leaving) = &results[0];
+    assert_eq!(
+        while_alive,
+        &Vec::<usize>::new(),
+        "rank 1's heartbeat advanced"
+    );
+    assert_eq!(after_leaving, &vec![1], "rank 1's heartbeat stopped");
+}
+
+#[test]
 fn a_peer_that_never_joins_fails_the_join_within_the_timeout() {
     let port = free_port();
     let started = Instant::now();

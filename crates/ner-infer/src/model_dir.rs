@@ -45,6 +45,11 @@ impl ModelDir {
         self.path.join(albert_model::CONFIG_FILE)
     }
 
+    /// `vocab.txt`: the tokenizer's vocabulary (copied beside an export made elsewhere).
+    pub fn vocab_path(&self) -> PathBuf {
+        self.path.join(albert_model::VOCAB_FILE)
+    }
+
     /// `hyperparameters.json`: named in errors about the saved settings.
     pub fn settings_path(&self) -> PathBuf {
         self.path.join(Self::HYPERPARAMETERS_FILE)

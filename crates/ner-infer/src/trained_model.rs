@@ -37,16 +37,16 @@ pub struct Tagged {
 /// A trained tagger with its tokenizer, labels and settings, on one device.
 pub struct TrainedModel {
     // Owns the variables the tagger's tensors are views of.
-    vars: nn::VarStore,
-    tagger: NerTagger,
-    spec: TaggerSpec,
+    pub(crate) vars: nn::VarStore,
+    pub(crate) tagger: NerTagger,
+    pub(crate) spec: TaggerSpec,
     labels: LabelSet,
-    tokenizer: Tokenizer,
-    settings: ModelSettings,
-    device: Device,
+    pub(crate) tokenizer: Tokenizer,
+    pub(crate) settings: ModelSettings,
+    pub(crate) device: Device,
     /// The linear layers' form and the forward pass's autocast, with the reason.
     mode: InferenceMode,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl TrainedModel {

@@ -138,3 +138,14 @@ choices! {
         Ner = ["ner"],
     }
 }
+
+choices! {
+    /// The file format `export` writes a tagger's emissions network in.
+    pub enum ExportFormat as "format" {
+        /// TorchScript (`torch.jit.load`, libtorch's `torch::jit::load`).
+        #[default]
+        TorchScript = ["torchscript", "pt"],
+        /// ONNX (onnxruntime and other ONNX runtimes).
+        Onnx = ["onnx"],
+    }
+}

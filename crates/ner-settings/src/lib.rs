@@ -20,8 +20,8 @@ mod training;
 
 pub use choice::{Choice, UnknownChoice};
 pub use choices::{
-    DataFormat, Device, Distributed, Encoder, Head, InferencePrecision, MixedPrecision, Task,
-    TaskName,
+    DataFormat, Device, Distributed, Encoder, ExportFormat, Head, InferencePrecision,
+    MixedPrecision, Task, TaskName,
 };
 pub use model::ModelSettings;
 pub use training::TrainSettings;

@@ -29,8 +29,9 @@ pub enum TrainError {
         "training diverged: loss is {loss} at step {step}; lower learning_rate or check the data"
     )]
     Diverged { loss: f64, step: usize },
-    /// A collective failed: a peer died, timed out or could not be reached.
-    #[error(transparent)]
+    /// A collective failed: a peer died, timed out or could not be reached. Not transparent: the
+    /// `DistError` stays in the error's chain, where the job looks for a lost peer or a stop.
+    #[error("{0}")]
     Distributed(#[from] ner_dist::DistError),
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::info;
 
 use super::host::WORKER_HOST_ENV;
-use super::local_workers::{run_local_workers, WorkersExit, STOP_DEADLINE};
+use super::local_workers::{run_local_workers, WorkersExit};
 use super::outcome::{Finished, EXIT_STOPPED};
 use super::worker_env::WorkerEnv;
 use crate::error::DistError;
@@ -30,6 +30,9 @@ pub struct Agent<'a> {
     /// How long the others may run on after one worker failed (their own collectives fail within the
     /// distributed timeout; this is the backstop).
     pub grace: Duration,
+    /// How long the workers may take to stop after SIGTERM before they are killed and the first
+    /// still running is named: [`STOP_DEADLINE`](super::local_workers::STOP_DEADLINE) in a job.
+    pub stop_deadline: Duration,
 }
 
 impl Agent<'_> {
@@ -66,7 +69,7 @@ impl Agent<'_> {
             }
             c
         };
-        let exit = run_local_workers(command, workers, stop, self.grace)
+        let exit = run_local_workers(command, workers, stop, self.grace, self.stop_deadline)
             .map_err(|e| DistError::Agent(format!("starting the worker processes: {e}")))?;
         let outcome = self.outcome(&exit, &report_of);
         let _ = std::fs::remove_dir_all(&reports);
@@ -93,8 +96,8 @@ impl Agent<'_> {
             return Err(self.worker_failed(
                 hung,
                 format!(
-                    "did not stop within {STOP_DEADLINE:?} of SIGTERM (hung, or paused with SIGSTOP); \
-                     killed"
+                    "did not stop within {:?} of SIGTERM (hung, or paused with SIGSTOP); killed",
+                    self.stop_deadline
                 ),
             ));
         }
@@ -184,6 +187,7 @@ mod tests {
             host: "algo-2",
             network_interface: None,
             grace: Duration::from_secs(1),
+            stop_deadline: crate::launch::local_workers::STOP_DEADLINE,
         }
     }
 

@@ -15,26 +15,29 @@ pub struct WorkersExit {
     pub statuses: Vec<ExitStatus>,
     /// The first worker to fail (local rank), when one did.
     pub first_failure: Option<usize>,
-    /// Workers killed because they had not stopped [`STOP_DEADLINE`] after SIGTERM (local ranks).
+    /// Workers killed because they had not stopped within the stop deadline after SIGTERM (local
+    /// ranks).
     pub not_stopping: Vec<usize>,
     /// Workers killed because they were still running `grace` after the first failure (local ranks):
     /// hung, since their own collectives would have failed within the timeout.
     pub not_exiting: Vec<usize>,
 }
 
-/// How long workers get to stop after SIGTERM before they are killed: under the 120 s SageMaker
-/// leaves before its own kill, so that the agent still reports which worker hung.
+/// How long workers get to stop after SIGTERM before they are killed, by default: under the 120 s
+/// SageMaker leaves before its own kill, so that the agent still reports which worker hung, and over
+/// the longest grace a blocked worker takes to stop by itself (`waits::FINAL_BARRIER_STOP_GRACE`).
 pub const STOP_DEADLINE: Duration = Duration::from_secs(100);
 
 /// Starts one process per entry of `workers` (`command(worker)` with the worker's variables added) and
-/// waits for all of them. A SIGTERM seen on `stop` is passed on to every worker. When one worker fails, the
-/// others get `grace` to notice through their collectives' timeouts and are then killed, so the
-/// agent never hangs.
+/// waits for all of them. A SIGTERM seen on `stop` is passed on to every worker, and those still
+/// running `stop_deadline` later are killed. When one worker fails, the others get `grace` to notice
+/// through their collectives' timeouts and are then killed, so the agent never hangs.
 pub fn run_local_workers(
     command: impl Fn(&WorkerEnv) -> Command,
     workers: &[WorkerEnv],
     stop: &AtomicBool,
     grace: Duration,
+    stop_deadline: Duration,
 ) -> Result<WorkersExit, std::io::Error> {
     let mut children: Vec<Child> = Vec::with_capacity(workers.len());
     for w in workers {
@@ -72,11 +75,11 @@ pub fn run_local_workers(
             }
             forwarded = Some(Instant::now());
         }
-        if forwarded.is_some_and(|t| t.elapsed() > STOP_DEADLINE) && not_stopping.is_empty() {
+        if forwarded.is_some_and(|t| t.elapsed() > stop_deadline) && not_stopping.is_empty() {
             for (i, (c, s)) in children.iter_mut().zip(&statuses).enumerate() {
                 if s.is_none() {
                     warn!(
-                        "worker pid {} (rank {}) has not stopped {STOP_DEADLINE:?} after SIGTERM; killing it",
+                        "worker pid {} (rank {}) has not stopped {stop_deadline:?} after SIGTERM; killing it",
                         c.id(),
                         workers[i].rank
                     );

@@ -13,7 +13,7 @@ mod worker;
 mod worker_env;
 
 pub use agent::{Agent, WORKER_FAILURE_FILE_ENV};
-pub use local_workers::{run_local_workers, WorkersExit};
+pub use local_workers::{run_local_workers, WorkersExit, STOP_DEADLINE};
 pub use outcome::{Finished, EXIT_STOPPED};
 pub use policy::{decide, Hosts, Launch, LaunchSettings};
 pub use worker::{join, report_failure, worker_device, worker_host};
