@@ -11,8 +11,8 @@ use albert_model::{
 use anyhow::{Context, Result};
 use clap::Parser;
 use ner_data::{collate, read_file, Batcher, DataFormat, LabelSet, Sentence, Tokenizer};
-use ner_infer::{BatchTensors, Prepared};
-use ner_settings::{Device, Encoder};
+use ner_infer::{BatchTensors, CpuSupport, InferenceMode, Prepared};
+use ner_settings::{Device, Encoder, InferencePrecision};
 use ner_train::AdamW;
 use serde_json::json;
 use tch::Kind;
@@ -56,6 +56,10 @@ pub struct Args {
     pub infer_sents: usize,
     #[arg(long, default_value_t = 64)]
     pub infer_batch: usize,
+    /// What the tagging figure computes in (`auto`, `fp32`, `int8`, `bf16`), as `predict --precision`;
+    /// the training figure is always the trainer's.
+    #[arg(long, default_value = "fp32")]
+    pub precision: InferencePrecision,
     #[arg(long, default_value_t = 2)]
     pub threads: i32,
     /// `cpu`, `cuda` (or `gpu`) or `auto`.
@@ -140,11 +144,16 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
     };
     let spec = bench.tagger_spec()?;
     let vs = tch::nn::VarStore::new(device);
-    let tagger = NerTagger::new(&vs.root(), &spec);
+    let mut tagger = NerTagger::new(&vs.root(), &spec);
     let mut out = bench.training(&vs, &tagger)?;
     out["encoder"] = json!(spec.encoder.describe());
     if a.infer_sents > 0 {
-        let (sentences, per_s) = bench.tagging(&tagger)?;
+        // Training is over: the tagger's linear layers take the precision the tagging figure measures.
+        let mode =
+            InferenceMode::resolve(a.precision, device, &spec.encoder, CpuSupport::detect())?;
+        tagger.convert_linear_layers(mode.weights)?;
+        out["precision"] = json!(mode.why);
+        let (sentences, per_s) = bench.tagging(&tagger, mode.autocast)?;
         out["infer_sents"] = json!(sentences);
         out["infer_sents_per_s"] = json!(per_s);
     }
@@ -240,7 +249,7 @@ impl Bench<'_> {
 
     /// Tags `--infer-sents` sentences twice (the first warms up); the sentences and the second
     /// pass's sentences per second.
-    fn tagging(&self, tagger: &NerTagger) -> Result<(usize, f64)> {
+    fn tagging(&self, tagger: &NerTagger, autocast: ner_infer::Precision) -> Result<(usize, f64)> {
         let a = self.a;
         // At a fixed length every decoded sentence is exactly as long as the trained ones.
         let infer: Vec<Sentence> = if a.lengths == "real" {
@@ -251,7 +260,7 @@ impl Bench<'_> {
         let prepared = self.prepare(&infer)?;
         let settings = ner_infer::PredictSettings {
             device: self.device,
-            precision: ner_infer::Precision::Fp32,
+            precision: autocast,
             bio_constraints: false,
             with_loss: false,
             with_confidence: false,

@@ -36,7 +36,12 @@ pub struct Args {
 /// Runs `export` with parsed arguments; returns the network's path.
 pub fn run(args: &Args) -> Result<PathBuf> {
     let out = args.out.as_deref().unwrap_or(&args.model_dir);
-    let mut model = crate::tagging_model::load(&args.model_dir, tch::Device::Cpu)?;
+    // fp32: the exported network is the trained one (int8 and bf16 are conversions at load).
+    let mut model = crate::tagging_model::load(
+        &args.model_dir,
+        tch::Device::Cpu,
+        ner_infer::InferencePrecision::Fp32,
+    )?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let network = out.join(network_file(args.format));
     let opset = match args.format {

@@ -61,8 +61,9 @@ pub fn run(args: &Args) -> Result<()> {
         threads,
         drain_limit: DRAIN_LIMIT,
     };
+    let precision = env.precision;
     ner_serve::run(
-        move || crate::tagging_model::load(&dir, device).map_err(|e| format!("{e:#}")),
+        move || crate::tagging_model::load(&dir, device, precision).map_err(|e| format!("{e:#}")),
         settings,
     )?;
     Ok(())

@@ -123,6 +123,8 @@ fn predict_decodes_what_bert_model_linear_and_pytorch_crf_decode_on_200_sentence
 
     let ours = Command::new(env!("CARGO_BIN_EXE_predict"))
         .args(["--model-dir", model.to_str().unwrap(), "--format", "bio"])
+        // fp32: the reference computes in fp32 (`auto` would quantize on a CPU).
+        .args(["--precision", "fp32"])
         .args([
             "--bio-constraints",
             "false",

@@ -2,8 +2,8 @@
 //! paths, and refuses a bad one by both, listing the spellings.
 
 use clap::Parser;
-use ner_settings::{Choice, Device, Encoder, ExportFormat};
-use sagemaker_contract::Hyperparameters;
+use ner_settings::{Choice, Device, Encoder, ExportFormat, InferencePrecision};
+use sagemaker_contract::{Hyperparameters, ServingEnv};
 use serde_json::json;
 
 fn hyperparameter<T>(
@@ -109,5 +109,32 @@ fn export_format_spellings_are_one_table_for_export() {
             )
         },
         &[],
+    );
+}
+
+/// `ALBERT_NER_PRECISION` (the serving environment, in the hyperparameter's place) and `predict`'s and
+/// `bench`'s `--precision` read one table.
+#[test]
+fn precision_spellings_are_one_table_for_predict_bench_and_the_serving_environment() {
+    both_paths::<InferencePrecision>(
+        |s| {
+            ServingEnv::from_lookup(|name| (name == "ALBERT_NER_PRECISION").then(|| s.to_string()))
+                .map(|env| env.precision)
+                .map_err(|e| e.to_string())
+        },
+        &[
+            &|s| {
+                flag(
+                    &["predict", "--model-dir", "m", "--precision", s],
+                    |a: &albert_ner::predict_cmd::Args| a.precision,
+                )
+            },
+            &|s| {
+                flag(
+                    &["bench", "--precision", s],
+                    |a: &albert_ner::bench_cmd::Args| a.precision,
+                )
+            },
+        ],
     );
 }

@@ -234,11 +234,18 @@ fn test_texts() -> Vec<String> {
         .collect()
 }
 
-/// `predict`'s tags of each text, one window per text.
+/// `predict`'s tags of each text, one window per text, in fp32 as the exported network computes.
 fn predict_tags(model: &Path, texts: &[String]) -> Vec<Vec<String>> {
     let o = run_predict(
         model,
-        &["--format", "bio", "--max-seq-length", WINDOW],
+        &[
+            "--format",
+            "bio",
+            "--max-seq-length",
+            WINDOW,
+            "--precision",
+            "fp32",
+        ],
         &(texts.join("\n") + "\n"),
     );
     check(&o, o.status.success(), "predict");

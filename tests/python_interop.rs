@@ -63,7 +63,14 @@ fn predict_tags(job: &Job, model: &Path, text: &str) -> Vec<String> {
     std::fs::write(job.dir.path().join("in.txt"), format!("{text}\n")).unwrap();
     let ours = Command::new(env!("CARGO_BIN_EXE_predict"))
         .args(["--model-dir", model.to_str().unwrap(), "--format", "bio"])
-        .args(["--bio-constraints", "false", "--input"])
+        // fp32: the reference computes in fp32 (`auto` would quantize on a CPU).
+        .args([
+            "--precision",
+            "fp32",
+            "--bio-constraints",
+            "false",
+            "--input",
+        ])
         .arg(job.dir.path().join("in.txt"))
         .output()
         .unwrap();

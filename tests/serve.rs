@@ -293,7 +293,10 @@ fn assert_same_entities(a: &Value, b: &Value) {
 #[test]
 fn every_format_answers_and_agrees_with_predict() {
     let dir = model_dir();
-    let server = Server::start(dir, &[]);
+    // fp32 in both: int8 (what `auto` picks on a CPU) quantizes each forward pass's input with that
+    // pass's own range, so serve's batches and predict's can differ slightly (README, "Inference
+    // precision").
+    let server = Server::start(dir, &[("ALBERT_NER_PRECISION", "fp32")]);
     let port = server.port;
     let ping = http(port, "GET", "/ping", &[], b"");
     assert_eq!((ping.status, ping.body.as_str()), (200, ""));
@@ -323,7 +326,7 @@ fn every_format_answers_and_agrees_with_predict() {
     }
     let predicted = common::run_predict(
         dir,
-        &["--format", "bio", "--device", "cpu"],
+        &["--format", "bio", "--device", "cpu", "--precision", "fp32"],
         &(texts.join("\n") + "\n"),
     );
     check(&predicted, predicted.status.success(), "predict");
@@ -497,9 +500,11 @@ fn bad_requests_get_a_4xx_naming_the_problem_and_the_server_keeps_serving() {
 
 #[test]
 fn concurrent_requests_each_get_their_own_answer() {
+    // fp32: int8's input range is per forward pass, so batching with others can move its tags.
     let server = Server::start(
         model_dir(),
         &[
+            ("ALBERT_NER_PRECISION", "fp32"),
             ("ALBERT_NER_MAX_BATCH_DELAY_MS", "20"),
             ("RUST_LOG", "ner_serve=debug,info"),
         ],
@@ -717,12 +722,18 @@ fn served_as_predicted(job: &common::Job, encoder: &str, encoder_line: &str) {
     let o = job.train();
     check(&o, o.status.success(), encoder);
     let dir = job.base().join("model");
-    let server = Server::start(&dir, &[]);
+    // fp32 in both: int8's input range is per forward pass, and serve batches by tokens, predict by
+    // windows.
+    let server = Server::start(&dir, &[("ALBERT_NER_PRECISION", "fp32")]);
     let long = SENTENCES[0].repeat(3);
     let texts = [SENTENCES[1], long.as_str()];
     let reply = post(server.port, "text/plain", None, &(texts.join("\n") + "\n"));
     assert_eq!(reply.status, 200, "{encoder}: {}", reply.body);
-    let predicted = common::run_predict(&dir, &["--format", "bio"], &(texts.join("\n") + "\n"));
+    let predicted = common::run_predict(
+        &dir,
+        &["--format", "bio", "--precision", "fp32"],
+        &(texts.join("\n") + "\n"),
+    );
     check(&predicted, predicted.status.success(), "predict");
     assert_eq!(
         blocks(&String::from_utf8(predicted.stdout).unwrap()),
@@ -734,4 +745,28 @@ fn served_as_predicted(job: &common::Job, encoder: &str, encoder_line: &str) {
         "{encoder}: {}",
         server.log()
     );
+}
+
+#[test]
+fn the_precision_comes_from_the_environment_and_the_start_up_line_says_it() {
+    let server = Server::start(model_dir(), &[("ALBERT_NER_PRECISION", "int8")]);
+    let reply = post(
+        server.port,
+        "text/plain",
+        None,
+        &format!("{}\n", SENTENCES[0]),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let log = server.log();
+    assert!(log.contains("precision int8 requested"), "{log}");
+    drop(server);
+
+    let mut refused = Server::spawn(model_dir(), &[("ALBERT_NER_PRECISION", "fp8")]);
+    assert!(!refused.wait(Duration::from_secs(60)).success());
+    let log = refused.log();
+    assert!(log.contains("ALBERT_NER_PRECISION"), "{log}");
+    for spelling in ["auto", "fp32", "int8", "bf16"] {
+        assert!(log.contains(&format!("\"{spelling}\"")), "{log}");
+    }
+    assert!(!log.contains("panicked"), "{log}");
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use ner_data::{LabelSet, Sentence, Tokenizer};
 use ner_dist::{Agent, Finished, Hosts, Launch, LaunchSettings, WorkerEnv};
 use ner_infer::{ModelDir, Prepared, TrainedModel};
-use ner_settings::{Distributed, ModelSettings, Task};
+use ner_settings::{Distributed, InferencePrecision, ModelSettings, Task};
 use ner_train::{fit, EvalSet, Replicas, TrainConfig, TrainOutputs, TrainSummary};
 use sagemaker_contract::{HostRole, Hyperparameters, ResourceConfig, SageMakerPaths};
 use tch::nn::VarStore;
@@ -316,7 +316,7 @@ fn saved_model(
     replicas: Replicas,
 ) -> Result<(VarStore, NerTagger)> {
     let (vs, tagger) = if replicas.rank() == 0 {
-        TrainedModel::load(model_dir, device)?.into_tagger()
+        TrainedModel::load(model_dir, device, InferencePrecision::Fp32)?.into_tagger()
     } else {
         let vs = VarStore::new(device);
         let tagger = NerTagger::new(&vs.root(), spec);

@@ -4,6 +4,8 @@ use tch::{nn, Tensor};
 
 use crate::config::AlbertConfig;
 use crate::embeddings::dropout;
+use crate::error::ModelError;
+use crate::inference_weights::InferenceWeights;
 use crate::layer::{sub, LayerNames};
 use crate::params::{LayerNorm, Linear, Part};
 
@@ -16,6 +18,8 @@ pub struct AlbertAttention {
     pub value: Linear,
     pub dense: Linear,
     pub layer_norm: LayerNorm,
+    /// Query, key and value as one [3H, H] layer, made once for inference ([`Self::convert`]).
+    qkv: Option<Linear>,
     num_heads: i64,
     attention_dropout: f64,
     output_dropout: f64,
@@ -39,10 +43,32 @@ impl AlbertAttention {
                 cfg.layer_norm_eps,
                 Part::Encoder,
             ),
+            qkv: None,
             num_heads: cfg.num_attention_heads,
             attention_dropout: cfg.attention_probs_dropout_prob,
             output_dropout: cfg.hidden_dropout_prob,
         }
+    }
+
+    /// Converts the projections once to `form` for inference: query, key and value fused into one
+    /// layer (the weights no longer change, so the concatenation [`Self::forward`] does per call in
+    /// training is done here once).
+    pub(crate) fn convert(&mut self, form: InferenceWeights) -> Result<(), ModelError> {
+        let mut qkv = tch::no_grad(|| Linear::from_tensors(self.fused_weight(), self.fused_bias()));
+        qkv.convert(form)?;
+        self.qkv = Some(qkv);
+        self.dense.convert(form)
+    }
+
+    fn fused_weight(&self) -> Tensor {
+        Tensor::cat(
+            &[&self.query.weight, &self.key.weight, &self.value.weight],
+            0,
+        )
+    }
+
+    fn fused_bias(&self) -> Tensor {
+        Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0)
     }
 
     /// `xs` [B,T,H], `key_mask` bool [B,1,1,T] (`true` = real token). Padded keys get exactly zero
@@ -52,13 +78,11 @@ impl AlbertAttention {
         let h = xs.size3().expect("attention input must be [B,T,H]").2;
         // One [3H, H] projection instead of three [H, H] ones: fewer, larger matrix products forward
         // and backward (the weights stay three HF-named variables; the concatenation is cheap).
-        let weight = Tensor::cat(
-            &[&self.query.weight, &self.key.weight, &self.value.weight],
-            0,
-        );
-        let bias = Tensor::cat(&[&self.query.bias, &self.key.bias, &self.value.bias], 0);
-        let qkv = xs
-            .linear(&weight, Some(&bias))
+        let qkv = match &self.qkv {
+            Some(fused) => fused.forward(xs),
+            None => xs.linear(&self.fused_weight(), Some(&self.fused_bias())),
+        };
+        let qkv = qkv
             .unflatten(2, [3, self.num_heads, h / self.num_heads])
             .permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));

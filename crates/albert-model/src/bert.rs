@@ -9,6 +9,8 @@ use tch::{nn, Tensor};
 
 use crate::bert_config::BertConfig;
 use crate::embeddings::{key_mask, AlbertEmbeddings};
+use crate::error::ModelError;
+use crate::inference_weights::InferenceWeights;
 use crate::layer::{AlbertLayer, BERT_NAMES};
 
 /// Embeddings + a stack of layers, each with its own weights.
@@ -41,6 +43,13 @@ impl BertModel {
     /// `embeddings.word_embeddings.weight` [V, H].
     pub(crate) fn word_embeddings(&self) -> &Tensor {
         &self.embeddings.word_embeddings
+    }
+
+    /// Converts every layer's linear layers once to `form` for inference.
+    pub(crate) fn convert(&mut self, form: InferenceWeights) -> Result<(), ModelError> {
+        self.layers
+            .iter_mut()
+            .try_for_each(|layer| layer.convert(form))
     }
 
     /// `input_ids` [B,T] i64, `attention_mask` [B,T] (0/1 integers or bool) → last hidden state

@@ -3,6 +3,8 @@
 use tch::{nn, Tensor};
 
 use crate::config::AlbertConfig;
+use crate::error::ModelError;
+use crate::inference_weights::InferenceWeights;
 use crate::layer::{AlbertLayer, ALBERT_NAMES};
 use crate::params::{Linear, Part};
 
@@ -41,6 +43,15 @@ impl AlbertTransformer {
                 .map(|i| cfg.group_of_layer(i))
                 .collect(),
         }
+    }
+
+    /// Converts the projection and every layer group once to `form` for inference.
+    pub(crate) fn convert(&mut self, form: InferenceWeights) -> Result<(), ModelError> {
+        self.embedding_hidden_mapping_in.convert(form)?;
+        self.groups
+            .iter_mut()
+            .flatten()
+            .try_for_each(|layer| layer.convert(form))
     }
 
     /// [B,T,E] embeddings → [B,T,H] final hidden states.

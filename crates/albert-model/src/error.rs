@@ -67,6 +67,9 @@ pub enum ModelError {
         layout: String,
         problems: Vec<String>,
     },
+    /// libtorch could not quantize or prepack a linear layer's weight for int8 inference.
+    #[error("int8 quantization of a linear layer failed: {message}")]
+    Quantize { message: String },
 }
 
 /// Crate-wide result alias.

@@ -7,6 +7,8 @@ use crate::activation::Activation;
 use crate::attention::AlbertAttention;
 use crate::config::AlbertConfig;
 use crate::embeddings::dropout;
+use crate::error::ModelError;
+use crate::inference_weights::InferenceWeights;
 use crate::params::{LayerNorm, Linear, Part};
 
 /// Where a layer's variables live under its path, as a checkpoint family names them.
@@ -94,6 +96,13 @@ impl AlbertLayer {
             activation: cfg.hidden_act,
             dropout: cfg.hidden_dropout_prob,
         }
+    }
+
+    /// Converts the layer's linear layers once to `form` for inference.
+    pub(crate) fn convert(&mut self, form: InferenceWeights) -> Result<(), ModelError> {
+        self.attention.convert(form)?;
+        self.ffn.convert(form)?;
+        self.ffn_output.convert(form)
     }
 
     pub fn forward(&self, xs: &Tensor, key_mask: &Tensor, train: bool) -> Tensor {

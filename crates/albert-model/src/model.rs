@@ -5,6 +5,8 @@ use tch::{nn, Tensor};
 use crate::config::AlbertConfig;
 use crate::embeddings::{key_mask, AlbertEmbeddings};
 use crate::encoder::AlbertTransformer;
+use crate::error::ModelError;
+use crate::inference_weights::InferenceWeights;
 
 /// Embeddings + transformer. No pooler: tagging reads every token's state, and leaving it out keeps the
 /// VarStore free of variables that would never get a gradient.
@@ -27,6 +29,11 @@ impl AlbertModel {
 
     pub fn config(&self) -> &AlbertConfig {
         &self.config
+    }
+
+    /// Converts the transformer's linear layers once to `form` for inference (the embeddings stay).
+    pub(crate) fn convert(&mut self, form: InferenceWeights) -> Result<(), ModelError> {
+        self.encoder.convert(form)
     }
 
     /// `input_ids` [B,T] i64, `attention_mask` [B,T] (0/1 integers or bool) → last hidden state [B,T,H].

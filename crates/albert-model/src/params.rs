@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 
 use tch::nn;
 
+use crate::error::ModelError;
+use crate::inference_weights::{ConvertedLinear, InferenceWeights};
+
 /// The part of a tagger a variable belongs to; each can learn at its own rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Part {
@@ -100,17 +103,20 @@ pub(crate) fn var(
 }
 
 /// A `y = x Wᵀ + b` layer with HF's variable names (`weight` [out, in], `bias` [out]) whose weight
-/// decays and whose bias does not, which `tch::nn::linear` cannot express.
+/// decays and whose bias does not, which `tch::nn::linear` cannot express. For inference its weights
+/// can be converted once to int8 or bf16 ([`Linear::convert`]); the float32 variables stay as they are.
 #[derive(Debug)]
 pub struct Linear {
     pub weight: tch::Tensor,
     pub bias: tch::Tensor,
+    converted: Option<ConvertedLinear>,
 }
 
 impl Linear {
     /// HF's initialisation: weight ~ N(0, std), bias = 0.
     pub(crate) fn new(path: &nn::Path, in_dim: i64, out_dim: i64, std: f64, part: Part) -> Self {
         Linear {
+            converted: None,
             weight: var(
                 path,
                 "weight",
@@ -131,8 +137,26 @@ impl Linear {
         }
     }
 
+    /// A layer over existing tensors, outside any VarStore (a fused projection for inference).
+    pub(crate) fn from_tensors(weight: tch::Tensor, bias: tch::Tensor) -> Self {
+        Linear {
+            weight,
+            bias,
+            converted: None,
+        }
+    }
+
+    /// Converts the weights once to `form` for inference; [`Self::forward`] then computes in it.
+    pub(crate) fn convert(&mut self, form: InferenceWeights) -> Result<(), ModelError> {
+        self.converted = ConvertedLinear::new(form, &self.weight, &self.bias)?;
+        Ok(())
+    }
+
     pub fn forward(&self, xs: &tch::Tensor) -> tch::Tensor {
-        xs.linear(&self.weight, Some(&self.bias))
+        match &self.converted {
+            Some(converted) => converted.forward(xs),
+            None => xs.linear(&self.weight, Some(&self.bias)),
+        }
     }
 }
 
@@ -154,8 +178,14 @@ impl LayerNorm {
         }
     }
 
+    /// Normalises in the parameters' kind: an input a bf16 layer left in bf16 comes back to float32 here.
     pub fn forward(&self, xs: &tch::Tensor) -> tch::Tensor {
         let dim = self.weight.size()[0];
+        let xs = if xs.kind() == self.weight.kind() {
+            xs.shallow_clone()
+        } else {
+            xs.to_kind(self.weight.kind())
+        };
         xs.layer_norm([dim], Some(&self.weight), Some(&self.bias), self.eps, true)
     }
 }

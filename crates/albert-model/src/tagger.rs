@@ -8,6 +8,8 @@ use tch::{nn, Kind, Tensor};
 use crate::crf::{Crf, TransitionConstraints};
 use crate::embeddings::dropout;
 use crate::encoder_spec::EncoderSpec;
+use crate::error::ModelError;
+use crate::inference_weights::InferenceWeights;
 use crate::model::AlbertModel;
 use crate::params::{Linear, Part};
 use crate::tagger_encoder::TaggerEncoder;
@@ -36,6 +38,8 @@ pub struct NerTagger {
     bio: TransitionConstraints,
     head: Head,
     classifier_dropout: f64,
+    /// What the linear layers compute in: fp32 unless converted for inference.
+    weights: InferenceWeights,
 }
 
 impl NerTagger {
@@ -66,7 +70,23 @@ impl NerTagger {
             bio: TransitionConstraints::bio(&spec.labels),
             head: spec.head,
             classifier_dropout: spec.encoder.classifier_dropout(),
+            weights: InferenceWeights::Fp32,
         }
+    }
+
+    /// Converts the encoder's and the classifier's linear layers once, for inference only, to `form`
+    /// (embeddings, LayerNorm, the LSTM and the CRF stay float32; emissions are float32 in every form).
+    /// A converted tagger must not be trained: its converted weights no longer follow the variables.
+    pub fn convert_linear_layers(&mut self, form: InferenceWeights) -> Result<(), ModelError> {
+        self.encoder.convert(form)?;
+        self.classifier.convert(form)?;
+        self.weights = form;
+        Ok(())
+    }
+
+    /// What the linear layers compute in ([`Self::convert_linear_layers`]).
+    pub fn inference_weights(&self) -> InferenceWeights {
+        self.weights
     }
 
     pub fn head(&self) -> Head {
@@ -129,7 +149,11 @@ impl NerTagger {
             .expand([b, l, h], false);
         let units = hidden.gather(1, &index, false);
         let units = dropout(&units, self.classifier_dropout, train);
-        self.classifier.forward(&units)
+        let emissions = self.classifier.forward(&units);
+        match self.weights {
+            InferenceWeights::Bf16 => emissions.to_kind(Kind::Float),
+            InferenceWeights::Fp32 | InferenceWeights::Int8 => emissions,
+        }
     }
 
     /// Tag scores of every token, `[B, T, K]`, in inference (no dropout): [`Self::emissions`] with

@@ -8,6 +8,8 @@ use crate::bilstm::BiLstm;
 use crate::char_embeddings::CharEmbeddings;
 use crate::embeddings::dropout;
 use crate::encoder_spec::EncoderSpec;
+use crate::error::ModelError;
+use crate::inference_weights::InferenceWeights;
 use crate::model::AlbertModel;
 use crate::params::Part;
 
@@ -54,6 +56,19 @@ impl TaggerEncoder {
                 bert: BertModel::new(&(root / "bert"), bert),
                 lstm: lstm(bert.hidden_size, *l),
             },
+        }
+    }
+
+    /// Converts the transformer's linear layers once to `form` for inference; the character table and
+    /// the LSTM stay float32 (libtorch's LSTM runs in its weights' kind, and the BiLSTM's own cost is
+    /// its sequential recurrence, which int8 weights would not shorten).
+    pub(crate) fn convert(&mut self, form: InferenceWeights) -> Result<(), ModelError> {
+        match self {
+            TaggerEncoder::Albert(a) | TaggerEncoder::AlbertBilstm { albert: a, .. } => {
+                a.convert(form)
+            }
+            TaggerEncoder::Bert(b) | TaggerEncoder::BertBilstm { bert: b, .. } => b.convert(form),
+            TaggerEncoder::Bilstm { .. } => Ok(()),
         }
     }
 

@@ -7,8 +7,12 @@ use ner_infer::{Batching, TrainedModel};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let model = TrainedModel::load(&ner_infer::ModelDir::new(&args[1]), tch::Device::Cpu)
-        .expect("model loads");
+    let model = TrainedModel::load(
+        &ner_infer::ModelDir::new(&args[1]),
+        tch::Device::Cpu,
+        ner_infer::InferencePrecision::Auto,
+    )
+    .expect("model loads");
     let text = std::fs::read_to_string(&args[2]).expect("lines file");
     let lines: Vec<&str> = text.lines().collect();
     let group: usize = args.get(3).map_or(23, |g| g.parse().expect("group size"));

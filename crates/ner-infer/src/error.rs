@@ -11,6 +11,9 @@ pub enum InferError {
     Data(#[from] ner_data::DataError),
     #[error("{path}: {message}")]
     Settings { path: PathBuf, message: String },
+    /// A precision this device or CPU cannot tag in.
+    #[error("precision {requested}: {message}")]
+    Precision { requested: String, message: String },
     #[error("writing {path}: {source}")]
     Io {
         path: PathBuf,

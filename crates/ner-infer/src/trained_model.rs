@@ -9,11 +9,12 @@ use tch::{nn, Device};
 
 use crate::entities::{entities, Entity};
 use crate::error::InferError;
+use crate::inference_mode::{CpuSupport, InferenceMode};
 use crate::model_dir::ModelDir;
-use crate::precision::{MixedPrecision, Precision};
 use crate::tagging::{
     length_sorted_chunks, predict_chunks, token_budget_chunks, PredictSettings, Prepared,
 };
+use ner_settings::InferencePrecision;
 
 /// How a call to [`TrainedModel::tag`] groups windows into forward passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,20 +44,26 @@ pub struct TrainedModel {
     pub(crate) tokenizer: Tokenizer,
     pub(crate) settings: ModelSettings,
     pub(crate) device: Device,
-    /// bf16 autocast on GPUs that have it, else fp32.
-    precision: Precision,
+    /// The linear layers' form and the forward pass's autocast, with the reason.
+    mode: InferenceMode,
     pub(crate) dir: PathBuf,
 }
 
 impl TrainedModel {
-    /// Reads the model in `dir` onto `device`. Every missing or inconsistent file is an error naming
-    /// it.
-    pub fn load(dir: &ModelDir, device: Device) -> Result<Self, InferError> {
+    /// Reads the model in `dir` onto `device` to tag in `precision` (its linear layers converted once
+    /// here). Every missing or inconsistent file is an error naming it; a precision the device cannot
+    /// compute in is an error saying what it can.
+    pub fn load(
+        dir: &ModelDir,
+        device: Device,
+        precision: InferencePrecision,
+    ) -> Result<Self, InferError> {
         let settings = dir.read_settings()?;
-        let (vars, tagger, spec, vocab) = dir.read_tagger(device)?;
+        let (vars, mut tagger, spec, vocab) = dir.read_tagger(device)?;
+        let mode = InferenceMode::resolve(precision, device, &spec.encoder, CpuSupport::detect())?;
+        tagger.convert_linear_layers(mode.weights)?;
         let labels = LabelSet::from_labels(&spec.labels, &dir.config_path())?;
         let tokenizer = Tokenizer::from_vocab_file(&vocab, settings.do_lower_case)?;
-        let (precision, _) = Precision::resolve(MixedPrecision::Auto, device);
         let model = Self {
             vars,
             tagger,
@@ -65,7 +72,7 @@ impl TrainedModel {
             tokenizer,
             settings,
             device,
-            precision,
+            mode,
             dir: dir.path().to_path_buf(),
         };
         model.check_windows(&dir.settings_path())?;
@@ -73,7 +80,7 @@ impl TrainedModel {
     }
 
     /// The variables and the tagger over them, for a caller that shares the weights (the trainer's
-    /// ranks scoring the saved model).
+    /// ranks scoring the saved model, loaded in fp32).
     pub fn into_tagger(self) -> (nn::VarStore, NerTagger) {
         (self.vars, self.tagger)
     }
@@ -83,19 +90,24 @@ impl TrainedModel {
         self.settings
     }
 
-    /// One line for logs: directory, encoder, head, labels, device and precision.
+    /// What the model tags in, and why.
+    pub fn mode(&self) -> &InferenceMode {
+        &self.mode
+    }
+
+    /// One line for logs: directory, encoder, head, labels, device and precision (which and why).
     pub fn describe(&self) -> String {
         let labels: Vec<&str> = (0..self.labels.len())
             .map(|i| self.labels.name(i as i64))
             .collect();
         format!(
-            "{} ({}, {:?} head), labels [{}], device {:?}, precision {:?}",
+            "{} ({}, {:?} head), labels [{}], device {:?}, precision {}",
             self.dir.display(),
             self.spec.encoder.describe(),
             self.spec.head,
             labels.join(", "),
             self.device,
-            self.precision,
+            self.mode.why,
         )
     }
 
@@ -181,7 +193,7 @@ impl TrainedModel {
         };
         let settings = PredictSettings {
             device: self.device,
-            precision: self.precision,
+            precision: self.mode.autocast,
             bio_constraints: s.bio_constraints,
             with_loss: false,
             with_confidence: scores,

@@ -66,6 +66,23 @@ choices! {
 }
 
 choices! {
+    /// What a loaded model computes in when it tags (`predict --precision`, `ALBERT_NER_PRECISION`).
+    pub enum InferencePrecision as "precision" {
+        /// On a CPU the precision measured fastest with entity F1 within 0.5 points of fp32's (the
+        /// start-up line says which and why); on a GPU, bf16 autocast where it has bf16, else fp16.
+        #[default]
+        Auto = ["auto"],
+        /// The trained float32 weights as they are.
+        Fp32 = ["fp32", "float32"],
+        /// CPU only: the encoder's and classifier's linear layers dynamically quantized to int8.
+        Int8 = ["int8", "qint8"],
+        /// The encoder's and classifier's linear layers in bfloat16: on a CPU with avx512_bf16 or
+        /// amx_bf16, or a GPU with bf16 (autocast).
+        Bf16 = ["bf16", "bfloat16"],
+    }
+}
+
+choices! {
     /// The format of a data file.
     pub enum DataFormat as "data_format" {
         /// Detected from the file's first non-empty line (the formats differ in their first byte).

@@ -20,7 +20,8 @@ mod training;
 
 pub use choice::{Choice, UnknownChoice};
 pub use choices::{
-    DataFormat, Device, Distributed, Encoder, ExportFormat, Head, MixedPrecision, Task, TaskName,
+    DataFormat, Device, Distributed, Encoder, ExportFormat, Head, InferencePrecision,
+    MixedPrecision, Task, TaskName,
 };
 pub use model::ModelSettings;
 pub use training::TrainSettings;

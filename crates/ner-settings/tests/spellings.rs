@@ -7,7 +7,8 @@ use std::fmt::Debug;
 use std::str::FromStr;
 
 use ner_settings::{
-    Choice, DataFormat, Device, Distributed, Encoder, Head, MixedPrecision, Task, TaskName,
+    Choice, DataFormat, Device, Distributed, Encoder, Head, InferencePrecision, MixedPrecision,
+    Task, TaskName,
 };
 
 fn check<T>()
@@ -58,6 +59,7 @@ fn every_choice_type_parses_prints_and_refuses_by_its_table() {
     check::<Head>();
     check::<Encoder>();
     check::<MixedPrecision>();
+    check::<InferencePrecision>();
     check::<DataFormat>();
     check::<Device>();
     check::<Distributed>();

@@ -120,6 +120,14 @@ pub enum ContractError {
         expected: &'static str,
     },
 
+    /// A serving environment variable that is none of its choice's spellings (the error lists them).
+    #[error("environment variable {name}: {source}")]
+    BadEnvironmentChoice {
+        name: &'static str,
+        #[source]
+        source: ner_settings::UnknownChoice,
+    },
+
     /// A hyperparameter whose value does not fit its type or range.
     #[error("hyperparameter `{key}` has value {value:?}, expected {expected}")]
     BadHyperparameter {

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use ner_settings::InferencePrecision;
+
 use crate::error::ContractError;
 
 /// The serving settings, from environment variables (each optional).
@@ -27,6 +29,8 @@ pub struct ServingEnv {
     pub max_concurrent_transforms: usize,
     /// `ALBERT_NER_THREADS` (all the cores this process may use): libtorch's intra-op threads.
     pub threads: Option<usize>,
+    /// `ALBERT_NER_PRECISION` (`auto`): what the model computes in, spelt as `predict --precision`.
+    pub precision: InferencePrecision,
 }
 
 impl Default for ServingEnv {
@@ -40,6 +44,7 @@ impl Default for ServingEnv {
             max_queued_inputs: 16384,
             max_concurrent_transforms: 8,
             threads: None,
+            precision: InferencePrecision::Auto,
         }
     }
 }
@@ -87,6 +92,11 @@ impl ServingEnv {
         }
         if let Some((name, v)) = get("ALBERT_NER_THREADS") {
             env.threads = Some(positive(name, &v, "a whole number of threads ≥ 1")? as usize);
+        }
+        if let Some((name, v)) = get("ALBERT_NER_PRECISION") {
+            env.precision = v
+                .parse()
+                .map_err(|source| ContractError::BadEnvironmentChoice { name, source })?;
         }
         Ok(env)
     }
@@ -149,9 +159,12 @@ mod tests {
             ("ALBERT_NER_MAX_BATCH_DELAY_MS", "3"),
             ("ALBERT_NER_MAX_BATCH_TOKENS", "2048"),
             ("ALBERT_NER_THREADS", "3"),
+            ("ALBERT_NER_PRECISION", "INT8"),
         ])
         .unwrap();
         assert_eq!((e.port, e.max_payload_mb, e.threads), (9090, 1, Some(3)));
+        assert_eq!(e.precision, InferencePrecision::Int8);
+        assert_eq!(env(&[]).unwrap().precision, InferencePrecision::Auto);
         assert_eq!(e.request_timeout, Duration::from_secs(5));
         assert_eq!(e.max_batch_delay, Duration::from_millis(3));
         assert_eq!(e.max_batch_tokens, Some(2048));
@@ -165,6 +178,7 @@ mod tests {
             ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "six"),
             ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "-1"),
             ("ALBERT_NER_MAX_QUEUED_INPUTS", "0"),
+            ("ALBERT_NER_PRECISION", "fp8"),
         ] {
             let message = env(&[(name, value)]).unwrap_err().to_string();
             assert!(
@@ -172,5 +186,16 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn a_bad_precision_lists_every_spelling() {
+        let message = env(&[("ALBERT_NER_PRECISION", "half")])
+            .unwrap_err()
+            .to_string();
+        for spelling in ["auto", "fp32", "int8", "bf16", "bfloat16"] {
+            assert!(message.contains(&format!("\"{spelling}\"")), "{message}");
+        }
+        assert!(message.contains("ALBERT_NER_PRECISION"), "{message}");
     }
 }
