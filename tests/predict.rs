@@ -153,27 +153,10 @@ fn a_model_too_large_for_memory_is_refused_before_loading() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-/// The committed sample's test sentences as raw text, one per line.
-fn sample_lines() -> Vec<String> {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(common::REPO).join("local_test/test_dir/input/data/test/test.txt"),
-    )
-    .unwrap();
-    text.split("\n\n")
-        .map(|block| {
-            block
-                .lines()
-                .filter_map(|l| l.split(' ').next())
-                .collect::<String>()
-        })
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 #[test]
 fn chunked_input_gives_the_output_of_one_chunk_in_order() {
     let job = trained();
-    let input = sample_lines()[..60].join("\n") + "\n";
+    let input = common::sample_test_sentences()[..60].join("\n") + "\n";
     // Scores differ in the last bits with the batch's padding; everything else is identical.
     let parse = |jsonl: String| -> Vec<serde_json::Value> {
         jsonl
@@ -221,7 +204,11 @@ fn chunked_input_gives_the_output_of_one_chunk_in_order() {
         same_but_scores(&parse(predict(&job, "jsonl", &input, &args)), &whole_jsonl);
     }
     // A blank line in a later chunk is named by its line in the whole input.
-    let with_blank = format!("{}\n\n{}\n", sample_lines()[..8].join("\n"), "张三");
+    let with_blank = format!(
+        "{}\n\n{}\n",
+        common::sample_test_sentences()[..8].join("\n"),
+        "张三"
+    );
     let o = run_predict(&job, "bio", &with_blank, &["--chunk-lines", "3"]);
     check(&o, !o.status.success(), "refused");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -259,7 +246,7 @@ fn peak_rss_of_predict(job: &Job, input: &std::path::Path, extra: &[&str]) -> (u
 #[test]
 fn peak_memory_does_not_grow_with_the_input_and_long_runs_show_progress() {
     let job = trained();
-    let text = sample_lines().join("\n") + "\n";
+    let text = common::sample_test_sentences().join("\n") + "\n";
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, mb: usize| {
         let path = dir.path().join(name);

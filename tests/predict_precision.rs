@@ -6,22 +6,11 @@ mod common;
 
 use common::{check, Job};
 
-/// The raw text of the committed sample's test sentences (one sentence per line).
+/// The first `n` of the committed sample's test sentences, one per line.
 fn sample_text(n: usize) -> String {
-    let data = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("local_test/test_dir/input/data/test/test.txt"),
-    )
-    .unwrap();
-    data.split("\n\n")
-        .filter(|block| !block.trim().is_empty())
+    common::sample_test_sentences()
+        .into_iter()
         .take(n)
-        .map(|block| {
-            block
-                .lines()
-                .filter_map(|line| line.split_whitespace().next())
-                .collect::<String>()
-        })
         .map(|sentence| sentence + "\n")
         .collect()
 }

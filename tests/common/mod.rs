@@ -305,3 +305,19 @@ pub fn max_weight_diff(a: &Job, b: &Job) -> (f64, String) {
     }
     worst
 }
+
+/// The committed sample's test sentences as raw text, one string per sentence, in file order.
+pub fn sample_test_sentences() -> Vec<String> {
+    let text =
+        fs::read_to_string(Path::new(REPO).join("local_test/test_dir/input/data/test/test.txt"))
+            .unwrap();
+    text.split("\n\n")
+        .map(|block| {
+            block
+                .lines()
+                .filter_map(|l| l.split(' ').next())
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
