@@ -332,12 +332,17 @@ PY
   return "$bad"
 }
 
+# A SageMaker directory $1 with the committed sample's channels and an empty input/config/.
+job_dir() {
+  mkdir -p "$1/input/config"
+  cp -r local_test/test_dir/input/data "$1/input/"
+}
+
 # One training job on a copy of the committed sample; $1 names it, the rest are hyperparameters.
 train_job() {
   local name=$1 base=$WORK/$1 status=0 f1 rate
   shift
-  mkdir -p "$base/input/config"
-  cp -r local_test/test_dir/input/data "$base/input/"
+  job_dir "$base"
   python3 - "$base/input/config/hyperparameters.json" device="$DEVICE" num_train_epochs="$EPOCHS" "$@" <<'PY'
 import json, sys
 hp = {"bert_config_file": "albert_config/albert_config_tiny.json", "vocab_file": "albert_config/vocab.txt",
@@ -366,8 +371,7 @@ step_train_bf16() {
 
 too_large_batch_refused() {
   local base=$WORK/too_large code=0
-  mkdir -p "$base/input/config"
-  cp -r local_test/test_dir/input/data "$base/input/"
+  job_dir "$base"
   printf '{"bert_config_file": "albert_config/albert_config_base.json", "device": "%s", "max_seq_length": "512", "train_batch_size": "100000"}' \
     "$DEVICE" > "$base/input/config/hyperparameters.json"
   SAGEMAKER_BASE_DIR="$base" "$STAGE/bin/train" > "$LOGS/too_large.log" 2>&1 || code=$?
@@ -385,8 +389,7 @@ step_train_bert_bf16() {
 # (the log names the backend it joined with).
 step_train_nccl() {
   local base=$WORK/nccl status=0
-  mkdir -p "$base/input/config"
-  cp -r local_test/test_dir/input/data "$base/input/"
+  job_dir "$base"
   printf '{"bert_config_file": "albert_config/albert_config_tiny.json", "device": "%s", "max_steps": "20", "num_train_epochs": "100", "logging_steps": "10"}' \
     "$DEVICE" > "$base/input/config/hyperparameters.json"
   RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29512 SAGEMAKER_BASE_DIR="$base" \

@@ -214,10 +214,7 @@ fn two_hosts_with_their_own_opt_ml_train_together() {
         .iter()
         .map(|job| {
             job.command()
-                .env(
-                    "ALBERT_NER_HOST_ADDRESSES",
-                    "algo-1=127.0.0.1,algo-2=127.0.0.1",
-                )
+                .envs(LOOPBACK_HOSTS)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -434,6 +431,27 @@ fn two_hosts(job: &Job, current: &str, hosts: [&str; 2]) {
     );
 }
 
+/// Where hosts `algo-1` and `algo-2` live in these tests: both on loopback.
+const LOOPBACK_HOSTS: [(&str, &str); 1] = [(
+    "ALBERT_NER_HOST_ADDRESSES",
+    "algo-1=127.0.0.1,algo-2=127.0.0.1",
+)];
+
+/// The two hosts of one job on the same master port, `algo-1` first, each training 40 sentences with
+/// `hyperparameters` (deterministic).
+fn two_host_jobs(port: &'static str, hyperparameters: &[(&'static str, &'static str)]) -> Vec<Job> {
+    (1..=2)
+        .map(|i| {
+            let job = Job::new(40, 0, 0);
+            let mut hp = vec![("master_port", port)];
+            hp.extend_from_slice(hyperparameters);
+            job.hyperparameters(&deterministic(&hp));
+            two_hosts(&job, &format!("algo-{i}"), ["algo-1", "algo-2"]);
+            job
+        })
+        .collect()
+}
+
 #[test]
 fn sigterm_while_the_master_host_does_not_resolve_stops_at_once() {
     let job = Job::new(10, 0, 0);
@@ -483,10 +501,7 @@ fn sigterm_while_the_other_hosts_never_join_stops_at_once() {
     two_hosts(&job, "algo-1", ["algo-1", "algo-2"]);
     let first = stopped_while_waiting(
         &job,
-        &[(
-            "ALBERT_NER_HOST_ADDRESSES",
-            "algo-1=127.0.0.1,algo-2=127.0.0.1",
-        )],
+        &LOOPBACK_HOSTS,
         "joining the process group",
         Duration::from_secs(2),
     );
@@ -502,21 +517,8 @@ fn sigterm_while_the_other_hosts_never_join_stops_at_once() {
 #[test]
 fn sigterm_while_a_peer_hangs_in_a_collective_stops_after_its_grace() {
     let port = free_port();
-    let hosts: Vec<Job> = (1..=2)
-        .map(|i| {
-            let job = Job::new(40, 0, 0);
-            job.hyperparameters(&deterministic(&[
-                ("master_port", port),
-                ("max_steps", "100000"),
-            ]));
-            two_hosts(&job, &format!("algo-{i}"), ["algo-1", "algo-2"]);
-            job
-        })
-        .collect();
-    let addresses = [(
-        "ALBERT_NER_HOST_ADDRESSES",
-        "algo-1=127.0.0.1,algo-2=127.0.0.1",
-    )];
+    let hosts = two_host_jobs(port, &[("max_steps", "100000")]);
+    let addresses = LOOPBACK_HOSTS;
     let mut second = hosts[1].command();
     second
         .envs(addresses)
@@ -680,22 +682,14 @@ impl Drop for Reaper {
 fn a_rank_hung_on_another_host_is_named_by_rank_0_within_the_timeout() {
     let port = free_port();
     let timeout = Duration::from_secs(5);
-    let hosts: Vec<Job> = (1..=2)
-        .map(|i| {
-            let job = Job::new(40, 0, 0);
-            job.hyperparameters(&deterministic(&[
-                ("master_port", port),
-                ("max_steps", "100000"),
-                ("distributed_timeout_seconds", "5"),
-            ]));
-            two_hosts(&job, &format!("algo-{i}"), ["algo-1", "algo-2"]);
-            job
-        })
-        .collect();
-    let addresses = [(
-        "ALBERT_NER_HOST_ADDRESSES",
-        "algo-1=127.0.0.1,algo-2=127.0.0.1",
-    )];
+    let hosts = two_host_jobs(
+        port,
+        &[
+            ("max_steps", "100000"),
+            ("distributed_timeout_seconds", "5"),
+        ],
+    );
+    let addresses = LOOPBACK_HOSTS;
     let mut second = hosts[1].command();
     second
         .envs(addresses)
