@@ -5,6 +5,7 @@ emissions network that `export` traced into TorchScript to ONNX with torch's Tor
 Usage: python export_onnx.py TRACED.pt OUT.onnx OPSET EXAMPLE_IDS_JSON PAD_ID
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -30,6 +31,33 @@ def unflatten_symbolic(g, x, dim, sizes):
         return sh._unimplemented("unflatten", "only inner axes of known sizes", x)
     shape = [-1] + [0] * (dim - 1) + sizes + [0] * (rank - dim - 1)
     return g.op("Reshape", x, g.op("Constant", value_t=torch.tensor(shape, dtype=torch.int64)))
+
+
+def weights_as_initializers(model):
+    """Moves the traced network's weights from Constant nodes into the graph's initializers, one per
+    distinct tensor. The trace holds every weight as a constant, and ALBERT's shared layer once per
+    layer it runs as (an ALBERT-base file was 9x its safetensors); ONNX tools, onnxruntime's
+    quantize_dynamic among them, quantize and fold initializers only."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    first_by_value, renamed, kept = {}, {}, []
+    for node in graph.node:
+        attributes = [a.name for a in node.attribute]
+        if node.op_type == "Constant" and attributes == ["value"] and node.attribute[0].t.dims:
+            value = numpy_helper.to_array(node.attribute[0].t)
+            key = (value.dtype.str, value.shape, hashlib.sha256(value.tobytes()).digest())
+            name = node.output[0]
+            if key in first_by_value:
+                renamed[name] = first_by_value[key]
+            else:
+                first_by_value[key] = name
+                graph.initializer.append(numpy_helper.from_array(value, name))
+            continue
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+        kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
 
 
 def main():
@@ -64,7 +92,10 @@ def main():
             output_names=[OUTPUT],
             dynamic_axes=dynamic,
         )
-        onnx.checker.check_model(tmp)
+        model = onnx.load(tmp)
+        weights_as_initializers(model)
+        onnx.checker.check_model(model)
+        onnx.save(model, tmp)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

@@ -94,6 +94,68 @@ fn exports_decode_what_predict_decodes(hyperparameters: &[(&'static str, &'stati
             );
         }
     }
+    onnx_int8_tags_near_predict(
+        &onnx_dir.join("emissions.onnx.json"),
+        &model,
+        &windows,
+        &units,
+        &expected,
+    );
+}
+
+/// onnxruntime's own dynamic quantization works on the export, as a user would run it: the weights are
+/// initializers, each stored once (the trace holds them as constants, ALBERT's shared layer once per
+/// use, which `quantize_dynamic` leaves in fp32), every MatMul with a weight becomes a MatMulInteger,
+/// and the int8 network's tags are predict's fp32 tags on at least 97 % of the characters.
+fn onnx_int8_tags_near_predict(
+    manifest: &Path,
+    model: &Path,
+    windows: &Path,
+    units: &[Vec<ner_data::Unit>],
+    expected: &[Vec<String>],
+) {
+    let out = manifest.parent().unwrap().join("int8");
+    let py = Command::new(venv_python())
+        .arg(PathBuf::from(REPO).join("tests/py/onnx_int8.py"))
+        .arg(manifest)
+        .arg(&out)
+        .output()
+        .unwrap();
+    check(&py, py.status.success(), "onnx_int8.py");
+    let stdout = String::from_utf8(py.stdout).unwrap();
+    let facts: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        facts["weight_constants"], 0,
+        "weights are initializers: {facts}"
+    );
+    let safetensors = std::fs::metadata(model.join("model.safetensors"))
+        .unwrap()
+        .len();
+    assert!(
+        facts["initializer_bytes"].as_u64().unwrap() <= safetensors,
+        "each weight is stored once ({safetensors} bytes of safetensors): {facts}"
+    );
+    assert!(
+        facts["weight_matmuls"].as_u64().unwrap() >= 1
+            && facts["matmul_integer"] == facts["weight_matmuls"],
+        "every MatMul with a weight is quantized: {facts}"
+    );
+    let unit_tags = python_unit_tags(&out.join("emissions.int8.onnx.json"), windows);
+    let int8: Vec<String> = unit_tags
+        .iter()
+        .zip(units)
+        .flat_map(|(tags, units)| units_to_char_tags(tags, units))
+        .collect();
+    let fp32: Vec<&String> = expected.iter().flatten().collect();
+    assert_eq!(int8.len(), fp32.len(), "one tag per character");
+    let same = int8.iter().zip(&fp32).filter(|(a, b)| a == *b).count();
+    let agreement = same as f64 / fp32.len() as f64;
+    eprintln!("{}: onnxruntime int8 agrees with predict fp32 on {agreement:.4} of the characters ({facts})", model.display());
+    assert!(
+        agreement >= 0.97,
+        "onnxruntime int8 agrees with predict's fp32 tags on {same} of {} characters",
+        fp32.len()
+    );
 }
 
 #[test]
