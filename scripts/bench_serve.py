@@ -5,15 +5,20 @@ For each config (tiny, base): `train` writes a model directory (1 step from scra
 matter for speed, and both servers load the same directory), then each server in turn serves it on loopback
 with the same threads:
   ours  target/release/serve (dynamic batching across requests);
-  peer  scripts/peers/hf_albert_crf_server.py: HF AlbertModel + Linear + pytorch-crf behind FastAPI + uvicorn.
+  peers scripts/peers/hf_albert_crf_server.py: HF AlbertModel + Linear + pytorch-crf behind FastAPI + uvicorn,
+        the emissions computed by PyTorch (`torch`) or, exported with torch.onnx and quantized with onnxruntime's
+        quantize_dynamic, by onnxruntime in int8 (`onnxruntime-int8`).
 A closed-loop load generator (crates/ner-serve/examples/load.rs: one keep-alive connection per client) sends one real MSRA test sentence per
 request (`{"inputs": "..."}`, the committed sample's test split, in a fixed order) at concurrency 1, 8 and 32 for
 --seconds each, and reports requests/s (= sentences/s), p50 and p99 latency; for tiny also p99 at concurrency 1
 for a 50-character sentence; and each server's peak RSS (VmHWM).
 The load generator shares the machine's cores with the server under test, the same for both.
 
-Usage: scripts/bench_serve.py [--configs tiny,base] [--seconds 10] [--threads 2]   (after `make build`; builds the
-load generator and installs requirements/bench-serve.txt into .venv when missing)
+Our server computes in what ALBERT_NER_PRECISION says (`auto`, int8 on a CPU, when unset).
+
+Usage: scripts/bench_serve.py [--configs tiny,base] [--seconds 10] [--threads 2] [--concurrency 1,8,32]
+                              [--peers torch,onnxruntime-int8]
+(after `make build`; builds the load generator and installs requirements/bench-serve.txt into .venv when missing)
 """
 
 from __future__ import annotations
@@ -98,13 +103,14 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def start_server(kind: str, model: Path, port: int, threads: int) -> subprocess.Popen:
+    """`ours`, or a peer named by its runtime."""
     if kind == "ours":
         cmd = [str(SERVE), "--model-dir", str(model), "--device", "cpu"]
     else:
         cmd = [str(PYTHON), "-m", "uvicorn", "--app-dir", str(REPO / "scripts/peers"), "hf_albert_crf_server:app",
                "--port", str(port), "--log-level", "warning"]
     env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(port), "ALBERT_NER_THREADS": str(threads),
-           "MODEL_DIR": str(model), "THREADS": str(threads), "RUST_LOG": "warn"}
+           "MODEL_DIR": str(model), "THREADS": str(threads), "PEER_RUNTIME": kind, "RUST_LOG": "warn"}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -118,15 +124,15 @@ def bench_server(kind: str, model: Path, args, sentences: list[str], fifty: str,
         out = {"server": kind, "config": config}
         for c in args.concurrency:
             out[f"c{c}"] = closed_loop(port, bodies, c, args.seconds)
-            print(f"  {config} {kind:4} c={c:<2} {out[f'c{c}']['requests_per_s']:8.1f} req/s  "
+            print(f"  {config} {kind:16} c={c:<2} {out[f'c{c}']['requests_per_s']:8.1f} req/s  "
                   f"p50 {out[f'c{c}']['p50_ms']:7.1f} ms  p99 {out[f'c{c}']['p99_ms']:7.1f} ms", flush=True)
         if config == "tiny":
             body = [json.dumps({"inputs": fifty}, ensure_ascii=False).encode()]
             out["c1_50_chars"] = closed_loop(port, body, 1, args.seconds)
-            print(f"  {config} {kind:4} c=1 50 chars: p50 {out['c1_50_chars']['p50_ms']:.1f} ms  "
+            print(f"  {config} {kind:16} c=1 50 chars: p50 {out['c1_50_chars']['p50_ms']:.1f} ms  "
                   f"p99 {out['c1_50_chars']['p99_ms']:.1f} ms", flush=True)
         out["peak_rss_mb"] = peak_rss_mb(proc.pid)
-        print(f"  {config} {kind:4} peak RSS {out['peak_rss_mb']:.0f} MB", flush=True)
+        print(f"  {config} {kind:16} peak RSS {out['peak_rss_mb']:.0f} MB", flush=True)
         return out
     finally:
         proc.terminate()
@@ -139,7 +145,9 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--concurrency", default="1,8,32")
+    p.add_argument("--peers", default="torch,onnxruntime-int8")
     args = p.parse_args()
+    peers = args.peers.split(",")
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     subprocess.run(["cargo", "build", "--release", "--example", "load", "-p", "ner-serve"], cwd=REPO, check=True,
                    stderr=subprocess.DEVNULL)
@@ -154,13 +162,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as work:
         for config in args.configs.split(","):
             model = make_model(config, Path(work))
-            pair = {kind: bench_server(kind, model, args, sentences, fifty, config) for kind in ("ours", "peer")}
-            results.extend(pair.values())
-            for c in args.concurrency:
-                ratio = pair["ours"][f"c{c}"]["requests_per_s"] / pair["peer"][f"c{c}"]["requests_per_s"]
-                print(f"  {config} throughput ours/peer at c={c}: x{ratio:.2f}", flush=True)
-            print(f"  {config} peak RSS ours/peer: {pair['ours']['peak_rss_mb'] / pair['peer']['peak_rss_mb']:.2f}",
-                  flush=True)
+            runs = {kind: bench_server(kind, model, args, sentences, fifty, config) for kind in ["ours", *peers]}
+            results.extend(runs.values())
+            ours = runs["ours"]
+            for peer in peers:
+                for c in args.concurrency:
+                    ratio = ours[f"c{c}"]["requests_per_s"] / runs[peer][f"c{c}"]["requests_per_s"]
+                    print(f"  {config} throughput ours/{peer} at c={c}: x{ratio:.2f}", flush=True)
+                print(f"  {config} peak RSS ours/{peer}: {ours['peak_rss_mb'] / runs[peer]['peak_rss_mb']:.2f}",
+                      flush=True)
     for r in results:
         print(json.dumps(r))
     return 0

@@ -1,6 +1,11 @@
-"""The serving peer of scripts/bench_serve.py: our saved model directory behind FastAPI + uvicorn, with HF
+"""The serving peers of scripts/bench_serve.py: our saved model directory behind FastAPI + uvicorn, with HF
 `AlbertModel` + `nn.Linear` + pytorch-crf, written as a Python user would write it (one request at a time,
-one forward pass per text, under torch.no_grad()).
+one forward pass per text, under torch.no_grad()). PEER_RUNTIME picks what computes the emissions:
+  torch             the HF modules in PyTorch (the default);
+  onnxruntime-int8  the same modules exported at start-up with `torch.onnx.export` (dynamic batch and sequence
+                    axes) and quantized with onnxruntime's `quantize_dynamic` (int8 weights, its defaults), run
+                    by an onnxruntime InferenceSession with THREADS intra-op threads: what a Python user deploys
+                    for CPU inference. The CRF decodes with pytorch-crf in both.
 
   MODEL_DIR=target/model THREADS=2 python -m uvicorn --app-dir scripts/peers hf_albert_crf_server:app --port 8081
 POST /invocations {"inputs": "text"} or {"inputs": ["text", ...]} -> entities (text, type, start, end).
@@ -8,6 +13,7 @@ POST /invocations {"inputs": "text"} or {"inputs": ["text", ...]} -> entities (t
 
 import json
 import os
+import tempfile
 
 import torch
 from fastapi import FastAPI
@@ -28,6 +34,43 @@ classifier.load_state_dict({"weight": weights["classifier.weight"], "bias": weig
 crf = CRF(len(labels), batch_first=True).eval()
 crf.load_state_dict({k[4:]: v for k, v in weights.items() if k.startswith("crf.")})
 tokenizer = BertTokenizer(os.path.join(MODEL_DIR, "vocab.txt"))
+
+
+class Emissions(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.albert, self.classifier = albert, classifier
+
+    def forward(self, ids):
+        return self.classifier(self.albert(ids).last_hidden_state)
+
+
+def onnxruntime_int8():
+    """The emissions network as an onnxruntime int8 session: export, quantize, load."""
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    work = tempfile.mkdtemp(prefix="peer-onnx-")
+    fp32, int8 = os.path.join(work, "emissions.onnx"), os.path.join(work, "emissions.int8.onnx")
+    example = torch.tensor([tokenizer.convert_tokens_to_ids(["[CLS]", "北", "京", "[SEP]"])])
+    torch.onnx.export(Emissions().eval(), (example,), fp32, dynamo=False, opset_version=17,
+                      input_names=["input_ids"], output_names=["emissions"],
+                      dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "emissions": {0: "batch", 1: "sequence"}})
+    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("THREADS", "2"))
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(int8, options, providers=["CPUExecutionProvider"])
+    return lambda ids: torch.from_numpy(session.run(None, {"input_ids": ids.numpy()})[0])
+
+
+RUNTIME = os.environ.get("PEER_RUNTIME", "torch")
+if RUNTIME == "torch":
+    emissions_of = Emissions().eval()
+elif RUNTIME == "onnxruntime-int8":
+    emissions_of = onnxruntime_int8()
+else:
+    raise SystemExit(f"PEER_RUNTIME={RUNTIME!r}: expected torch or onnxruntime-int8")
 
 app = FastAPI()
 
@@ -51,7 +94,7 @@ def tag(text):
     chars = list(text.lower())[:510]  # the model's 512 positions, [CLS] and [SEP] included
     ids = torch.tensor([tokenizer.convert_tokens_to_ids(["[CLS]", *chars, "[SEP]"])])
     with torch.no_grad():
-        emissions = classifier(albert(ids).last_hidden_state[:, 1:-1])
+        emissions = emissions_of(ids)[:, 1:-1]
         path = crf.decode(emissions)[0]
     return entities(text[: len(chars)], [labels[t] for t in path])
 
