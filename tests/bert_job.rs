@@ -5,16 +5,7 @@
 
 mod common;
 
-use common::{check, failed, fast, run_predict, stdout, Job};
-
-/// A TensorFlow-era `bert_config.json` (no `model_type`, pooler keys), small enough for many runs.
-const MICRO_BERT: &str = r#"{
-  "attention_probs_dropout_prob": 0.0, "directionality": "bidi", "hidden_act": "gelu",
-  "hidden_dropout_prob": 0.0, "hidden_size": 32, "initializer_range": 0.02, "intermediate_size": 64,
-  "max_position_embeddings": 512, "num_attention_heads": 4, "num_hidden_layers": 2,
-  "pooler_fc_size": 32, "pooler_type": "first_token_transform", "type_vocab_size": 2,
-  "vocab_size": 21128
-}"#;
+use common::{check, failed, fast, run_predict, stdout, Job, MICRO_BERT_CONFIG as MICRO_BERT};
 
 /// `fast` settings for `encoder` over [`MICRO_BERT`], with `extra` on top.
 fn bert(
@@ -46,7 +37,6 @@ fn predict_tags(job: &Job, text: &str) -> Vec<String> {
 #[test]
 fn bert_trains_from_a_tf_release_config_and_predict_tags_with_it() {
     let job = Job::new(30, 6, 6);
-    std::fs::write(job.workdir().join("bert_micro.json"), MICRO_BERT).unwrap();
     job.hyperparameters(&bert("bert", &[]));
     let o = job.train();
     check(&o, o.status.success(), "train");
@@ -69,7 +59,6 @@ fn bert_trains_from_a_tf_release_config_and_predict_tags_with_it() {
 #[test]
 fn bert_bilstm_trains_with_the_lstm_learning_at_the_heads_rate() {
     let job = Job::new(20, 4, 0);
-    std::fs::write(job.workdir().join("bert_micro.json"), MICRO_BERT).unwrap();
     job.hyperparameters(&bert("bert_bilstm", &[]));
     let o = job.train();
     check(&o, o.status.success(), "train");
@@ -94,7 +83,6 @@ fn a_bert_job_restarted_on_a_new_instance_resumes_from_its_checkpoint() {
     // No validation data: the model is the last step's weights, so the bytes below depend on the
     // resumed steps being trained exactly as the first run trained them.
     let job = Job::new(24, 0, 0);
-    std::fs::write(job.workdir().join("bert_micro.json"), MICRO_BERT).unwrap();
     job.hyperparameters(&bert(
         "bert",
         &[
@@ -197,7 +185,6 @@ fn a_bert_too_large_for_memory_is_refused_before_allocating_counting_every_layer
 fn a_bert_model_directory_is_pretrained_weights_for_bert_and_refused_for_albert() {
     // A BERT model this image saved is an HF BertForTokenClassification directory.
     let first = Job::new(20, 4, 0);
-    std::fs::write(first.workdir().join("bert_micro.json"), MICRO_BERT).unwrap();
     first.hyperparameters(&bert("bert", &[]));
     let o = first.train();
     check(&o, o.status.success(), "train the first model");

@@ -1,8 +1,9 @@
 //! `export` writes networks that decode, outside this program, exactly the tags `predict` decodes: the
 //! ONNX file run by onnxruntime and the TorchScript file by `torch.jit.load`, each followed by a Viterbi
 //! in numpy over the tables of its manifest (`tests/py/export_decode.py`), on 200 MSRA test sentences in
-//! padded batches of several sizes; for ALBERT with a CRF and with a softmax head, and a BiLSTM; and the
-//! README's snippets on one sentence. Each sentence is one window here (`predict --max-seq-length 512`):
+//! padded batches of several sizes; for ALBERT with a CRF and with a softmax head, BERT, a BiLSTM and
+//! ALBERT+BiLSTM; onnxruntime's own int8 quantization of the ONNX file; and the README's snippets on
+//! one sentence. Each sentence is one window here (`predict --max-seq-length 512`):
 //! splitting a long text into overlapping windows and merging their tags stays the user's part (the
 //! manifest's `how_to_use`), and is not what these tests check.
 
@@ -191,6 +192,32 @@ fn bilstm_exports_decode_what_predict_decodes() {
         ("learning_rate", "0.03"),
         ("lstm_dropout", "0"),
         ("num_train_epochs", "15"),
+    ]);
+}
+
+#[test]
+fn bert_exports_decode_what_predict_decodes() {
+    exports_decode_what_predict_decodes(&[
+        ("encoder", "bert"),
+        ("bert_config_file", "bert_micro.json"),
+        ("max_seq_length", "32"),
+        ("window_stride", "8"),
+        ("learning_rate", "0.003"),
+        ("num_train_epochs", "8"),
+    ]);
+}
+
+/// A transformer and an LSTM in one network.
+#[test]
+fn albert_bilstm_exports_decode_what_predict_decodes() {
+    exports_decode_what_predict_decodes(&[
+        ("encoder", "albert_bilstm"),
+        ("lstm_hidden_size", "16"),
+        ("max_seq_length", "32"),
+        ("window_stride", "8"),
+        ("learning_rate", "0.002"),
+        ("crf_learning_rate_multiplier", "10"),
+        ("num_train_epochs", "30"),
     ]);
 }
 

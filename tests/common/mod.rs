@@ -15,6 +15,16 @@ pub const MICRO_CONFIG: &str = r#"{
   "type_vocab_size": 2, "vocab_size": 21128, "ln_type": "postln"
 }"#;
 
+/// A TensorFlow-era `bert_config.json` (no `model_type`, pooler keys), small enough for many runs;
+/// every [`Job`] has it as `bert_micro.json`.
+pub const MICRO_BERT_CONFIG: &str = r#"{
+  "attention_probs_dropout_prob": 0.0, "directionality": "bidi", "hidden_act": "gelu",
+  "hidden_dropout_prob": 0.0, "hidden_size": 32, "initializer_range": 0.02, "intermediate_size": 64,
+  "max_position_embeddings": 512, "num_attention_heads": 4, "num_hidden_layers": 2,
+  "pooler_fc_size": 32, "pooler_type": "first_token_transform", "type_vocab_size": 2,
+  "vocab_size": 21128
+}"#;
+
 /// A temporary `/opt/ml` plus a working directory shaped like the image's (`albert_config/`,
 /// `albert_base_zh/`).
 pub struct Job {
@@ -57,6 +67,7 @@ impl Job {
         )
         .unwrap();
         fs::write(work.join("micro.json"), MICRO_CONFIG).unwrap();
+        fs::write(work.join("bert_micro.json"), MICRO_BERT_CONFIG).unwrap();
         job
     }
 
