@@ -16,7 +16,7 @@ help:
 	@echo "make test   - set up, run every test, cargo fmt --check and clippy -D warnings"
 	@echo "make build  - release binaries in target/release (train, serve, predict, export, bench)"
 	@echo "make bench  - throughput/memory against the Python peer (needs ../shared)"
-	@echo "make bench-serve - serve's throughput, latency and memory against a FastAPI + HF peer (~5 min)"
+	@echo "make bench-serve - serve's throughput, latency and memory against FastAPI peers on torch and onnxruntime int8 (~8 min)"
 	@echo "make bench-msra - MSRA test F1 after 30 minutes' training from scratch, ours then the peer (~70 min)"
 	@echo "make bench-bilstm - the BiLSTM encoder's speed and 30-minute MSRA F1 against a PyTorch BiLSTM-CRF (~65 min)"
 	@echo "make bench-pretrain - task=pretrain's speed against transformers' AlbertForMaskedLM (~15 min)"
