@@ -3,7 +3,8 @@
 // scale per output row and prepacked for fbgemm, the input quantized per call. One scale per row makes a
 // fused layer (the attention's query, key and value as one [3H, H] weight) quantize exactly as its parts. tch generates no bindings for the `quantized::` operators, so they are called through
 // the dispatcher here, boxed, holding the packed weight as the IValue the prepack returns. Every function
-// catches C++ exceptions and returns them as a malloc'd message (freed with albert_ner_int8_free_error).
+// catches C++ exceptions and returns them as a malloc'd message (torch-link's shim_errors.h; freed with
+// albert_ner_int8_free_error).
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -12,32 +13,15 @@
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include "shim_errors.h"
+
 namespace {
+
+using albert_ner_shim::guarded;
 
 struct Packed {
   c10::IValue params;
 };
-
-char* copy_message(const char* what) {
-  char* out = static_cast<char*>(std::malloc(std::strlen(what) + 1));
-  if (out != nullptr) std::strcpy(out, what);
-  return out;
-}
-
-template <typename F>
-int guarded(char** err, F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error& e) {
-    *err = copy_message(e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    *err = copy_message(e.what());
-  } catch (...) {
-    *err = copy_message("unknown C++ exception");
-  }
-  return -1;
-}
 
 // PerChannelMinMaxObserver(dtype=qint8, qscheme=per_channel_symmetric, ch_axis=0), torch's
 // default_per_channel_weight_observer: row i's scale is max |w[i]| / ((127 - (-128)) / 2), at least

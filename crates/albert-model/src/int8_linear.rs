@@ -94,3 +94,31 @@ unsafe fn take_message(err: *mut c_char) -> String {
     albert_ner_int8_free_error(err);
     message
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// The shim's `guarded` (torch-link's `shim_errors.h`) hands libtorch's error to Rust as its
+    /// message without the C++ backtrace.
+    #[test]
+    fn a_libtorch_error_comes_back_as_its_message() {
+        if !int8_supported() {
+            return;
+        }
+        let float = (Kind::Float, Device::Cpu);
+        let layer =
+            Int8Linear::new(&Tensor::ones([4, 3], float), &Tensor::zeros([4], float)).unwrap();
+        assert_eq!(layer.forward(&Tensor::ones([2, 3], float)).size(), [2, 4]);
+        let wrong_width = Tensor::ones([2, 5], float);
+        let panic = std::panic::catch_unwind(|| layer.forward(&wrong_width)).unwrap_err();
+        let message = panic.downcast_ref::<String>().expect("a formatted panic");
+        let cause = message.strip_prefix("int8 linear layer: ").unwrap_or("");
+        assert!(cause.len() > 10, "libtorch's message follows: {message}");
+        assert!(
+            !message.contains("Exception raised from"),
+            "no C++ backtrace: {message}"
+        );
+    }
+}

@@ -18,7 +18,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "shim_errors.h"
+
 namespace {
+
+using albert_ner_shim::copy_message;
+using albert_ner_shim::guarded;
 
 // Every key this shim's callers use lives under it, apart from TCPStore's own.
 const char* const kKeyPrefix = "albert-ner";
@@ -34,27 +39,6 @@ struct StoreClient {
   c10::intrusive_ptr<c10d::Store> store;
 };
 
-char* copy_message(const char* what) {
-  char* out = static_cast<char*>(std::malloc(std::strlen(what) + 1));
-  if (out != nullptr) std::strcpy(out, what);
-  return out;
-}
-
-// Runs f, turning an exception into a message in *err and -1.
-template <typename F>
-int guarded(char** err, F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error& e) {
-    *err = copy_message(e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    *err = copy_message(e.what());
-  } catch (...) {
-    *err = copy_message("unknown C++ exception");
-  }
-  return -1;
-}
 
 // The sizes libtorch_cpu.so (torch 2.11.0) allocates for these objects itself, read from its code:
 // ProcessGroupGloo::split calls operator new(0x1e8) for a ProcessGroupGloo and Options::create_default

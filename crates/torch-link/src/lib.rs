@@ -40,8 +40,14 @@ pub fn link_cuda_into_tests() {
 }
 
 /// A C++17 build against libtorch's headers with its ABI setting, for a crate's shim over what tch
-/// does not expose (`LIBTORCH_CXX11_ABI`, default 1, as torch-sys reads it). Add the files and compile.
+/// does not expose (`LIBTORCH_CXX11_ABI`, default 1, as torch-sys reads it), with this crate's
+/// `include/` (`shim_errors.h`: how a shim hands exceptions to Rust). Add the files and compile.
 pub fn cxx_shim() -> cc::Build {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("include");
+    println!(
+        "cargo:rerun-if-changed={}",
+        shared.join("shim_errors.h").display()
+    );
     let include = libtorch_lib_dir()
         .parent()
         .expect("libtorch lib dir has a parent")
@@ -55,6 +61,7 @@ pub fn cxx_shim() -> cc::Build {
         .warnings(false)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
+        .include(&shared)
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"));
     build
