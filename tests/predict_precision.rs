@@ -18,32 +18,19 @@ fn sample_text(n: usize) -> String {
 /// `predict`'s tags, one per character in input order, and its log (at `info`, where the start-up
 /// line is).
 fn tags(job: &Job, input: &str, precision: &str) -> (Vec<String>, String) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_predict"))
-        .arg("--model-dir")
-        .arg(job.base().join("model"))
-        .args([
+    let o = common::run_predict_with_env(
+        &job.base().join("model"),
+        &[
             "--format",
             "bio",
             "--device",
             "cpu",
             "--precision",
             precision,
-        ])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+        ],
+        input,
+        &[("RUST_LOG", "info")],
+    );
     check(&o, o.status.success(), "predict");
     let tags = common::stdout(&o)
         .lines()

@@ -264,12 +264,23 @@ pub fn free_port() -> u16 {
 
 /// `predict --model-dir DIR ARGS...` with `input` on stdin.
 pub fn run_predict(model_dir: &Path, args: &[&str], input: &str) -> Output {
+    run_predict_with_env(model_dir, args, input, &[])
+}
+
+/// [`run_predict`] with `env` set (`RUST_LOG`, to read the start-up line).
+pub fn run_predict_with_env(
+    model_dir: &Path,
+    args: &[&str],
+    input: &str,
+    env: &[(&str, &str)],
+) -> Output {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = Command::new(env!("CARGO_BIN_EXE_predict"))
         .arg("--model-dir")
         .arg(model_dir)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
