@@ -106,8 +106,9 @@ fn exports_decode_what_predict_decodes(hyperparameters: &[(&'static str, &'stati
 
 /// onnxruntime's own dynamic quantization works on the export, as a user would run it: the weights are
 /// initializers, each stored once (the trace holds them as constants, ALBERT's shared layer once per
-/// use, which `quantize_dynamic` leaves in fp32), every MatMul with a weight becomes a MatMulInteger,
-/// and the int8 network's tags are predict's fp32 tags on at least 97 % of the characters.
+/// use, which `quantize_dynamic` leaves in fp32), every MatMul with a weight becomes a MatMulInteger and
+/// none is left fed an fp32 weight, and the int8 network tags as predict's fp32 on at least 90 % of the
+/// characters that either tags as part of an entity (all-`O` tags would score 0).
 fn onnx_int8_tags_near_predict(
     manifest: &Path,
     model: &Path,
@@ -119,26 +120,33 @@ fn onnx_int8_tags_near_predict(
     let py = Command::new(venv_python())
         .arg(PathBuf::from(REPO).join("tests/py/onnx_int8.py"))
         .arg(manifest)
+        .arg(model.join("model.safetensors"))
         .arg(&out)
         .output()
         .unwrap();
     check(&py, py.status.success(), "onnx_int8.py");
     let stdout = String::from_utf8(py.stdout).unwrap();
     let facts: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let count = |key: &str| facts[key].as_u64().unwrap();
     assert_eq!(
-        facts["weight_constants"], 0,
+        count("weight_constants"),
+        0,
         "weights are initializers: {facts}"
     );
-    let safetensors = std::fs::metadata(model.join("model.safetensors"))
-        .unwrap()
-        .len();
+    assert_eq!(
+        count("repeated_initializers"),
+        0,
+        "each weight is stored once: {facts}"
+    );
+    // The graph's own small tables (shapes, position ids) are allowed for; one more copy of a layer is not.
     assert!(
-        facts["initializer_bytes"].as_u64().unwrap() <= safetensors,
-        "each weight is stored once ({safetensors} bytes of safetensors): {facts}"
+        count("initializer_bytes") <= count("safetensors_tensor_bytes") + 64 * 1024,
+        "the network holds no more than the model's tensors: {facts}"
     );
     assert!(
-        facts["weight_matmuls"].as_u64().unwrap() >= 1
-            && facts["matmul_integer"] == facts["weight_matmuls"],
+        count("weight_matmuls") >= 1
+            && count("matmul_integer") == count("weight_matmuls")
+            && count("float_weight_matmuls") == 0,
         "every MatMul with a weight is quantized: {facts}"
     );
     let unit_tags = python_unit_tags(&out.join("emissions.int8.onnx.json"), windows);
@@ -149,13 +157,27 @@ fn onnx_int8_tags_near_predict(
         .collect();
     let fp32: Vec<&String> = expected.iter().flatten().collect();
     assert_eq!(int8.len(), fp32.len(), "one tag per character");
-    let same = int8.iter().zip(&fp32).filter(|(a, b)| a == *b).count();
-    let agreement = same as f64 / fp32.len() as f64;
-    eprintln!("{}: onnxruntime int8 agrees with predict fp32 on {agreement:.4} of the characters ({facts})", model.display());
+    let in_entities: Vec<bool> = int8
+        .iter()
+        .zip(&fp32)
+        .map(|(a, b)| a != "O" || *b != "O")
+        .collect();
+    let entity_chars = in_entities.iter().filter(|e| **e).count();
+    let same = int8
+        .iter()
+        .zip(&fp32)
+        .zip(&in_entities)
+        .filter(|((a, b), e)| **e && a == *b)
+        .count();
+    let agreement = same as f64 / entity_chars as f64;
+    eprintln!(
+        "{}: onnxruntime int8 tags {same} of {entity_chars} entity characters as predict fp32 ({facts})",
+        model.display()
+    );
     assert!(
-        agreement >= 0.97,
-        "onnxruntime int8 agrees with predict's fp32 tags on {same} of {} characters",
-        fp32.len()
+        agreement >= 0.9,
+        "onnxruntime int8 agrees with predict's fp32 tags on {same} of the {entity_chars} characters either \
+         tags as part of an entity"
     );
 }
 
