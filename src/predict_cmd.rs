@@ -103,7 +103,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<()> {
 /// stays flat over a long input. glibc otherwise raises its mmap threshold each time such a block is
 /// freed and serves the next ones from the heap, whose holes grow with every batch of a new shape: with a
 /// tiny ALBERT, 1.5 MB of text peaked 130 MB above 0.5 MB's (455 vs 322 MB), 17 MB with this, at the
-/// same speed. `MALLOC_MMAP_THRESHOLD_` in the environment still decides where it is set.
+/// same speed. The price grows with the model: ALBERT-base in int8 tags 600 MSRA sentences ~15% slower
+/// (22.4–23.7 s against 19.2–19.5 s at glibc's 32 MiB ceiling, whose peak moved between 494 and 715 MB).
+/// `MALLOC_MMAP_THRESHOLD_` in the environment still decides where it is set. `serve` leaves glibc's
+/// policy alone: fixed there, it cost ALBERT-base 35–40% of its throughput.
 fn fix_mmap_threshold() {
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
         // SAFETY: mallopt(3) only changes glibc's allocation policy for later allocations.
