@@ -330,18 +330,9 @@ fn export(model: &Path, format: &str, out: Option<&Path>) -> PathBuf {
 
 /// The first [`SENTENCES`] sentences of the committed MSRA test sample, as raw text.
 fn test_texts() -> Vec<String> {
-    let path = PathBuf::from(REPO).join("local_test/test_dir/input/data/test/test.txt");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .split("\n\n")
-        .filter(|block| !block.trim().is_empty())
+    common::sample_test_sentences()
+        .into_iter()
         .take(SENTENCES)
-        .map(|block| {
-            block
-                .lines()
-                .map(|l| l.rsplit_once(' ').expect("`char TAG` lines").0)
-                .collect()
-        })
         .collect()
 }
 
