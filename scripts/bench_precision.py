@@ -25,6 +25,7 @@ Needs `make build` and the project venv; --data/--test default to MSRA under ../
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,11 +141,11 @@ def runtime(a):
                 rows[p].append(run_json([OURS_BENCH, "--precision", p, *ours])["infer_sents_per_s"])
             for name, s in sessions.items():
                 rows[name].append(count / run_twice(s, batches))
-        base = sorted(rows["fp32"])[len(rows["fp32"]) // 2]
+        base = statistics.median_high(rows["fp32"])
         print(f"\n{cfg}: {count} sentences of {os.path.basename(a.data)} cut to {a.seq_len - 2} characters, "
               f"batch {a.batch}, {a.threads} threads, {gflop:.1f} GFLOP a pass (median of {a.reps})")
         for name, values in rows.items():
-            per_s = sorted(values)[len(values) // 2]
+            per_s = statistics.median_high(values)
             label = name if name.startswith("ort") else f"ours {name}"
             print(f"  {label:9s} {per_s:9.1f} sent/s  {per_s / base:5.2f}x ours fp32  "
                   f"{gflop * per_s / count:7.1f} GFLOP/s   [{', '.join(f'{v:.1f}' for v in values)}]")
